@@ -1,0 +1,8 @@
+"""Tenancy: accounts, users, memberships, API tokens and the audit log."""
+
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "accounts"

@@ -1,0 +1,126 @@
+"""The tenant wall: every API route, walked with another account's ids, answers 404 and never data.
+
+Routes are discovered from the URL configuration, so a new endpoint joins this test by existing. A new
+detail route must also say here how to find one of the other account's objects of its kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
+
+from accounts.models import ApiToken
+from tests.conftest import Tenant
+
+pytestmark = pytest.mark.django_db
+
+# How to find an object of the *other* tenant for each detail route (by URL name without "-detail").
+FOREIGN_OBJECT: dict[str, Callable[[Tenant], Any]] = {
+    "member": lambda t: t.agent_membership.pk,
+    "api-token": lambda t: ApiToken.objects.filter(account=t.account).first().pk,  # type: ignore[union-attr]
+}
+# Routes outside /api/v1/accounts/<id>/ that anyone signed in may call, or anyone at all.
+NOT_TENANT_SCOPED = {"me"}
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    kwargs: frozenset[str]
+    methods: tuple[str, ...]
+
+    def url(self, account_id: int, pk: Any = None) -> str:
+        kwargs: dict[str, Any] = {"account_id": account_id}
+        if "pk" in self.kwargs:
+            kwargs["pk"] = pk if pk is not None else 1
+        return reverse(self.name, kwargs=kwargs)
+
+
+def _methods(callback: Any) -> tuple[str, ...]:
+    actions = getattr(callback, "actions", None)
+    if actions:  # a DRF viewset route: its method -> action map
+        return tuple(sorted(m for m in actions if m not in {"head", "options"}))
+    view_class = getattr(callback, "view_class", None) or getattr(callback, "cls", None)
+    names = getattr(view_class, "http_method_names", [])
+    return tuple(sorted(m for m in names if m not in {"head", "options", "trace"} and hasattr(view_class, m)))
+
+
+def _walk(patterns: list[Any], prefix: str = "") -> list[tuple[str, URLPattern]]:
+    found = []
+    for pattern in patterns:
+        regex = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            found += _walk(pattern.url_patterns, regex)
+        elif isinstance(pattern, URLPattern):
+            found.append((regex, pattern))
+    return found
+
+
+def api_routes() -> list[Route]:
+    routes = []
+    for regex, pattern in _walk(get_resolver().url_patterns):
+        if not regex.startswith("api/v1/") or not pattern.name:
+            continue
+        kwargs = frozenset(pattern.pattern.regex.groupindex)
+        routes.append(Route(pattern.name, kwargs, _methods(pattern.callback)))
+    return routes
+
+
+TENANT_ROUTES = [r for r in api_routes() if "account_id" in r.kwargs]
+
+
+def _call(client: APIClient, method: str, url: str) -> Any:
+    return (
+        getattr(client, method)(url, {}, format="json")
+        if method in {"post", "put", "patch"}
+        else getattr(client, method)(url)
+    )
+
+
+def test_every_api_route_is_either_tenant_scoped_or_known() -> None:
+    names = {r.name for r in api_routes()}
+    assert names - {r.name for r in TENANT_ROUTES} == NOT_TENANT_SCOPED
+    assert len(TENANT_ROUTES) >= 6  # the walk really found the routes
+
+
+@pytest.mark.parametrize("route", TENANT_ROUTES, ids=lambda r: r.name)
+def test_another_accounts_url_is_404_with_token_and_session(route: Route, tenant: Tenant, other_tenant: Tenant) -> None:
+    assert route.methods, f"found no HTTP methods for {route.name}"
+    session = APIClient()
+    session.force_login(tenant.admin)
+    pk = FOREIGN_OBJECT[route.name.removesuffix("-detail")](other_tenant) if "pk" in route.kwargs else None
+    url = route.url(other_tenant.account.pk, pk)
+    for client in (tenant.client("admin"), session):
+        for method in route.methods:
+            response = _call(client, method, url)
+            assert response.status_code == 404, f"{method.upper()} {url} -> {response.status_code}"
+            assert response.json() == {"error": {"status": 404, "code": "not_found", "message": "Not found."}}
+
+
+@pytest.mark.parametrize("route", [r for r in TENANT_ROUTES if "pk" in r.kwargs], ids=lambda r: r.name)
+def test_another_accounts_object_under_my_account_is_404(route: Route, tenant: Tenant, other_tenant: Tenant) -> None:
+    key = route.name.removesuffix("-detail")
+    assert key in FOREIGN_OBJECT, f"add {key!r} to FOREIGN_OBJECT in {__file__}"
+    url = route.url(tenant.account.pk, FOREIGN_OBJECT[key](other_tenant))
+    for method in route.methods:
+        response = _call(tenant.client("admin"), method, url)
+        assert response.status_code == 404, f"{method.upper()} {url} -> {response.status_code}"
+
+
+@pytest.mark.parametrize("route", api_routes(), ids=lambda r: r.name)
+def test_every_route_requires_authentication(route: Route, tenant: Tenant) -> None:
+    url = route.url(tenant.account.pk, 1) if "account_id" in route.kwargs else reverse(route.name)
+    for method in route.methods:
+        response = _call(APIClient(), method, url)
+        assert response.status_code == 401, f"{method.upper()} {url} -> {response.status_code}"
+
+
+def test_nonexistent_account_looks_like_a_foreign_one(tenant: Tenant) -> None:
+    missing = tenant.client().get("/api/v1/accounts/999999/members")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"

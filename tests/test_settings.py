@@ -1,0 +1,39 @@
+"""Settings come from the environment and refuse to run in production without a real secret key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "CONTINUUM_ENV"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.DEBUG, s.PRODUCTION)"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_without_secret_key_refuses_to_start() -> None:
+    result = _import_settings(CONTINUUM_ENV="production")
+    assert result.returncode != 0
+    assert "Set SECRET_KEY to a random value of at least 40 characters in production." in result.stderr
+
+
+def test_production_with_a_real_key_runs_without_debug() -> None:
+    result = _import_settings(CONTINUUM_ENV="production", SECRET_KEY="x" * 50)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False True"
+
+
+def test_unknown_environment_is_named() -> None:
+    result = _import_settings(CONTINUUM_ENV="staging")
+    assert "CONTINUUM_ENV must be development, test or production, not 'staging'" in result.stderr

@@ -1,0 +1,83 @@
+"""The console websocket through the real ASGI routing, session auth and the Redis channel layer."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
+
+from config.asgi import application
+from tests.conftest import Tenant, make_tenant
+from web.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, account_group
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def _session_cookie(user) -> bytes:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+async def _connect(account_id: int, cookie: bytes | None) -> tuple[WebsocketCommunicator, bool, int | None]:
+    headers = [(b"origin", b"http://localhost")]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    communicator = WebsocketCommunicator(application, f"/ws/v1/accounts/{account_id}/", headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def test_member_connects_and_receives_account_events() -> None:
+    tenant: Tenant = await sync_to_async(make_tenant)("A")
+    cookie = await sync_to_async(_session_cookie)(tenant.agent)
+    communicator, connected, _ = await _connect(tenant.account.pk, cookie)
+    assert connected
+    assert await communicator.receive_json_from(timeout=5) == {
+        "type": "hello",
+        "account_id": tenant.account.pk,
+        "role": "agent",
+    }
+    await get_channel_layer().group_send(
+        account_group(tenant.account.pk), {"type": "realtime.event", "event": {"type": "test.happened"}}
+    )
+    assert await communicator.receive_json_from(timeout=5) == {"type": "test.happened"}
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
+    await communicator.disconnect()
+
+
+async def test_another_accounts_socket_is_refused() -> None:
+    tenant: Tenant = await sync_to_async(make_tenant)("A")
+    other: Tenant = await sync_to_async(make_tenant)("B")
+    cookie = await sync_to_async(_session_cookie)(tenant.admin)
+    communicator, connected, code = await _connect(other.account.pk, cookie)
+    assert not connected
+    assert code == CLOSE_NOT_FOUND
+    # and it hears nothing sent to that account
+    await get_channel_layer().group_send(
+        account_group(other.account.pk), {"type": "realtime.event", "event": {"type": "secret"}}
+    )
+    assert await communicator.receive_nothing(timeout=0.3)
+
+
+async def test_anonymous_socket_is_refused() -> None:
+    tenant: Tenant = await sync_to_async(make_tenant)("A")
+    _communicator, connected, code = await _connect(tenant.account.pk, None)
+    assert not connected
+    assert code == CLOSE_UNAUTHENTICATED
+
+
+async def test_foreign_origin_is_refused() -> None:
+    tenant: Tenant = await sync_to_async(make_tenant)("A")
+    cookie = await sync_to_async(_session_cookie)(tenant.agent)
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/v1/accounts/{tenant.account.pk}/",
+        headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)],
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected
