@@ -124,3 +124,9 @@ def test_nonexistent_account_looks_like_a_foreign_one(tenant: Tenant) -> None:
     missing = tenant.client().get("/api/v1/accounts/999999/members")
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
+
+
+def test_unknown_api_path_answers_json(tenant: Tenant) -> None:
+    response = tenant.client().get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
