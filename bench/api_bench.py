@@ -80,9 +80,21 @@ def main() -> None:
     account_id, token = prepare()
     port = free_port()
     server = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", "2", "--log-level", "warning"],
-        cwd=ROOT, env=os.environ.copy(), start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -99,8 +111,12 @@ def main() -> None:
             ("baseline: GET /api/v1/me without credentials (401)", f"{base}/api/v1/me", None, True),
             ("GET /api/v1/me (token)", f"{base}/api/v1/me", token, False),
             ("GET /api/v1/accounts/<id> (token)", f"{base}/api/v1/accounts/{account_id}", token, False),
-            ("GET /api/v1/accounts/<id>/members, 25 rows (token)", f"{base}/api/v1/accounts/{account_id}/members",
-             token, False),
+            (
+                "GET /api/v1/accounts/<id>/members, 25 rows (token)",
+                f"{base}/api/v1/accounts/{account_id}/members",
+                token,
+                False,
+            ),
         ]
         for _name, url, tok, _expect_error in cases:  # warm up every worker's connection and imports
             wrk(url, 2, tok)
