@@ -20,7 +20,7 @@ from typing import Any, ClassVar, cast
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions, permissions, routers, serializers, status, viewsets
+from rest_framework import exceptions, permissions, routers, serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView, exception_handler
@@ -60,8 +60,7 @@ def error_body(status_code: int, code: str, message: str, fields: dict[str, list
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
         fields = {exc.field: [exc.message]} if exc.field else None
-        status_code = status.HTTP_409_CONFLICT if exc.code == "conflict" else status.HTTP_400_BAD_REQUEST
-        return Response(error_body(status_code, exc.code, exc.message, fields), status=status_code)
+        return Response(error_body(exc.status, exc.code, exc.message, fields), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -7,6 +7,7 @@ class ServiceError(Exception):
     """A request that breaks a business rule. `field` names the input at fault, when there is one."""
 
     code = "invalid"
+    status = 400
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -20,3 +21,11 @@ class Conflict(ServiceError):
     """The request is valid but clashes with what exists (an existing member, the last admin...)."""
 
     code = "conflict"
+    status = 409
+
+
+class TooLarge(ServiceError):
+    """An upload over the size limit."""
+
+    code = "too_large"
+    status = 413

@@ -263,3 +263,15 @@ HEALTH_CELERY_TIMEOUT = env.float("HEALTH_CELERY_TIMEOUT", default=1.5)
 
 # The address people and providers reach this deployment at (invite links, webhook URLs behind a proxy).
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
+# Attachments: refused above this size (413) or outside these types (400).
+ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
+ATTACHMENT_ALLOWED_TYPES = env.list(
+    "ATTACHMENT_ALLOWED_TYPES",
+    default=[
+        "image/*", "audio/*", "video/*", "application/pdf", "text/plain", "text/csv", "text/vcard",
+        "application/msword", "application/vnd.openxmlformats-officedocument.*", "application/vnd.ms-excel",
+    ],
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

@@ -40,6 +40,7 @@ async def test_member_connects_and_receives_account_events() -> None:
         "type": "hello",
         "account_id": tenant.account.pk,
         "role": "agent",
+        "inbox_ids": [],
     }
     await get_channel_layer().group_send(
         account_group(tenant.account.pk), {"type": "realtime.event", "event": {"type": "test.happened"}}

@@ -7,7 +7,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from accounts.models import Membership
 from accounts.selectors import membership_for_user
+from inbox.events import inbox_group
+from inbox.selectors import visible_inboxes
 
 # Close codes in the 4000 range are ours; the browser shows them to the reconnect logic.
 CLOSE_UNAUTHENTICATED = 4401
@@ -19,7 +22,7 @@ def account_group(account_id: int) -> str:
 
 
 class ConsoleConsumer(AsyncJsonWebsocketConsumer):
-    """Relays realtime events of the account to a signed-in member; anyone else is refused."""
+    """Relays realtime events of the account and of the inboxes the member may see; anyone else is refused."""
 
     groups: list[str] = []
 
@@ -34,11 +37,14 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.account_id = account_id
-        self.groups = [account_group(account_id)]
+        inbox_ids = await database_sync_to_async(_visible_inbox_ids)(membership)
+        self.groups = [account_group(account_id), *(inbox_group(inbox_id) for inbox_id in inbox_ids)]
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello", "account_id": account_id, "role": membership.role})
+        await self.send_json(
+            {"type": "hello", "account_id": account_id, "role": membership.role, "inbox_ids": inbox_ids}
+        )
 
     async def disconnect(self, code: int) -> None:
         for group in self.groups:
@@ -51,3 +57,8 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
+
+
+def _visible_inbox_ids(membership: Membership) -> list[int]:
+    inboxes = visible_inboxes(account=membership.account, membership=membership)
+    return list(inboxes.order_by("id").values_list("id", flat=True))

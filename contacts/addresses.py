@@ -1,0 +1,65 @@
+"""Normalizing addresses people and providers type: phones to E.164 (libphonenumber), emails validated with a
+lower-case domain (email-validator). The normalized value is the identity key."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from accounts.errors import ServiceError
+
+from .models import IdentityKind
+
+PHONE_KINDS = frozenset({IdentityKind.PHONE, IdentityKind.WHATSAPP})
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+def normalize_phone(raw: str, *, region: str) -> str:
+    """E.164 for a phone number in any format a person types; numbers without a country code are read in
+    `region`. Raises ServiceError naming the problem."""
+    text = raw.strip()
+    if text.lower().startswith(WHATSAPP_PREFIX):
+        text = text[len(WHATSAPP_PREFIX) :]
+    try:
+        number = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException:
+        raise ServiceError(f"{raw!r} is not a phone number.", field="value") from None
+    # Possible (right length for its country) rather than valid (assigned range): a business must be able to
+    # talk to new ranges and test numbers libphonenumber does not know yet.
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise ServiceError(
+            f"{raw!r} is not a complete phone number; include the area code (and the country code if it is "
+            f"not in {region.upper()}).",
+            field="value",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str) -> str:
+    try:
+        return str(validate_email(raw.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise ServiceError(f"{raw!r} is not a valid email address: {exc}", field="value") from None
+
+
+def normalize_address(kind: str, raw: str, *, region: str) -> str:
+    if kind not in IdentityKind.values:
+        raise ServiceError(f"Unknown identity kind {kind!r}; use one of {', '.join(IdentityKind.values)}.", field="kind")
+    if kind in PHONE_KINDS:
+        return normalize_phone(raw, region=region)
+    if kind == IdentityKind.EMAIL:
+        return normalize_email(raw)
+    value = raw.strip()
+    if not value or len(value) > 320:
+        raise ServiceError("A webchat visitor id must be 1 to 320 characters.", field="value")
+    return value
+
+
+def phone_or_none(raw: str, *, region: str) -> str | None:
+    """E.164 if `raw` reads as a phone number, else None: for search boxes, where the text may be anything."""
+    if sum(ch.isdigit() for ch in raw) < 7:
+        return None
+    try:
+        return normalize_phone(raw, region=region)
+    except ServiceError:
+        return None

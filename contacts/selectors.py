@@ -1,0 +1,65 @@
+"""Reads of contacts, scoped to the account."""
+
+from __future__ import annotations
+
+import re
+
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db.models import Prefetch, Q, QuerySet
+
+from accounts.models import Account
+
+from .addresses import normalize_email, phone_or_none
+from .models import NAME_SEARCH_CONFIG, Contact, ContactIdentity
+
+
+def _with_identities(contacts: QuerySet[Contact]) -> QuerySet[Contact]:
+    return contacts.prefetch_related(
+        Prefetch("identities", queryset=ContactIdentity.objects.order_by("kind", "id"))
+    )
+
+
+def contact_list(*, account: Account, include_merged: bool = False) -> QuerySet[Contact]:
+    contacts = Contact.objects.filter(account=account)
+    if not include_merged:
+        contacts = contacts.filter(merged_into__isnull=True)
+    return _with_identities(contacts).order_by("-last_activity_at", "-id")
+
+
+def contact_get(*, account: Account, contact_id: int) -> Contact | None:
+    """The contact, merged ones included (they answer with a pointer to the contact they were merged into)."""
+    return _with_identities(Contact.objects.filter(account=account, pk=contact_id)).first()
+
+
+def contact_search(*, account: Account, query: str) -> QuerySet[Contact]:
+    """Contacts matching `query` by name (words or a part of a name), phone in any format, or email."""
+    query = query.strip()
+    contacts = contact_list(account=account)
+    if not query:
+        return contacts
+    matches = Q()
+    prefixes = prefix_tsquery(query)
+    if prefixes:  # every typed word is the start of a word of the name: "dan sm" finds "Dana Smith"
+        matches |= Q(name_vector=SearchQuery(prefixes, config=NAME_SEARCH_CONFIG, search_type="raw"))
+    addresses = {query}
+    phone = phone_or_none(query, region=account.default_region)
+    if phone:
+        addresses.add(phone)
+    if "@" in query:
+        try:
+            addresses.add(normalize_email(query))
+        except Exception:  # noqa: S110 - a half-typed email simply matches nothing extra
+            pass
+    identity_contacts = ContactIdentity.objects.filter(account=account, value__in=addresses).values("contact_id")
+    matches |= Q(pk__in=identity_contacts)
+    return contacts.annotate(name_vector=SearchVector("name", config=NAME_SEARCH_CONFIG)).filter(matches)
+
+
+def prefix_tsquery(text: str) -> str:
+    """A raw tsquery matching words that start with each typed word ("dan sm" -> "dan:* & sm:*")."""
+    words = re.findall(r"\w+", text.lower())[:8]
+    return " & ".join(f"{word}:*" for word in words)
+
+
+def identity_find(*, account: Account, kind: str, value: str) -> ContactIdentity | None:
+    return ContactIdentity.objects.select_related("contact").filter(account=account, kind=kind, value=value).first()

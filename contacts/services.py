@@ -1,0 +1,186 @@
+"""Writes to contacts: resolve an address to exactly one contact, create, edit, add/remove identities, merge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import ForeignKey
+from django.utils import timezone
+
+from accounts.errors import Conflict, ServiceError
+from accounts.locks import advisory_xact_lock
+from accounts.models import Account, User
+from accounts.services import audit_log_record
+
+from .addresses import PHONE_KINDS, normalize_address
+from .models import Contact, ContactIdentity
+
+
+def _lock_address(account: Account, value: str) -> None:
+    # Keyed on the value alone (not the kind): a phone and a WhatsApp identity with one number are one person.
+    advisory_xact_lock(f"contact-address:{account.pk}:{value}")
+
+
+@transaction.atomic
+def contact_resolve(*, account: Account, kind: str, raw_address: str, name: str | None = None) -> Contact:
+    """The contact reached at this address, created if there is none.
+
+    Safe under concurrency: two workers resolving the same new number make one contact. A phone number known
+    as the other phone-like kind (SMS vs WhatsApp) joins that contact. `name` fills an empty name only:
+    what the team typed wins over a provider's profile name.
+    """
+    value = normalize_address(kind, raw_address, region=account.default_region)
+    _lock_address(account, value)
+    identity = ContactIdentity.objects.select_related("contact").filter(account=account, kind=kind, value=value).first()
+    if identity is not None:
+        contact = identity.contact
+    else:
+        sibling = None
+        if kind in PHONE_KINDS:
+            sibling = (
+                ContactIdentity.objects.select_related("contact")
+                .filter(account=account, kind__in=PHONE_KINDS - {kind}, value=value)
+                .first()
+            )
+        contact = sibling.contact if sibling is not None else Contact.objects.create(account=account, name=name or "")
+        ContactIdentity.objects.create(account=account, contact=contact, kind=kind, value=value)
+    if name and not contact.name:
+        contact.name = name.strip()[:200]
+        contact.save(update_fields=["name"])
+    return contact
+
+
+def _identity_conflict(account: Account, kind: str, value: str, contact: Contact | None) -> None:
+    existing = ContactIdentity.objects.filter(account=account, kind=kind, value=value).first()
+    if existing is not None and (contact is None or existing.contact_id != contact.pk):
+        raise Conflict(
+            f"{value} already belongs to contact {existing.contact_id}; merge the two contacts instead.",
+            field="identities",
+        )
+
+
+@transaction.atomic
+def contact_create(
+    *,
+    account: Account,
+    actor: User | None,
+    name: str = "",
+    attributes: dict[str, Any] | None = None,
+    identities: list[dict[str, str]] | None = None,
+) -> Contact:
+    normalized = []
+    for item in identities or []:
+        value = normalize_address(item["kind"], item["value"], region=account.default_region)
+        _lock_address(account, value)
+        _identity_conflict(account, item["kind"], value, None)
+        normalized.append((item["kind"], value))
+    contact = Contact.objects.create(account=account, name=name.strip(), attributes=attributes or {})
+    ContactIdentity.objects.bulk_create(
+        ContactIdentity(account=account, contact=contact, kind=kind, value=value) for kind, value in normalized
+    )
+    audit_log_record(account=account, actor=actor, action="contact.created", target=contact)
+    return contact
+
+
+@transaction.atomic
+def contact_update(
+    *, account: Account, actor: User | None, contact: Contact, name: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> Contact:
+    _ensure_live(account, contact)
+    fields = []
+    if name is not None:
+        contact.name = name.strip()
+        fields.append("name")
+    if attributes is not None:
+        contact.attributes = attributes
+        fields.append("attributes")
+    if fields:
+        contact.save(update_fields=fields)
+        audit_log_record(account=account, actor=actor, action="contact.updated", target=contact, data={"fields": fields})
+    return contact
+
+
+@transaction.atomic
+def identity_add(*, account: Account, actor: User | None, contact: Contact, kind: str, raw_value: str) -> ContactIdentity:
+    _ensure_live(account, contact)
+    value = normalize_address(kind, raw_value, region=account.default_region)
+    _lock_address(account, value)
+    _identity_conflict(account, kind, value, contact)
+    identity, _created = ContactIdentity.objects.get_or_create(
+        account=account, kind=kind, value=value, defaults={"contact": contact}
+    )
+    audit_log_record(account=account, actor=actor, action="identity.added", target=contact, data={"kind": kind, "value": value})
+    return identity
+
+
+@transaction.atomic
+def identity_remove(*, account: Account, actor: User | None, identity: ContactIdentity) -> None:
+    if identity.account_id != account.pk:
+        raise ServiceError("That identity is not in this account.")
+    audit_log_record(
+        account=account, actor=actor, action="identity.removed", target=identity.contact,
+        data={"kind": identity.kind, "value": identity.value},
+    )
+    identity.delete()
+
+
+def contact_touch(*, account: Account, contact: Contact, at: Any = None) -> None:
+    """Move the contact's last activity forward (never back)."""
+    at = at or timezone.now()
+    Contact.objects.filter(account=account, pk=contact.pk, last_activity_at__lt=at).update(last_activity_at=at)
+
+
+def _ensure_live(account: Account, contact: Contact) -> None:
+    if contact.account_id != account.pk:
+        raise ServiceError("That contact is not in this account.")
+    if contact.merged_into_id is not None:
+        raise Conflict(f"This contact was merged into contact {contact.merged_into_id}; use that one.", field="contact")
+
+
+@transaction.atomic
+def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: Contact) -> Contact:
+    """Fold `drop` into `keep`: every row that points at `drop` (identities, conversations, messages, memory,
+    contacts merged into it earlier) is moved to `keep`; names and attributes fill gaps in `keep`; `drop` stays
+    as a pointer (`merged_into`). A model with a unique constraint on its contact column must not rely on this
+    generic move: it needs its own merge step here."""
+    if keep.pk == drop.pk:
+        raise ServiceError("Choose two different contacts to merge.", field="drop")
+    locked = {c.pk: c for c in Contact.objects.select_for_update().filter(account=account, pk__in=[keep.pk, drop.pk]).order_by("pk")}
+    if len(locked) != 2:
+        raise ServiceError("Both contacts must belong to this account.", field="drop")
+    keep, drop = locked[keep.pk], locked[drop.pk]
+    for contact in (keep, drop):
+        if contact.merged_into_id is not None:
+            raise Conflict(f"Contact {contact.pk} was already merged into {contact.merged_into_id}.", field="drop")
+
+    moved: dict[str, int] = {}
+    # Every foreign key to Contact, from any app (hidden reverse relations included): this lower layer need not
+    # know who hangs data on a contact.
+    for relation in Contact._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and relation.one_to_many and not relation.concrete):
+            continue
+        field = relation.field  # type: ignore[union-attr]
+        if not isinstance(field, ForeignKey):
+            continue
+        count = relation.related_model._base_manager.filter(**{field.name: drop}).update(**{field.name: keep})
+        if count:
+            moved[f"{relation.related_model._meta.label_lower}.{field.name}"] = count
+
+    keep.name = keep.name or drop.name
+    keep.attributes = {**drop.attributes, **keep.attributes}
+    keep.created_at = min(keep.created_at, drop.created_at)
+    keep.last_activity_at = max(keep.last_activity_at, drop.last_activity_at)
+    keep.save(update_fields=["name", "attributes", "created_at", "last_activity_at"])
+    drop.merged_into = keep
+    drop.merged_at = timezone.now()
+    drop.merged_by = actor if actor is not None and actor.is_authenticated else None
+    drop.save(update_fields=["merged_into", "merged_at", "merged_by"])
+    audit_log_record(
+        account=account, actor=actor, action="contact.merged", target=keep,
+        data={"kept": keep.pk, "dropped": drop.pk, "moved": moved},
+    )
+    return keep
+
+

@@ -1,0 +1,449 @@
+"""REST API for inboxes, conversations, messages, attachments, contact timelines and search."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, parsers, serializers, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
+from accounts.api import UserSerializer
+from accounts.models import Account, User
+from accounts.pagination import NewestMessagesCursorPagination, RecentFirstCursorPagination
+from accounts.selectors import membership_list
+from contacts.api import ContactSerializer
+from contacts.selectors import contact_get, contact_search
+
+from . import selectors, services
+from .attachments import IncomingFile
+from .models import (
+    CUSTOMER_CHANNELS,
+    Attachment,
+    Conversation,
+    HandledBy,
+    Inbox,
+    InboxMember,
+    Kind,
+    Message,
+    Priority,
+    Status,
+)
+
+# --- Inboxes ------------------------------------------------------------------------------------------------
+
+
+class InboxSerializer(serializers.ModelSerializer[Inbox]):
+    open_count = serializers.IntegerField(read_only=True, help_text="Conversations not resolved.")
+    member_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Inbox
+        fields = [
+            "id", "name", "purpose", "timezone", "business_hours", "reopen_window_hours", "open_count",
+            "member_count", "created_at",
+        ]
+        read_only_fields = ["id", "created_at", "open_count", "member_count"]
+
+
+class InboxMemberSerializer(serializers.ModelSerializer[InboxMember]):
+    user = UserSerializer(read_only=True)
+
+    class Meta:
+        model = InboxMember
+        fields = ["user", "created_at"]
+
+
+def _account_users(*, account: Account) -> QuerySet[User]:
+    return User.objects.filter(pk__in=membership_list(account=account).values("user_id"))
+
+
+class InboxMemberAddSerializer(serializers.Serializer[Any]):
+    user = AccountScopedRelatedField(queryset_for=_account_users, help_text="id of a member of the account")
+
+
+class InboxViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, AccountScopedViewSet
+):
+    """Team workspaces. Agents see the inboxes they are members of; admins see and configure all of them."""
+
+    serializer_class = InboxSerializer
+    queryset = Inbox.objects.none()
+    admin_actions = {"create", "partial_update", "destroy", "add_member", "remove_member"}
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scoped_queryset(self) -> QuerySet[Inbox]:
+        return selectors.inbox_list(account=self.account, membership=self.membership)
+
+    def _fresh(self, inbox: Inbox) -> dict[str, Any]:
+        return dict(InboxSerializer(self.scoped_queryset().get(pk=inbox.pk)).data)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = InboxSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        inbox = services.inbox_create(
+            account=self.account, actor=self.user, timezone_name=values.pop("timezone", "UTC"), **values
+        )
+        return Response(self._fresh(inbox), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        inbox = self.get_object()
+        data = InboxSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        services.inbox_update(account=self.account, actor=self.user, inbox=inbox, **data.validated_data)
+        return Response(self._fresh(inbox))
+
+    def perform_destroy(self, instance: Inbox) -> None:
+        services.inbox_delete(account=self.account, actor=self.user, inbox=instance)
+
+    @extend_schema(responses=InboxMemberSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def members(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        inbox = self.get_object()
+        rows = selectors.inbox_member_list(account=self.account, inbox=inbox)
+        return Response(InboxMemberSerializer(rows, many=True).data)
+
+    @extend_schema(request=InboxMemberAddSerializer, responses={201: InboxMemberSerializer})
+    @members.mapping.post
+    def add_member(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        inbox = self.get_object()
+        data = InboxMemberAddSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        member = services.inbox_member_add(account=self.account, actor=self.user, inbox=inbox, user=data.validated_data["user"])
+        return Response(InboxMemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>\d+)")
+    def remove_member(self, request: Request, *args: Any, user_id: str, **kwargs: Any) -> Response:
+        inbox = self.get_object()
+        user = _account_users(account=self.account).filter(pk=int(user_id)).first()
+        if user is None:
+            raise NotFound("Not found.")
+        services.inbox_member_remove(account=self.account, actor=self.user, inbox=inbox, user=user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Messages -----------------------------------------------------------------------------------------------
+
+
+class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
+    url = serializers.SerializerMethodField(help_text="Download link (same authentication as the API).")
+
+    class Meta:
+        model = Attachment
+        fields = ["id", "filename", "content_type", "size", "url"]
+
+    def get_url(self, attachment: Attachment) -> str:
+        return f"/api/v1/accounts/{attachment.account_id}/attachments/{attachment.pk}"
+
+
+class SenderUserSerializer(serializers.ModelSerializer[User]):
+    class Meta:
+        model = User
+        fields = ["id", "name", "email"]
+
+
+class MessageSerializer(serializers.ModelSerializer[Message]):
+    sender_user = SenderUserSerializer(read_only=True)
+    attachments = AttachmentSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id", "conversation", "direction", "kind", "channel", "sender_type", "sender_user", "body",
+            "attachments", "delivery_status", "error_code", "error_message", "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TimelineMessageSerializer(MessageSerializer):
+    conversation_number = serializers.IntegerField(read_only=True)
+    inbox_id = serializers.IntegerField(read_only=True)
+
+    class Meta(MessageSerializer.Meta):
+        fields = [*MessageSerializer.Meta.fields, "conversation_number", "inbox_id"]
+        read_only_fields = fields
+
+
+class MessageCreateSerializer(serializers.Serializer[Any]):
+    body = serializers.CharField(allow_blank=True, default="", max_length=20000)
+    kind = serializers.ChoiceField(choices=[Kind.MESSAGE, Kind.NOTE], default=Kind.MESSAGE)
+    channel = serializers.ChoiceField(
+        choices=CUSTOMER_CHANNELS, required=False, help_text="Defaults to the conversation's active channel."
+    )
+    attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+
+
+# --- Conversations ------------------------------------------------------------------------------------------
+
+
+class ConversationSerializer(serializers.ModelSerializer[Conversation]):
+    contact = serializers.SerializerMethodField()
+    assignee = UserSerializer(read_only=True)
+    inbox = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id", "number", "inbox", "contact", "status", "handled_by", "assignee", "priority", "active_channel",
+            "last_activity_at", "last_inbound_at", "last_message_preview", "snoozed_until", "resolved_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_contact(self, conversation: Conversation) -> dict[str, Any]:
+        return {"id": conversation.contact_id, "name": conversation.contact.display_name}
+
+    def get_inbox(self, conversation: Conversation) -> dict[str, Any]:
+        return {"id": conversation.inbox_id, "name": conversation.inbox.name}
+
+
+def _inbox_users(*, account: Account) -> QuerySet[User]:
+    return _account_users(account=account)
+
+
+class AssignSerializer(serializers.Serializer[Any]):
+    assignee = AccountScopedRelatedField(queryset_for=_inbox_users, help_text="id of a member of the inbox")
+
+
+class StatusSerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=Status.choices)
+
+
+class SnoozeSerializer(serializers.Serializer[Any]):
+    until = serializers.DateTimeField(allow_null=True, help_text="ISO 8601; null wakes the conversation now")
+
+
+class PrioritySerializer(serializers.Serializer[Any]):
+    priority = serializers.ChoiceField(choices=Priority.choices)
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in {"1", "true", "yes"}
+
+
+CONVERSATION_FILTERS = [
+    OpenApiParameter("inbox", int),
+    OpenApiParameter("status", str, enum=Status.values),
+    OpenApiParameter("assignee", int),
+    OpenApiParameter("handled_by", str, enum=HandledBy.values),
+    OpenApiParameter("unassigned", bool),
+    OpenApiParameter("mine", bool, description="assigned to me"),
+    OpenApiParameter("contact", int),
+    OpenApiParameter("snoozed", bool),
+]
+
+
+class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+    """Conversations in the inboxes the member may see, most recent activity first (cursor pages)."""
+
+    serializer_class = ConversationSerializer
+    queryset = Conversation.objects.none()
+    pagination_class = RecentFirstCursorPagination
+    parser_classes = [parsers.JSONParser, parsers.MultiPartParser]
+
+    def scoped_queryset(self) -> QuerySet[Conversation]:
+        params = self.request.query_params
+        if self.action != "list":
+            return selectors.conversation_list(account=self.account, membership=self.membership)
+        filters: dict[str, Any] = {}
+        for name in ("inbox", "assignee", "contact"):
+            if params.get(name):
+                if not params[name].isdigit():
+                    raise serializers.ValidationError({name: [f"Give the {name}'s id (a number)."]})
+                filters[f"{name}_id"] = int(params[name])
+        if params.get("status"):
+            if params["status"] not in Status.values:
+                raise serializers.ValidationError({"status": [f"Use one of: {', '.join(Status.values)}."]})
+            filters["status"] = params["status"]
+        if params.get("handled_by"):
+            if params["handled_by"] not in HandledBy.values:
+                raise serializers.ValidationError({"handled_by": [f"Use one of: {', '.join(HandledBy.values)}."]})
+            filters["handled_by"] = params["handled_by"]
+        if "snoozed" in params:
+            filters["snoozed"] = _flag(params["snoozed"])
+        return selectors.conversation_list(
+            account=self.account, membership=self.membership, unassigned=_flag(params.get("unassigned")),
+            mine=_flag(params.get("mine")), **filters,
+        )
+
+    @extend_schema(parameters=CONVERSATION_FILTERS)
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    def _respond(self, conversation: Conversation) -> Response:
+        fresh = selectors.conversation_get(account=self.account, membership=self.membership, conversation_id=conversation.pk)
+        return Response(ConversationSerializer(fresh).data)
+
+    @extend_schema(request=AssignSerializer, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        conversation = self.get_object()
+        data = AssignSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.conversation_assign(
+                account=self.account, actor=self.user, conversation=conversation, assignee=data.validated_data["assignee"]
+            )
+        )
+
+    @extend_schema(request=None, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"])
+    def unassign(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._respond(services.conversation_unassign(account=self.account, actor=self.user, conversation=self.get_object()))
+
+    @extend_schema(request=StatusSerializer, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"], url_path="status")
+    def set_status(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        conversation = self.get_object()
+        data = StatusSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.conversation_set_status(
+                account=self.account, actor=self.user, conversation=conversation, status=data.validated_data["status"]
+            )
+        )
+
+    @extend_schema(request=SnoozeSerializer, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"])
+    def snooze(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        conversation = self.get_object()
+        data = SnoozeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        until: datetime | None = data.validated_data["until"]
+        return self._respond(
+            services.conversation_snooze(account=self.account, actor=self.user, conversation=conversation, until=until)
+        )
+
+    @extend_schema(request=None, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"], url_path="take-over")
+    def take_over(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._respond(services.conversation_take_over(account=self.account, actor=self.user, conversation=self.get_object()))
+
+    @extend_schema(request=None, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"], url_path="hand-back")
+    def hand_back(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._respond(services.conversation_hand_back(account=self.account, actor=self.user, conversation=self.get_object()))
+
+    @extend_schema(request=PrioritySerializer, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"])
+    def priority(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        conversation = self.get_object()
+        data = PrioritySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return self._respond(
+            services.conversation_set_priority(
+                account=self.account, actor=self.user, conversation=conversation, priority=data.validated_data["priority"]
+            )
+        )
+
+    @extend_schema(responses=MessageSerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=NewestMessagesCursorPagination)
+    def messages(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The thread, newest first, 50 a page; `next` walks back in time."""
+        conversation = self.get_object()
+        rows = selectors.message_list(account=self.account, conversation=conversation)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(request={"application/json": MessageCreateSerializer, "multipart/form-data": MessageCreateSerializer},
+                   responses={201: MessageSerializer})
+    @messages.mapping.post
+    def send(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Reply to the customer (on `channel`, default the active one) or add a private note (`kind: note`).
+        Attachments go as multipart form data."""
+        conversation = self.get_object()
+        data = MessageCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        files = [
+            IncomingFile(f.name or "file", getattr(f, "content_type", "") or "", f, f.size or 0)
+            for f in data.validated_data["attachments"]
+        ]
+        message = services.send_message(
+            account=self.account, conversation=conversation, body=data.validated_data["body"],
+            kind=data.validated_data["kind"], channel=data.validated_data.get("channel"), sender_user=self.user,
+            attachments=files,
+        )
+        fresh = selectors.message_list(account=self.account, conversation=conversation).get(pk=message.pk)
+        return Response(MessageSerializer(fresh).data, status=status.HTTP_201_CREATED)
+
+
+class AttachmentViewSet(mixins.RetrieveModelMixin, AccountScopedViewSet):
+    """Download an attachment of a conversation you may see."""
+
+    queryset = Attachment.objects.none()
+    serializer_class = AttachmentSerializer
+
+    def scoped_queryset(self) -> QuerySet[Attachment]:
+        visible = selectors.visible_inboxes(account=self.account, membership=self.membership)
+        return Attachment.objects.filter(account=self.account, message__conversation__inbox__in=visible)
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:  # type: ignore[override]
+        attachment = self.get_object()
+        response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type, as_attachment=True,
+                                filename=attachment.filename)
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+# --- Contact timeline and search ----------------------------------------------------------------------------
+
+
+class ContactTimelineViewSet(mixins.ListModelMixin, AccountScopedViewSet):
+    """Everything with one contact across channels and conversations, newest first, in the inboxes you see."""
+
+    serializer_class = TimelineMessageSerializer
+    queryset = Message.objects.none()
+    pagination_class = NewestMessagesCursorPagination
+
+    def scoped_queryset(self) -> QuerySet[Message]:
+        contact = contact_get(account=self.account, contact_id=int(self.kwargs["contact_id"]))
+        if contact is None:
+            raise NotFound("Not found.")
+        return selectors.contact_timeline(account=self.account, membership=self.membership, contact=contact)
+
+
+class SearchResultSerializer(serializers.Serializer[Any]):
+    contacts = ContactSerializer(many=True)
+    messages = TimelineMessageSerializer(many=True)
+
+
+class SearchViewSet(AccountScopedViewSet):
+    """Search contacts (name, phone in any format, email) and message text, in what you may see."""
+
+    serializer_class = SearchResultSerializer
+    queryset = Message.objects.none()
+
+    def scoped_queryset(self) -> QuerySet[Message]:
+        return Message.objects.none()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=True), OpenApiParameter("inbox", int)],
+        responses=SearchResultSerializer,
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        query = request.query_params.get("q", "").strip()
+        if not query:
+            raise serializers.ValidationError({"q": ["Type something to search for."]})
+        inbox = request.query_params.get("inbox")
+        if inbox is not None and not inbox.isdigit():
+            raise serializers.ValidationError({"inbox": ["Give the inbox's id (a number)."]})
+        contacts = contact_search(account=self.account, query=query)[:10]
+        messages = selectors.message_search(
+            account=self.account, membership=self.membership, query=query, inbox_id=int(inbox) if inbox else None
+        )[:25]
+        return Response(
+            {
+                "contacts": ContactSerializer(contacts, many=True).data,
+                "messages": TimelineMessageSerializer(messages, many=True).data,
+            }
+        )

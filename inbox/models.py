@@ -1,0 +1,205 @@
+"""Inboxes (a team's workspace), their members, conversations that continue across channels, and messages."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
+from django.db import models
+from django.db.models import Q
+from django.utils.timezone import now
+
+from accounts.models import Account
+from contacts.models import Contact
+
+# Message bodies are searched with English stemming ("refunds" finds "refund").
+BODY_SEARCH_CONFIG = "english"
+
+
+class Channel(models.TextChoices):
+    SMS = "sms", "SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    VOICE = "voice", "Phone call"
+    EMAIL = "email", "Email"
+    WEBCHAT = "webchat", "Webchat"
+    INTERNAL = "internal", "Internal"  # private notes and activity lines: never leave Continuum
+
+
+CUSTOMER_CHANNELS = [c for c in Channel.values if c != Channel.INTERNAL]
+
+
+class Inbox(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="inboxes")
+    name = models.CharField(max_length=100)
+    purpose = models.TextField(blank=True, help_text="What this team handles; shown to agents and the AI.")
+    timezone = models.CharField(max_length=64, default="UTC")
+    # {"mon": [["09:00", "17:00"]], "tue": [...], ...}; a missing day is closed. Empty: always open.
+    business_hours = models.JSONField(default=dict, blank=True)
+    reopen_window_hours = models.PositiveIntegerField(
+        default=24, help_text="A message within this many hours of resolving reopens that conversation."
+    )
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="inbox_name_unique")]
+        verbose_name_plural = "inboxes"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboxMember(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="members")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="inbox_memberships")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["inbox", "user"], name="inbox_member_unique")]
+        indexes = [models.Index(fields=["account", "user"], name="inbox_member_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in inbox {self.inbox_id}"
+
+
+class ConversationCounter(models.Model):
+    """The last conversation number handed out in an account (numbers are per account: #1, #2, ...)."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_number = models.PositiveBigIntegerField(default=0)
+
+
+class Status(models.TextChoices):
+    LIVE = "live", "Live"
+    WAITING = "waiting", "Waiting on customer"
+    ESCALATED = "escalated", "Escalated"
+    RESOLVED = "resolved", "Resolved"
+
+
+class HandledBy(models.TextChoices):
+    AI = "ai", "AI agent"
+    HUMAN = "human", "Human"
+
+
+class Priority(models.IntegerChoices):
+    NONE = 0, "None"
+    LOW = 1, "Low"
+    MEDIUM = 2, "Medium"
+    HIGH = 3, "High"
+    URGENT = 4, "Urgent"
+
+
+class Conversation(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="conversations")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    number = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LIVE)
+    handled_by = models.CharField(max_length=8, choices=HandledBy.choices, default=HandledBy.AI)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_conversations"
+    )
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
+    active_channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEBCHAT)
+    last_activity_at = models.DateTimeField(default=now)
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+    last_message_preview = models.CharField(max_length=200, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "number"], name="conversation_number_unique")]
+        indexes = [
+            models.Index(fields=["account", "inbox", "-last_activity_at", "-id"], name="conv_inbox_recent"),
+            models.Index(fields=["account", "inbox", "status", "-last_activity_at", "-id"], name="conv_inbox_status"),
+            models.Index(fields=["account", "assignee", "-last_activity_at", "-id"], name="conv_assignee"),
+            models.Index(fields=["account", "contact", "inbox", "-last_activity_at"], name="conv_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.number}"
+
+
+class Direction(models.TextChoices):
+    IN = "in", "Inbound"
+    OUT = "out", "Outbound"
+
+
+class Kind(models.TextChoices):
+    MESSAGE = "message", "Message"
+    NOTE = "note", "Private note"
+    ACTIVITY = "activity", "Activity"
+
+
+class SenderType(models.TextChoices):
+    CONTACT = "contact", "Contact"
+    USER = "user", "Team member"
+    AI = "ai", "AI agent"
+    SYSTEM = "system", "System"
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+
+
+class Message(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # The conversation's contact, kept on the message so a contact's timeline is one index scan.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MESSAGE)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    sender_type = models.CharField(max_length=8, choices=SenderType.choices)
+    sender_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(blank=True)
+    # The channel endpoint (its public id) and the provider's message id: a provider's retry is a no-op.
+    provider_endpoint = models.CharField(max_length=64, blank=True)
+    provider_id = models.CharField(max_length=128, blank=True)
+    delivery_status = models.CharField(max_length=16, choices=DeliveryStatus.choices, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "provider_endpoint", "provider_id"],
+                condition=~Q(provider_id=""),
+                name="message_provider_id_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "-created_at", "-id"], name="msg_thread"),
+            models.Index(fields=["account", "contact", "-created_at", "-id"], name="msg_contact_timeline"),
+            GinIndex(SearchVector("body", config=BODY_SEARCH_CONFIG), name="msg_body_fts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.kind} {self.pk}"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"attachments/{instance.account_id}/{now():%Y/%m}/{filename}"
+
+
+class Attachment(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=300)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=now)
+
+    def __str__(self) -> str:
+        return self.filename

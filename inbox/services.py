@@ -1,0 +1,462 @@
+"""Writes to the inbox core. `receive_message` and `send_message` are the only ways messages are created; every
+change publishes its realtime event and sends its signal after commit."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.errors import Conflict, ServiceError
+from accounts.locks import advisory_xact_lock
+from accounts.models import Account, Membership, User
+from accounts.services import audit_log_record
+from contacts.models import Contact
+from contacts.services import contact_touch
+
+from . import events
+from .attachments import IncomingFile, attachment_check
+from .hours import business_hours_clean
+from .models import (
+    CUSTOMER_CHANNELS,
+    Attachment,
+    Channel,
+    Conversation,
+    ConversationCounter,
+    DeliveryStatus,
+    Direction,
+    HandledBy,
+    Inbox,
+    InboxMember,
+    Kind,
+    Message,
+    Priority,
+    SenderType,
+    Status,
+)
+from .signals import message_queued, message_received
+
+PREVIEW_LENGTH = 200
+
+# --- Inboxes ------------------------------------------------------------------------------------------------
+
+
+def _check_timezone(name: str) -> str:
+    if name not in zoneinfo.available_timezones():
+        raise ServiceError(f"{name!r} is not an IANA time zone such as America/Chicago.", field="timezone")
+    return name
+
+
+@transaction.atomic
+def inbox_create(
+    *,
+    account: Account,
+    actor: User | None,
+    name: str,
+    purpose: str = "",
+    timezone_name: str = "UTC",
+    business_hours: dict[str, Any] | None = None,
+    reopen_window_hours: int = 24,
+) -> Inbox:
+    name = name.strip()
+    if not name:
+        raise ServiceError("An inbox needs a name, such as Sales or Support.", field="name")
+    if Inbox.objects.filter(account=account, name__iexact=name).exists():
+        raise Conflict(f"There is already an inbox called {name}.", field="name")
+    inbox = Inbox.objects.create(
+        account=account, name=name, purpose=purpose, timezone=_check_timezone(timezone_name),
+        business_hours=business_hours_clean(business_hours or {}), reopen_window_hours=reopen_window_hours,
+    )
+    audit_log_record(account=account, actor=actor, action="inbox.created", target=inbox, data={"name": name})
+    return inbox
+
+
+@transaction.atomic
+def inbox_update(*, account: Account, actor: User | None, inbox: Inbox, **changes: Any) -> Inbox:
+    _same_account(account, inbox)
+    if "name" in changes:
+        name = changes["name"].strip()
+        if not name:
+            raise ServiceError("An inbox needs a name.", field="name")
+        if Inbox.objects.filter(account=account, name__iexact=name).exclude(pk=inbox.pk).exists():
+            raise Conflict(f"There is already an inbox called {name}.", field="name")
+        changes["name"] = name
+    if "timezone" in changes:
+        _check_timezone(changes["timezone"])
+    if "business_hours" in changes:
+        changes["business_hours"] = business_hours_clean(changes["business_hours"] or {})
+    for field, value in changes.items():
+        setattr(inbox, field, value)
+    if changes:
+        inbox.save(update_fields=list(changes))
+        audit_log_record(account=account, actor=actor, action="inbox.updated", target=inbox, data={"fields": sorted(changes)})
+    return inbox
+
+
+@transaction.atomic
+def inbox_delete(*, account: Account, actor: User | None, inbox: Inbox) -> None:
+    _same_account(account, inbox)
+    if Conversation.objects.filter(account=account, inbox=inbox).exists():
+        raise Conflict("This inbox has conversations; move or keep them. Only an empty inbox can be deleted.")
+    audit_log_record(account=account, actor=actor, action="inbox.deleted", target=inbox, data={"name": inbox.name})
+    inbox.delete()
+
+
+@transaction.atomic
+def inbox_member_add(*, account: Account, actor: User | None, inbox: Inbox, user: User) -> InboxMember:
+    _same_account(account, inbox)
+    if not Membership.objects.filter(account=account, user=user).exists():
+        raise ServiceError("Only members of the account can join its inboxes.", field="user")
+    member, created = InboxMember.objects.get_or_create(account=account, inbox=inbox, user=user)
+    if created:
+        audit_log_record(account=account, actor=actor, action="inbox.member_added", target=inbox, data={"user": user.pk})
+    return member
+
+
+@transaction.atomic
+def inbox_member_remove(*, account: Account, actor: User | None, inbox: Inbox, user: User) -> None:
+    _same_account(account, inbox)
+    deleted, _ = InboxMember.objects.filter(account=account, inbox=inbox, user=user).delete()
+    if deleted:
+        audit_log_record(account=account, actor=actor, action="inbox.member_removed", target=inbox, data={"user": user.pk})
+
+
+def _same_account(account: Account, obj: Any) -> None:
+    if obj.account_id != account.pk:
+        raise ServiceError("That object is not in this account.")
+
+
+# --- Conversations -------------------------------------------------------------------------------------------
+
+
+def _next_number(account: Account) -> int:
+    """The next conversation number of the account; the counter row's lock serializes concurrent openings."""
+    ConversationCounter.objects.get_or_create(account=account)
+    ConversationCounter.objects.filter(account=account).update(last_number=F("last_number") + 1)
+    return int(ConversationCounter.objects.values_list("last_number", flat=True).get(account=account))
+
+
+def _conversation_for_inbound(account: Account, inbox: Inbox, contact: Contact, at: datetime) -> tuple[Conversation, bool]:
+    """The contact's open conversation in the inbox, or a recently resolved one (reopened), or a new one."""
+    latest = (
+        Conversation.objects.select_for_update()
+        .filter(account=account, inbox=inbox, contact=contact)
+        .order_by("-last_activity_at", "-id")
+        .first()
+    )
+    if latest is not None and latest.status != Status.RESOLVED:
+        return latest, False
+    window = timedelta(hours=inbox.reopen_window_hours)
+    if latest is not None and latest.resolved_at is not None and at - latest.resolved_at <= window:
+        latest.status = Status.LIVE
+        latest.resolved_at = None
+        return latest, False
+    conversation = Conversation.objects.create(
+        account=account, inbox=inbox, contact=contact, number=_next_number(account), status=Status.LIVE,
+        handled_by=HandledBy.AI, last_activity_at=at,
+    )
+    return conversation, True
+
+
+def _store_attachments(account: Account, message: Message, files: Iterable[IncomingFile]) -> list[Attachment]:
+    stored = []
+    for incoming in files:
+        content_type = attachment_check(incoming)
+        attachment = Attachment(
+            account=account, message=message, filename=incoming.filename[:255], content_type=content_type,
+            size=incoming.size,
+        )
+        attachment.file.save(incoming.filename, incoming.file, save=False)
+        attachment.save()
+        stored.append(attachment)
+    return stored
+
+
+def _message_payload(message: Message) -> dict[str, Any]:
+    return {
+        "conversation_id": message.conversation_id,
+        "message": {
+            "id": message.pk, "direction": message.direction, "kind": message.kind, "channel": message.channel,
+            "sender_type": message.sender_type, "body": message.body, "delivery_status": message.delivery_status,
+            "created_at": message.created_at.isoformat(),
+        },
+    }
+
+
+def _conversation_payload(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "conversation": {
+            "id": conversation.pk, "number": conversation.number, "status": conversation.status,
+            "handled_by": conversation.handled_by, "assignee_id": conversation.assignee_id,
+            "priority": conversation.priority, "active_channel": conversation.active_channel,
+            "last_activity_at": conversation.last_activity_at.isoformat(),
+            "last_message_preview": conversation.last_message_preview,
+            "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
+        }
+    }
+
+
+def _after_commit_signal(signal: Any, account: Account, message: Message) -> None:
+    transaction.on_commit(lambda: signal.send(sender=Message, account_id=account.pk, message_id=message.pk))
+
+
+@transaction.atomic
+def receive_message(
+    *,
+    account: Account,
+    inbox: Inbox,
+    contact: Contact,
+    channel: str,
+    body: str = "",
+    provider_endpoint: str = "",
+    provider_id: str = "",
+    attachments: Iterable[IncomingFile] = (),
+    metadata: dict[str, Any] | None = None,
+    received_at: datetime | None = None,
+) -> Message:
+    """Store a customer's message on their conversation in `inbox` (found, reopened or started).
+
+    A provider id already stored for this endpoint returns the existing message: provider retries are no-ops.
+    """
+    _same_account(account, inbox)
+    _same_account(account, contact)
+    if channel not in CUSTOMER_CHANNELS:
+        raise ServiceError(f"Unknown channel {channel!r}.", field="channel")
+    if contact.merged_into_id is not None:
+        contact = Contact.objects.get(account=account, pk=contact.merged_into_id)
+    if provider_id:
+        existing = Message.objects.filter(
+            account=account, provider_endpoint=provider_endpoint, provider_id=provider_id
+        ).first()
+        if existing is not None:
+            return existing
+    at = received_at or timezone.now()
+    # One conversation per contact and inbox at a time, even when two messages arrive at once.
+    advisory_xact_lock(f"inbound:{inbox.pk}:{contact.pk}")
+    conversation, _created = _conversation_for_inbound(account, inbox, contact, at)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                account=account, conversation=conversation, contact=contact, direction=Direction.IN,
+                kind=Kind.MESSAGE, channel=channel, sender_type=SenderType.CONTACT, body=body,
+                provider_endpoint=provider_endpoint, provider_id=provider_id, metadata=metadata or {}, created_at=at,
+            )
+    except IntegrityError:  # the same provider message stored concurrently by another worker
+        return Message.objects.get(account=account, provider_endpoint=provider_endpoint, provider_id=provider_id)
+    stored = _store_attachments(account, message, attachments)
+    if conversation.status == Status.WAITING:
+        conversation.status = Status.LIVE  # the customer answered
+    conversation.active_channel = channel
+    conversation.last_activity_at = max(conversation.last_activity_at, at)
+    conversation.last_inbound_at = at
+    conversation.snoozed_until = None
+    conversation.last_message_preview = _preview(body, stored)
+    conversation.save()
+    contact_touch(account=account, contact=contact, at=at)
+    events.publish(account.pk, inbox.pk, "message.created", _message_payload(message))
+    events.publish(account.pk, inbox.pk, "conversation.updated", _conversation_payload(conversation))
+    _after_commit_signal(message_received, account, message)
+    return message
+
+
+def _preview(body: str, attachments: list[Attachment]) -> str:
+    text = " ".join(body.split())
+    if not text and attachments:
+        text = f"[{attachments[0].filename}]"
+    return text[:PREVIEW_LENGTH]
+
+
+@transaction.atomic
+def send_message(
+    *,
+    account: Account,
+    conversation: Conversation,
+    body: str,
+    kind: str = Kind.MESSAGE,
+    channel: str | None = None,
+    sender_user: User | None = None,
+    sender_type: str = SenderType.USER,
+    attachments: Iterable[IncomingFile] = (),
+    metadata: dict[str, Any] | None = None,
+) -> Message:
+    """An outbound reply (queued for delivery on `channel`, default the conversation's active channel) or a
+    private note (kind `note`: stays inside Continuum)."""
+    _same_account(account, conversation)
+    attachments = list(attachments)
+    if kind not in (Kind.MESSAGE, Kind.NOTE):
+        raise ServiceError("Send a message or a note; activity lines are written by the system.", field="kind")
+    if not body.strip() and not attachments:
+        raise ServiceError("Write something or attach a file.", field="body")
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    if kind == Kind.NOTE:
+        channel = Channel.INTERNAL
+    else:
+        channel = channel or conversation.active_channel
+        if channel not in CUSTOMER_CHANNELS:
+            raise ServiceError(f"Choose a channel to reply on: {', '.join(CUSTOMER_CHANNELS)}.", field="channel")
+    now = timezone.now()
+    message = Message.objects.create(
+        account=account, conversation=conversation, contact_id=conversation.contact_id, direction=Direction.OUT,
+        kind=kind, channel=channel, sender_type=sender_type, sender_user=sender_user, body=body,
+        delivery_status=DeliveryStatus.QUEUED if kind == Kind.MESSAGE else "", metadata=metadata or {},
+        created_at=now,
+    )
+    stored = _store_attachments(account, message, attachments)
+    fields = ["last_activity_at"]
+    conversation.last_activity_at = now
+    if kind == Kind.MESSAGE:
+        conversation.last_message_preview = _preview(body, stored)
+        fields.append("last_message_preview")
+        if conversation.status == Status.LIVE:
+            conversation.status = Status.WAITING  # answered: now waiting on the customer
+            fields.append("status")
+    conversation.save(update_fields=fields)
+    events.publish(account.pk, conversation.inbox_id, "message.created", _message_payload(message))
+    events.publish(account.pk, conversation.inbox_id, "conversation.updated", _conversation_payload(conversation))
+    if kind == Kind.MESSAGE:
+        _after_commit_signal(message_queued, account, message)
+    return message
+
+
+@transaction.atomic
+def message_set_delivery(
+    *, account: Account, message: Message, status: str, error_code: str = "", error_message: str = ""
+) -> Message:
+    """Record a delivery status from the provider. Never moves backwards (a late "sent" after "delivered")."""
+    _same_account(account, message)
+    order = [DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ]
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if status not in DeliveryStatus.values:
+        raise ServiceError(f"Unknown delivery status {status!r}.", field="status")
+    current = message.delivery_status
+    if status != DeliveryStatus.FAILED and current in order and status in order:
+        if order.index(status) <= order.index(current):
+            return message
+    message.delivery_status = status
+    message.error_code = error_code[:32]
+    message.error_message = error_message[:500]
+    message.save(update_fields=["delivery_status", "error_code", "error_message", "updated_at"])
+    events.publish(account.pk, message.conversation.inbox_id, "message.updated", _message_payload(message))
+    return message
+
+
+def _activity(account: Account, conversation: Conversation, text: str, actor: User | None) -> Message:
+    return Message.objects.create(
+        account=account, conversation=conversation, contact_id=conversation.contact_id, direction=Direction.OUT,
+        kind=Kind.ACTIVITY, channel=Channel.INTERNAL,
+        sender_type=SenderType.USER if actor is not None else SenderType.SYSTEM, sender_user=actor, body=text,
+    )
+
+
+def _changed(account: Account, conversation: Conversation, actor: User | None, text: str, fields: list[str]) -> Conversation:
+    conversation.save(update_fields=fields)
+    activity = _activity(account, conversation, text, actor)
+    events.publish(account.pk, conversation.inbox_id, "message.created", _message_payload(activity))
+    events.publish(account.pk, conversation.inbox_id, "conversation.updated", _conversation_payload(conversation))
+    return conversation
+
+
+def _who(actor: User | None) -> str:
+    return actor.display_name if actor is not None else "System"
+
+
+def _lock(account: Account, conversation: Conversation) -> Conversation:
+    _same_account(account, conversation)
+    return Conversation.objects.select_related("assignee").select_for_update(of=("self",)).get(pk=conversation.pk)
+
+
+def _assignable(account: Account, conversation: Conversation, user: User) -> None:
+    membership = Membership.objects.filter(account=account, user=user).first()
+    if membership is None:
+        raise ServiceError("Assign to a member of this account.", field="assignee")
+    if not membership.is_admin and not InboxMember.objects.filter(inbox_id=conversation.inbox_id, user=user).exists():
+        raise ServiceError(f"{user.display_name} is not a member of this inbox; add them to it first.", field="assignee")
+
+
+@transaction.atomic
+def conversation_assign(*, account: Account, actor: User | None, conversation: Conversation, assignee: User) -> Conversation:
+    conversation = _lock(account, conversation)
+    _assignable(account, conversation, assignee)
+    if conversation.assignee_id == assignee.pk:
+        return conversation
+    conversation.assignee = assignee
+    text = f"{_who(actor)} assigned this to {assignee.display_name}"
+    return _changed(account, conversation, actor, text, ["assignee"])
+
+
+@transaction.atomic
+def conversation_unassign(*, account: Account, actor: User | None, conversation: Conversation) -> Conversation:
+    conversation = _lock(account, conversation)
+    if conversation.assignee_id is None:
+        return conversation
+    previous = conversation.assignee
+    conversation.assignee = None
+    text = f"{_who(actor)} unassigned {previous.display_name if previous else 'the owner'}"
+    return _changed(account, conversation, actor, text, ["assignee"])
+
+
+@transaction.atomic
+def conversation_set_status(*, account: Account, actor: User | None, conversation: Conversation, status: str) -> Conversation:
+    if status not in Status.values:
+        raise ServiceError(f"Status must be one of: {', '.join(Status.values)}.", field="status")
+    conversation = _lock(account, conversation)
+    if conversation.status == status:
+        return conversation
+    conversation.status = status
+    conversation.resolved_at = timezone.now() if status == Status.RESOLVED else None
+    conversation.snoozed_until = None
+    text = f"{_who(actor)} changed the status to {Status(status).label.lower()}"
+    return _changed(account, conversation, actor, text, ["status", "resolved_at", "snoozed_until"])
+
+
+@transaction.atomic
+def conversation_snooze(
+    *, account: Account, actor: User | None, conversation: Conversation, until: datetime | None
+) -> Conversation:
+    """Hide the conversation from the working folders until `until` (None wakes it now). A customer's message
+    wakes it too."""
+    if until is not None and until <= timezone.now():
+        raise ServiceError("Snooze until a time in the future.", field="until")
+    conversation = _lock(account, conversation)
+    conversation.snoozed_until = until
+    text = f"{_who(actor)} snoozed this until {until:%Y-%m-%d %H:%M} UTC" if until else f"{_who(actor)} woke this up"
+    return _changed(account, conversation, actor, text, ["snoozed_until"])
+
+
+@transaction.atomic
+def conversation_take_over(*, account: Account, actor: User, conversation: Conversation) -> Conversation:
+    """A person takes the conversation from the AI agent (and owns it, unless someone already does)."""
+    conversation = _lock(account, conversation)
+    if conversation.handled_by == HandledBy.HUMAN and conversation.assignee_id is not None:
+        return conversation
+    conversation.handled_by = HandledBy.HUMAN
+    if conversation.assignee_id is None:
+        conversation.assignee = actor
+    return _changed(account, conversation, actor, f"{_who(actor)} took over from the AI agent", ["handled_by", "assignee"])
+
+
+@transaction.atomic
+def conversation_hand_back(*, account: Account, actor: User | None, conversation: Conversation) -> Conversation:
+    """Give the conversation back to the AI agent."""
+    conversation = _lock(account, conversation)
+    if conversation.handled_by == HandledBy.AI:
+        return conversation
+    conversation.handled_by = HandledBy.AI
+    return _changed(account, conversation, actor, f"{_who(actor)} handed this back to the AI agent", ["handled_by"])
+
+
+@transaction.atomic
+def conversation_set_priority(*, account: Account, actor: User | None, conversation: Conversation, priority: int) -> Conversation:
+    if priority not in Priority.values:
+        raise ServiceError("Priority must be 0 (none) to 4 (urgent).", field="priority")
+    conversation = _lock(account, conversation)
+    if conversation.priority == priority:
+        return conversation
+    conversation.priority = priority
+    text = f"{_who(actor)} set the priority to {Priority(priority).label.lower()}"
+    return _changed(account, conversation, actor, text, ["priority"])

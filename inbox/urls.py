@@ -1,0 +1,18 @@
+"""API routes for inboxes, conversations, messages, attachments, timelines and search, under /api/v1/."""
+
+from accounts.api_base import ApiRouter
+
+from . import api
+
+router = ApiRouter()
+router.register(r"accounts/(?P<account_id>\d+)/inboxes", api.InboxViewSet, basename="inbox")
+router.register(r"accounts/(?P<account_id>\d+)/conversations", api.ConversationViewSet, basename="conversation")
+router.register(r"accounts/(?P<account_id>\d+)/attachments", api.AttachmentViewSet, basename="attachment")
+router.register(
+    r"accounts/(?P<account_id>\d+)/contacts/(?P<contact_id>\d+)/timeline",
+    api.ContactTimelineViewSet,
+    basename="contact-timeline",
+)
+router.register(r"accounts/(?P<account_id>\d+)/search", api.SearchViewSet, basename="search")
+
+urlpatterns = router.urls
