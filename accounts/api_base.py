@@ -20,6 +20,8 @@ from typing import Any, ClassVar, cast
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, permissions, routers, serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -158,6 +160,7 @@ class AccountScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         return context
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class AccountScopedRelatedField(serializers.PrimaryKeyRelatedField):
     """An id in a request body that must name a row of the request's own account (else "does not exist").
 

@@ -12,5 +12,3 @@ def advisory_xact_lock(key: str) -> None:
         raise RuntimeError("advisory_xact_lock needs a transaction: call it inside transaction.atomic()")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
-
-

@@ -216,6 +216,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "IdentityKindEnum": "contacts.models.IdentityKind.choices",
+        "MessageKindEnum": "inbox.models.Kind.choices",
+        "ComposeKindEnum": "inbox.models.COMPOSE_KIND_CHOICES",
+        "ChannelEnum": "inbox.models.Channel.choices",
+        "CustomerChannelEnum": "inbox.models.CUSTOMER_CHANNEL_CHOICES",
+    },
 }
 
 # --- Static files, i18n -------------------------------------------------------------------------------------
@@ -269,8 +276,16 @@ ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)
 ATTACHMENT_ALLOWED_TYPES = env.list(
     "ATTACHMENT_ALLOWED_TYPES",
     default=[
-        "image/*", "audio/*", "video/*", "application/pdf", "text/plain", "text/csv", "text/vcard",
-        "application/msword", "application/vnd.openxmlformats-officedocument.*", "application/vnd.ms-excel",
+        "image/*",
+        "audio/*",
+        "video/*",
+        "application/pdf",
+        "text/plain",
+        "text/csv",
+        "text/vcard",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.*",
+        "application/vnd.ms-excel",
     ],
 )
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

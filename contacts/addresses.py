@@ -44,7 +44,9 @@ def normalize_email(raw: str) -> str:
 
 def normalize_address(kind: str, raw: str, *, region: str) -> str:
     if kind not in IdentityKind.values:
-        raise ServiceError(f"Unknown identity kind {kind!r}; use one of {', '.join(IdentityKind.values)}.", field="kind")
+        raise ServiceError(
+            f"Unknown identity kind {kind!r}; use one of {', '.join(IdentityKind.values)}.", field="kind"
+        )
     if kind in PHONE_KINDS:
         return normalize_phone(raw, region=region)
     if kind == IdentityKind.EMAIL:

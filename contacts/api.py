@@ -76,8 +76,8 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = ContactWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        contact = services.contact_create(account=self.account, actor=self.user, **data.validated_data)
-        contact = selectors.contact_get(account=self.account, contact_id=contact.pk)
+        created = services.contact_create(account=self.account, actor=self.user, **data.validated_data)
+        contact = selectors.contact_get(account=self.account, contact_id=created.pk)
         return Response(ContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=ContactWriteSerializer, responses=ContactSerializer)
@@ -108,7 +108,10 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         data = IdentityInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         identity = services.identity_add(
-            account=self.account, actor=self.user, contact=contact, kind=data.validated_data["kind"],
+            account=self.account,
+            actor=self.user,
+            contact=contact,
+            kind=data.validated_data["kind"],
             raw_value=data.validated_data["value"],
         )
         return Response(IdentitySerializer(identity).data, status=status.HTTP_201_CREATED)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Prefetch, Q, QuerySet
 
+from accounts.errors import ServiceError
 from accounts.models import Account
 
 from .addresses import normalize_email, phone_or_none
@@ -14,9 +16,7 @@ from .models import NAME_SEARCH_CONFIG, Contact, ContactIdentity
 
 
 def _with_identities(contacts: QuerySet[Contact]) -> QuerySet[Contact]:
-    return contacts.prefetch_related(
-        Prefetch("identities", queryset=ContactIdentity.objects.order_by("kind", "id"))
-    )
+    return contacts.prefetch_related(Prefetch("identities", queryset=ContactIdentity.objects.order_by("kind", "id")))
 
 
 def contact_list(*, account: Account, include_merged: bool = False) -> QuerySet[Contact]:
@@ -26,9 +26,10 @@ def contact_list(*, account: Account, include_merged: bool = False) -> QuerySet[
     return _with_identities(contacts).order_by("-last_activity_at", "-id")
 
 
-def contact_get(*, account: Account, contact_id: int) -> Contact | None:
+def contact_get(*, account: Account, contact_id: int, with_identities: bool = True) -> Contact | None:
     """The contact, merged ones included (they answer with a pointer to the contact they were merged into)."""
-    return _with_identities(Contact.objects.filter(account=account, pk=contact_id)).first()
+    contacts = Contact.objects.filter(account=account, pk=contact_id)
+    return (_with_identities(contacts) if with_identities else contacts).first()
 
 
 def contact_search(*, account: Account, query: str) -> QuerySet[Contact]:
@@ -46,10 +47,8 @@ def contact_search(*, account: Account, query: str) -> QuerySet[Contact]:
     if phone:
         addresses.add(phone)
     if "@" in query:
-        try:
+        with contextlib.suppress(ServiceError):  # a half-typed email simply matches nothing extra
             addresses.add(normalize_email(query))
-        except Exception:  # noqa: S110 - a half-typed email simply matches nothing extra
-            pass
     identity_contacts = ContactIdentity.objects.filter(account=account, value__in=addresses).values("contact_id")
     matches |= Q(pk__in=identity_contacts)
     return contacts.annotate(name_vector=SearchVector("name", config=NAME_SEARCH_CONFIG)).filter(matches)

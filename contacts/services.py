@@ -85,7 +85,11 @@ def contact_create(
 
 @transaction.atomic
 def contact_update(
-    *, account: Account, actor: User | None, contact: Contact, name: str | None = None,
+    *,
+    account: Account,
+    actor: User | None,
+    contact: Contact,
+    name: str | None = None,
     attributes: dict[str, Any] | None = None,
 ) -> Contact:
     _ensure_live(account, contact)
@@ -98,12 +102,16 @@ def contact_update(
         fields.append("attributes")
     if fields:
         contact.save(update_fields=fields)
-        audit_log_record(account=account, actor=actor, action="contact.updated", target=contact, data={"fields": fields})
+        audit_log_record(
+            account=account, actor=actor, action="contact.updated", target=contact, data={"fields": fields}
+        )
     return contact
 
 
 @transaction.atomic
-def identity_add(*, account: Account, actor: User | None, contact: Contact, kind: str, raw_value: str) -> ContactIdentity:
+def identity_add(
+    *, account: Account, actor: User | None, contact: Contact, kind: str, raw_value: str
+) -> ContactIdentity:
     _ensure_live(account, contact)
     value = normalize_address(kind, raw_value, region=account.default_region)
     _lock_address(account, value)
@@ -111,7 +119,9 @@ def identity_add(*, account: Account, actor: User | None, contact: Contact, kind
     identity, _created = ContactIdentity.objects.get_or_create(
         account=account, kind=kind, value=value, defaults={"contact": contact}
     )
-    audit_log_record(account=account, actor=actor, action="identity.added", target=contact, data={"kind": kind, "value": value})
+    audit_log_record(
+        account=account, actor=actor, action="identity.added", target=contact, data={"kind": kind, "value": value}
+    )
     return identity
 
 
@@ -120,7 +130,10 @@ def identity_remove(*, account: Account, actor: User | None, identity: ContactId
     if identity.account_id != account.pk:
         raise ServiceError("That identity is not in this account.")
     audit_log_record(
-        account=account, actor=actor, action="identity.removed", target=identity.contact,
+        account=account,
+        actor=actor,
+        action="identity.removed",
+        target=identity.contact,
         data={"kind": identity.kind, "value": identity.value},
     )
     identity.delete()
@@ -147,7 +160,10 @@ def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: 
     generic move: it needs its own merge step here."""
     if keep.pk == drop.pk:
         raise ServiceError("Choose two different contacts to merge.", field="drop")
-    locked = {c.pk: c for c in Contact.objects.select_for_update().filter(account=account, pk__in=[keep.pk, drop.pk]).order_by("pk")}
+    locked = {
+        c.pk: c
+        for c in Contact.objects.select_for_update().filter(account=account, pk__in=[keep.pk, drop.pk]).order_by("pk")
+    }
     if len(locked) != 2:
         raise ServiceError("Both contacts must belong to this account.", field="drop")
     keep, drop = locked[keep.pk], locked[drop.pk]
@@ -164,9 +180,10 @@ def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: 
         field = relation.field  # type: ignore[union-attr]
         if not isinstance(field, ForeignKey):
             continue
-        count = relation.related_model._base_manager.filter(**{field.name: drop}).update(**{field.name: keep})
+        model = field.model  # the model holding the foreign key
+        count = model._base_manager.filter(**{field.name: drop}).update(**{field.name: keep})
         if count:
-            moved[f"{relation.related_model._meta.label_lower}.{field.name}"] = count
+            moved[f"{model._meta.label_lower}.{field.name}"] = count
 
     keep.name = keep.name or drop.name
     keep.attributes = {**drop.attributes, **keep.attributes}
@@ -178,9 +195,10 @@ def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: 
     drop.merged_by = actor if actor is not None and actor.is_authenticated else None
     drop.save(update_fields=["merged_into", "merged_at", "merged_by"])
     audit_log_record(
-        account=account, actor=actor, action="contact.merged", target=keep,
+        account=account,
+        actor=actor,
+        action="contact.merged",
+        target=keep,
         data={"kept": keep.pk, "dropped": drop.pk, "moved": moved},
     )
     return keep
-
-

@@ -14,8 +14,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
 from accounts.api import UserSerializer
+from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
 from accounts.models import Account, User
 from accounts.pagination import NewestMessagesCursorPagination, RecentFirstCursorPagination
 from accounts.selectors import membership_list
@@ -25,7 +25,8 @@ from contacts.selectors import contact_get, contact_search
 from . import selectors, services
 from .attachments import IncomingFile
 from .models import (
-    CUSTOMER_CHANNELS,
+    COMPOSE_KIND_CHOICES,
+    CUSTOMER_CHANNEL_CHOICES,
     Attachment,
     Conversation,
     HandledBy,
@@ -47,8 +48,15 @@ class InboxSerializer(serializers.ModelSerializer[Inbox]):
     class Meta:
         model = Inbox
         fields = [
-            "id", "name", "purpose", "timezone", "business_hours", "reopen_window_hours", "open_count",
-            "member_count", "created_at",
+            "id",
+            "name",
+            "purpose",
+            "timezone",
+            "business_hours",
+            "reopen_window_hours",
+            "open_count",
+            "member_count",
+            "created_at",
         ]
         read_only_fields = ["id", "created_at", "open_count", "member_count"]
 
@@ -69,9 +77,7 @@ class InboxMemberAddSerializer(serializers.Serializer[Any]):
     user = AccountScopedRelatedField(queryset_for=_account_users, help_text="id of a member of the account")
 
 
-class InboxViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, AccountScopedViewSet
-):
+class InboxViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, AccountScopedViewSet):
     """Team workspaces. Agents see the inboxes they are members of; admins see and configure all of them."""
 
     serializer_class = InboxSerializer
@@ -117,7 +123,9 @@ class InboxViewSet(
         inbox = self.get_object()
         data = InboxMemberAddSerializer(data=request.data, context=self.get_serializer_context())
         data.is_valid(raise_exception=True)
-        member = services.inbox_member_add(account=self.account, actor=self.user, inbox=inbox, user=data.validated_data["user"])
+        member = services.inbox_member_add(
+            account=self.account, actor=self.user, inbox=inbox, user=data.validated_data["user"]
+        )
         return Response(InboxMemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={204: None})
@@ -158,8 +166,19 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
     class Meta:
         model = Message
         fields = [
-            "id", "conversation", "direction", "kind", "channel", "sender_type", "sender_user", "body",
-            "attachments", "delivery_status", "error_code", "error_message", "created_at",
+            "id",
+            "conversation",
+            "direction",
+            "kind",
+            "channel",
+            "sender_type",
+            "sender_user",
+            "body",
+            "attachments",
+            "delivery_status",
+            "error_code",
+            "error_message",
+            "created_at",
         ]
         read_only_fields = fields
 
@@ -175,9 +194,9 @@ class TimelineMessageSerializer(MessageSerializer):
 
 class MessageCreateSerializer(serializers.Serializer[Any]):
     body = serializers.CharField(allow_blank=True, default="", max_length=20000)
-    kind = serializers.ChoiceField(choices=[Kind.MESSAGE, Kind.NOTE], default=Kind.MESSAGE)
+    kind = serializers.ChoiceField(choices=COMPOSE_KIND_CHOICES, default=Kind.MESSAGE)
     channel = serializers.ChoiceField(
-        choices=CUSTOMER_CHANNELS, required=False, help_text="Defaults to the conversation's active channel."
+        choices=CUSTOMER_CHANNEL_CHOICES, required=False, help_text="Defaults to the conversation's active channel."
     )
     attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
 
@@ -193,8 +212,20 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
     class Meta:
         model = Conversation
         fields = [
-            "id", "number", "inbox", "contact", "status", "handled_by", "assignee", "priority", "active_channel",
-            "last_activity_at", "last_inbound_at", "last_message_preview", "snoozed_until", "resolved_at",
+            "id",
+            "number",
+            "inbox",
+            "contact",
+            "status",
+            "handled_by",
+            "assignee",
+            "priority",
+            "active_channel",
+            "last_activity_at",
+            "last_inbound_at",
+            "last_message_preview",
+            "snoozed_until",
+            "resolved_at",
             "created_at",
         ]
         read_only_fields = fields
@@ -271,8 +302,11 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
         if "snoozed" in params:
             filters["snoozed"] = _flag(params["snoozed"])
         return selectors.conversation_list(
-            account=self.account, membership=self.membership, unassigned=_flag(params.get("unassigned")),
-            mine=_flag(params.get("mine")), **filters,
+            account=self.account,
+            membership=self.membership,
+            unassigned=_flag(params.get("unassigned")),
+            mine=_flag(params.get("mine")),
+            **filters,
         )
 
     @extend_schema(parameters=CONVERSATION_FILTERS)
@@ -280,7 +314,9 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
         return super().list(request, *args, **kwargs)
 
     def _respond(self, conversation: Conversation) -> Response:
-        fresh = selectors.conversation_get(account=self.account, membership=self.membership, conversation_id=conversation.pk)
+        fresh = selectors.conversation_get(
+            account=self.account, membership=self.membership, conversation_id=conversation.pk
+        )
         return Response(ConversationSerializer(fresh).data)
 
     @extend_schema(request=AssignSerializer, responses=ConversationSerializer)
@@ -291,14 +327,19 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
         data.is_valid(raise_exception=True)
         return self._respond(
             services.conversation_assign(
-                account=self.account, actor=self.user, conversation=conversation, assignee=data.validated_data["assignee"]
+                account=self.account,
+                actor=self.user,
+                conversation=conversation,
+                assignee=data.validated_data["assignee"],
             )
         )
 
     @extend_schema(request=None, responses=ConversationSerializer)
     @action(detail=True, methods=["post"])
     def unassign(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._respond(services.conversation_unassign(account=self.account, actor=self.user, conversation=self.get_object()))
+        return self._respond(
+            services.conversation_unassign(account=self.account, actor=self.user, conversation=self.get_object())
+        )
 
     @extend_schema(request=StatusSerializer, responses=ConversationSerializer)
     @action(detail=True, methods=["post"], url_path="status")
@@ -326,12 +367,16 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
     @extend_schema(request=None, responses=ConversationSerializer)
     @action(detail=True, methods=["post"], url_path="take-over")
     def take_over(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._respond(services.conversation_take_over(account=self.account, actor=self.user, conversation=self.get_object()))
+        return self._respond(
+            services.conversation_take_over(account=self.account, actor=self.user, conversation=self.get_object())
+        )
 
     @extend_schema(request=None, responses=ConversationSerializer)
     @action(detail=True, methods=["post"], url_path="hand-back")
     def hand_back(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._respond(services.conversation_hand_back(account=self.account, actor=self.user, conversation=self.get_object()))
+        return self._respond(
+            services.conversation_hand_back(account=self.account, actor=self.user, conversation=self.get_object())
+        )
 
     @extend_schema(request=PrioritySerializer, responses=ConversationSerializer)
     @action(detail=True, methods=["post"])
@@ -341,7 +386,10 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
         data.is_valid(raise_exception=True)
         return self._respond(
             services.conversation_set_priority(
-                account=self.account, actor=self.user, conversation=conversation, priority=data.validated_data["priority"]
+                account=self.account,
+                actor=self.user,
+                conversation=conversation,
+                priority=data.validated_data["priority"],
             )
         )
 
@@ -354,8 +402,10 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
-    @extend_schema(request={"application/json": MessageCreateSerializer, "multipart/form-data": MessageCreateSerializer},
-                   responses={201: MessageSerializer})
+    @extend_schema(
+        request={"application/json": MessageCreateSerializer, "multipart/form-data": MessageCreateSerializer},
+        responses={201: MessageSerializer},
+    )
     @messages.mapping.post
     def send(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Reply to the customer (on `channel`, default the active one) or add a private note (`kind: note`).
@@ -368,8 +418,12 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
             for f in data.validated_data["attachments"]
         ]
         message = services.send_message(
-            account=self.account, conversation=conversation, body=data.validated_data["body"],
-            kind=data.validated_data["kind"], channel=data.validated_data.get("channel"), sender_user=self.user,
+            account=self.account,
+            conversation=conversation,
+            body=data.validated_data["body"],
+            kind=data.validated_data["kind"],
+            channel=data.validated_data.get("channel"),
+            sender_user=self.user,
             attachments=files,
         )
         fresh = selectors.message_list(account=self.account, conversation=conversation).get(pk=message.pk)
@@ -389,8 +443,12 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, AccountScopedViewSet):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:  # type: ignore[override]
         attachment = self.get_object()
-        response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type, as_attachment=True,
-                                filename=attachment.filename)
+        response = FileResponse(
+            attachment.file.open("rb"),
+            content_type=attachment.content_type,
+            as_attachment=True,
+            filename=attachment.filename,
+        )
         response["X-Content-Type-Options"] = "nosniff"
         return response
 
@@ -406,7 +464,7 @@ class ContactTimelineViewSet(mixins.ListModelMixin, AccountScopedViewSet):
     pagination_class = NewestMessagesCursorPagination
 
     def scoped_queryset(self) -> QuerySet[Message]:
-        contact = contact_get(account=self.account, contact_id=int(self.kwargs["contact_id"]))
+        contact = contact_get(account=self.account, contact_id=int(self.kwargs["contact_id"]), with_identities=False)
         if contact is None:
             raise NotFound("Not found.")
         return selectors.contact_timeline(account=self.account, membership=self.membership, contact=contact)

@@ -30,7 +30,7 @@ def _send(account_id: int, inbox_id: int, event: dict[str, Any]) -> None:
         logger.exception("realtime publish failed for %s in inbox %s", event.get("type"), inbox_id)
 
 
-def publish(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) -> None:  # noqa: A002
+def publish(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) -> None:
     """Send `type` with `payload` to the inbox's browsers once the current transaction commits."""
     event = {"type": type, "account_id": account_id, "inbox_id": inbox_id, **payload}
     transaction.on_commit(lambda: _send(account_id, inbox_id, event))

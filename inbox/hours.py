@@ -26,7 +26,7 @@ def business_hours_clean(hours: dict[str, Any]) -> dict[str, list[list[str]]]:
         clean[day] = []
         for pair in ranges:
             if not (isinstance(pair, list | tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-                raise ServiceError(f"{day}: each range is [\"HH:MM\", \"HH:MM\"].", field="business_hours")
+                raise ServiceError(f'{day}: each range is ["HH:MM", "HH:MM"].', field="business_hours")
             start, end = pair
             if not (_HHMM.match(start) and _HHMM.match(end)) or start >= end:
                 raise ServiceError(f"{day}: {start}-{end} is not a range like 09:00-17:00.", field="business_hours")

@@ -26,6 +26,7 @@ class Channel(models.TextChoices):
 
 
 CUSTOMER_CHANNELS = [c for c in Channel.values if c != Channel.INTERNAL]
+CUSTOMER_CHANNEL_CHOICES = [(c.value, c.label) for c in Channel if c != Channel.INTERNAL]
 
 
 class Inbox(models.Model):
@@ -68,6 +69,9 @@ class ConversationCounter(models.Model):
     account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="+")
     last_number = models.PositiveBigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"account {self.account_id}: #{self.last_number}"
+
 
 class Status(models.TextChoices):
     LIVE = "live", "Live"
@@ -97,7 +101,11 @@ class Conversation(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.LIVE)
     handled_by = models.CharField(max_length=8, choices=HandledBy.choices, default=HandledBy.AI)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_conversations"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
     )
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NONE)
     active_channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.WEBCHAT)
@@ -137,6 +145,9 @@ class SenderType(models.TextChoices):
     USER = "user", "Team member"
     AI = "ai", "AI agent"
     SYSTEM = "system", "System"
+
+
+COMPOSE_KIND_CHOICES = [(Kind.MESSAGE.value, Kind.MESSAGE.label), (Kind.NOTE.value, Kind.NOTE.label)]
 
 
 class DeliveryStatus(models.TextChoices):

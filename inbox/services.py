@@ -69,8 +69,12 @@ def inbox_create(
     if Inbox.objects.filter(account=account, name__iexact=name).exists():
         raise Conflict(f"There is already an inbox called {name}.", field="name")
     inbox = Inbox.objects.create(
-        account=account, name=name, purpose=purpose, timezone=_check_timezone(timezone_name),
-        business_hours=business_hours_clean(business_hours or {}), reopen_window_hours=reopen_window_hours,
+        account=account,
+        name=name,
+        purpose=purpose,
+        timezone=_check_timezone(timezone_name),
+        business_hours=business_hours_clean(business_hours or {}),
+        reopen_window_hours=reopen_window_hours,
     )
     audit_log_record(account=account, actor=actor, action="inbox.created", target=inbox, data={"name": name})
     return inbox
@@ -94,7 +98,9 @@ def inbox_update(*, account: Account, actor: User | None, inbox: Inbox, **change
         setattr(inbox, field, value)
     if changes:
         inbox.save(update_fields=list(changes))
-        audit_log_record(account=account, actor=actor, action="inbox.updated", target=inbox, data={"fields": sorted(changes)})
+        audit_log_record(
+            account=account, actor=actor, action="inbox.updated", target=inbox, data={"fields": sorted(changes)}
+        )
     return inbox
 
 
@@ -114,7 +120,9 @@ def inbox_member_add(*, account: Account, actor: User | None, inbox: Inbox, user
         raise ServiceError("Only members of the account can join its inboxes.", field="user")
     member, created = InboxMember.objects.get_or_create(account=account, inbox=inbox, user=user)
     if created:
-        audit_log_record(account=account, actor=actor, action="inbox.member_added", target=inbox, data={"user": user.pk})
+        audit_log_record(
+            account=account, actor=actor, action="inbox.member_added", target=inbox, data={"user": user.pk}
+        )
     return member
 
 
@@ -123,7 +131,9 @@ def inbox_member_remove(*, account: Account, actor: User | None, inbox: Inbox, u
     _same_account(account, inbox)
     deleted, _ = InboxMember.objects.filter(account=account, inbox=inbox, user=user).delete()
     if deleted:
-        audit_log_record(account=account, actor=actor, action="inbox.member_removed", target=inbox, data={"user": user.pk})
+        audit_log_record(
+            account=account, actor=actor, action="inbox.member_removed", target=inbox, data={"user": user.pk}
+        )
 
 
 def _same_account(account: Account, obj: Any) -> None:
@@ -141,7 +151,9 @@ def _next_number(account: Account) -> int:
     return int(ConversationCounter.objects.values_list("last_number", flat=True).get(account=account))
 
 
-def _conversation_for_inbound(account: Account, inbox: Inbox, contact: Contact, at: datetime) -> tuple[Conversation, bool]:
+def _conversation_for_inbound(
+    account: Account, inbox: Inbox, contact: Contact, at: datetime
+) -> tuple[Conversation, bool]:
     """The contact's open conversation in the inbox, or a recently resolved one (reopened), or a new one."""
     latest = (
         Conversation.objects.select_for_update()
@@ -157,8 +169,13 @@ def _conversation_for_inbound(account: Account, inbox: Inbox, contact: Contact, 
         latest.resolved_at = None
         return latest, False
     conversation = Conversation.objects.create(
-        account=account, inbox=inbox, contact=contact, number=_next_number(account), status=Status.LIVE,
-        handled_by=HandledBy.AI, last_activity_at=at,
+        account=account,
+        inbox=inbox,
+        contact=contact,
+        number=_next_number(account),
+        status=Status.LIVE,
+        handled_by=HandledBy.AI,
+        last_activity_at=at,
     )
     return conversation, True
 
@@ -168,7 +185,10 @@ def _store_attachments(account: Account, message: Message, files: Iterable[Incom
     for incoming in files:
         content_type = attachment_check(incoming)
         attachment = Attachment(
-            account=account, message=message, filename=incoming.filename[:255], content_type=content_type,
+            account=account,
+            message=message,
+            filename=incoming.filename[:255],
+            content_type=content_type,
             size=incoming.size,
         )
         attachment.file.save(incoming.filename, incoming.file, save=False)
@@ -181,8 +201,13 @@ def _message_payload(message: Message) -> dict[str, Any]:
     return {
         "conversation_id": message.conversation_id,
         "message": {
-            "id": message.pk, "direction": message.direction, "kind": message.kind, "channel": message.channel,
-            "sender_type": message.sender_type, "body": message.body, "delivery_status": message.delivery_status,
+            "id": message.pk,
+            "direction": message.direction,
+            "kind": message.kind,
+            "channel": message.channel,
+            "sender_type": message.sender_type,
+            "body": message.body,
+            "delivery_status": message.delivery_status,
             "created_at": message.created_at.isoformat(),
         },
     }
@@ -191,9 +216,13 @@ def _message_payload(message: Message) -> dict[str, Any]:
 def _conversation_payload(conversation: Conversation) -> dict[str, Any]:
     return {
         "conversation": {
-            "id": conversation.pk, "number": conversation.number, "status": conversation.status,
-            "handled_by": conversation.handled_by, "assignee_id": conversation.assignee_id,
-            "priority": conversation.priority, "active_channel": conversation.active_channel,
+            "id": conversation.pk,
+            "number": conversation.number,
+            "status": conversation.status,
+            "handled_by": conversation.handled_by,
+            "assignee_id": conversation.assignee_id,
+            "priority": conversation.priority,
+            "active_channel": conversation.active_channel,
             "last_activity_at": conversation.last_activity_at.isoformat(),
             "last_message_preview": conversation.last_message_preview,
             "snoozed_until": conversation.snoozed_until.isoformat() if conversation.snoozed_until else None,
@@ -242,9 +271,18 @@ def receive_message(
     try:
         with transaction.atomic():
             message = Message.objects.create(
-                account=account, conversation=conversation, contact=contact, direction=Direction.IN,
-                kind=Kind.MESSAGE, channel=channel, sender_type=SenderType.CONTACT, body=body,
-                provider_endpoint=provider_endpoint, provider_id=provider_id, metadata=metadata or {}, created_at=at,
+                account=account,
+                conversation=conversation,
+                contact=contact,
+                direction=Direction.IN,
+                kind=Kind.MESSAGE,
+                channel=channel,
+                sender_type=SenderType.CONTACT,
+                body=body,
+                provider_endpoint=provider_endpoint,
+                provider_id=provider_id,
+                metadata=metadata or {},
+                created_at=at,
             )
     except IntegrityError:  # the same provider message stored concurrently by another worker
         return Message.objects.get(account=account, provider_endpoint=provider_endpoint, provider_id=provider_id)
@@ -301,9 +339,17 @@ def send_message(
             raise ServiceError(f"Choose a channel to reply on: {', '.join(CUSTOMER_CHANNELS)}.", field="channel")
     now = timezone.now()
     message = Message.objects.create(
-        account=account, conversation=conversation, contact_id=conversation.contact_id, direction=Direction.OUT,
-        kind=kind, channel=channel, sender_type=sender_type, sender_user=sender_user, body=body,
-        delivery_status=DeliveryStatus.QUEUED if kind == Kind.MESSAGE else "", metadata=metadata or {},
+        account=account,
+        conversation=conversation,
+        contact_id=conversation.contact_id,
+        direction=Direction.OUT,
+        kind=kind,
+        channel=channel,
+        sender_type=sender_type,
+        sender_user=sender_user,
+        body=body,
+        delivery_status=DeliveryStatus.QUEUED if kind == Kind.MESSAGE else "",
+        metadata=metadata or {},
         created_at=now,
     )
     stored = _store_attachments(account, message, attachments)
@@ -329,14 +375,13 @@ def message_set_delivery(
 ) -> Message:
     """Record a delivery status from the provider. Never moves backwards (a late "sent" after "delivered")."""
     _same_account(account, message)
-    order = [DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ]
+    order: list[str] = [DeliveryStatus.QUEUED, DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.READ]
     message = Message.objects.select_for_update().get(pk=message.pk)
     if status not in DeliveryStatus.values:
         raise ServiceError(f"Unknown delivery status {status!r}.", field="status")
     current = message.delivery_status
-    if status != DeliveryStatus.FAILED and current in order and status in order:
-        if order.index(status) <= order.index(current):
-            return message
+    if current in order and status in order and order.index(status) <= order.index(current):
+        return message
     message.delivery_status = status
     message.error_code = error_code[:32]
     message.error_message = error_message[:500]
@@ -347,13 +392,21 @@ def message_set_delivery(
 
 def _activity(account: Account, conversation: Conversation, text: str, actor: User | None) -> Message:
     return Message.objects.create(
-        account=account, conversation=conversation, contact_id=conversation.contact_id, direction=Direction.OUT,
-        kind=Kind.ACTIVITY, channel=Channel.INTERNAL,
-        sender_type=SenderType.USER if actor is not None else SenderType.SYSTEM, sender_user=actor, body=text,
+        account=account,
+        conversation=conversation,
+        contact_id=conversation.contact_id,
+        direction=Direction.OUT,
+        kind=Kind.ACTIVITY,
+        channel=Channel.INTERNAL,
+        sender_type=SenderType.USER if actor is not None else SenderType.SYSTEM,
+        sender_user=actor,
+        body=text,
     )
 
 
-def _changed(account: Account, conversation: Conversation, actor: User | None, text: str, fields: list[str]) -> Conversation:
+def _changed(
+    account: Account, conversation: Conversation, actor: User | None, text: str, fields: list[str]
+) -> Conversation:
     conversation.save(update_fields=fields)
     activity = _activity(account, conversation, text, actor)
     events.publish(account.pk, conversation.inbox_id, "message.created", _message_payload(activity))
@@ -375,11 +428,15 @@ def _assignable(account: Account, conversation: Conversation, user: User) -> Non
     if membership is None:
         raise ServiceError("Assign to a member of this account.", field="assignee")
     if not membership.is_admin and not InboxMember.objects.filter(inbox_id=conversation.inbox_id, user=user).exists():
-        raise ServiceError(f"{user.display_name} is not a member of this inbox; add them to it first.", field="assignee")
+        raise ServiceError(
+            f"{user.display_name} is not a member of this inbox; add them to it first.", field="assignee"
+        )
 
 
 @transaction.atomic
-def conversation_assign(*, account: Account, actor: User | None, conversation: Conversation, assignee: User) -> Conversation:
+def conversation_assign(
+    *, account: Account, actor: User | None, conversation: Conversation, assignee: User
+) -> Conversation:
     conversation = _lock(account, conversation)
     _assignable(account, conversation, assignee)
     if conversation.assignee_id == assignee.pk:
@@ -401,7 +458,9 @@ def conversation_unassign(*, account: Account, actor: User | None, conversation:
 
 
 @transaction.atomic
-def conversation_set_status(*, account: Account, actor: User | None, conversation: Conversation, status: str) -> Conversation:
+def conversation_set_status(
+    *, account: Account, actor: User | None, conversation: Conversation, status: str
+) -> Conversation:
     if status not in Status.values:
         raise ServiceError(f"Status must be one of: {', '.join(Status.values)}.", field="status")
     conversation = _lock(account, conversation)
@@ -437,7 +496,9 @@ def conversation_take_over(*, account: Account, actor: User, conversation: Conve
     conversation.handled_by = HandledBy.HUMAN
     if conversation.assignee_id is None:
         conversation.assignee = actor
-    return _changed(account, conversation, actor, f"{_who(actor)} took over from the AI agent", ["handled_by", "assignee"])
+    return _changed(
+        account, conversation, actor, f"{_who(actor)} took over from the AI agent", ["handled_by", "assignee"]
+    )
 
 
 @transaction.atomic
@@ -451,7 +512,9 @@ def conversation_hand_back(*, account: Account, actor: User | None, conversation
 
 
 @transaction.atomic
-def conversation_set_priority(*, account: Account, actor: User | None, conversation: Conversation, priority: int) -> Conversation:
+def conversation_set_priority(
+    *, account: Account, actor: User | None, conversation: Conversation, priority: int
+) -> Conversation:
     if priority not in Priority.values:
         raise ServiceError("Priority must be 0 (none) to 4 (urgent).", field="priority")
     conversation = _lock(account, conversation)

@@ -40,3 +40,30 @@ def api_token_for(membership: Membership, name: str = "test") -> str:
     """A fresh plain-text API token for the member, through the real service."""
     _token, plaintext = api_token_create(account=membership.account, user=membership.user, name=name)
     return plaintext
+
+
+class InboxFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "inbox.Inbox"
+
+    account = factory.SubFactory(AccountFactory)
+    name = factory.Sequence(lambda n: f"Inbox {n}")
+
+
+def inbound(
+    account: Account,
+    inbox,
+    address: str = "+15551234567",
+    body: str = "Hello",
+    *,
+    kind: str = "phone",  # type: ignore[no-untyped-def]
+    channel: str = "sms",
+    name: str | None = None,
+    **kwargs,
+):
+    """A customer's message through the real path: resolve the contact, then receive the message."""
+    from contacts.services import contact_resolve
+    from inbox.services import receive_message
+
+    contact = contact_resolve(account=account, kind=kind, raw_address=address, name=name)
+    return receive_message(account=account, inbox=inbox, contact=contact, channel=channel, body=body, **kwargs)

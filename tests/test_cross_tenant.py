@@ -15,14 +15,54 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
+from inbox.attachments import IncomingFile
+from inbox.models import Attachment
+from inbox.services import inbox_member_add
 from tests.conftest import Tenant
+from tests.factories import InboxFactory, inbound
 
 pytestmark = pytest.mark.django_db
 
-# How to find an object of the *other* tenant for each detail route (by URL name without "-detail").
-FOREIGN_OBJECT: dict[str, Callable[[Tenant], Any]] = {
-    "member": lambda t: t.agent_membership.pk,
-    "api-token": lambda t: ApiToken.objects.filter(account=t.account).first().pk,  # type: ignore[union-attr]
+
+@dataclass
+class World:
+    """A tenant with one of everything the API can name."""
+
+    tenant: Tenant
+    inbox: Any
+    message: Any
+    attachment: Any
+
+
+@pytest.fixture
+def other_world(other_tenant: Tenant, settings: Any, tmp_path: Any) -> World:
+    settings.MEDIA_ROOT = tmp_path
+    inbox = InboxFactory(account=other_tenant.account, name="Their inbox")
+    inbox_member_add(account=other_tenant.account, actor=None, inbox=inbox, user=other_tenant.agent)
+    message = inbound(
+        other_tenant.account,
+        inbox,
+        "+15550001111",
+        "private",
+        attachments=[IncomingFile.from_bytes("a.txt", b"x", "text/plain")],
+    )
+    return World(other_tenant, inbox, message, Attachment.objects.get(message=message))
+
+
+# For each detail route (by basename): the other tenant's object its `pk` names.
+FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
+    "member": lambda w: w.tenant.agent_membership.pk,
+    "api-token": lambda w: ApiToken.objects.filter(account=w.tenant.account).first().pk,  # type: ignore[union-attr]
+    "contact": lambda w: w.message.contact_id,
+    "inbox": lambda w: w.inbox.pk,
+    "conversation": lambda w: w.message.conversation_id,
+    "attachment": lambda w: w.attachment.pk,
+}
+# Other URL keywords, wherever they appear.
+FOREIGN_KWARG: dict[str, Callable[[World], Any]] = {
+    "contact_id": lambda w: w.message.contact_id,
+    "identity_id": lambda w: w.message.contact.identities.first().pk,
+    "user_id": lambda w: w.tenant.agent.pk,
 }
 # Routes outside /api/v1/accounts/<id>/ that anyone signed in may call, or anyone at all.
 NOT_TENANT_SCOPED = {"me"}
@@ -34,10 +74,23 @@ class Route:
     kwargs: frozenset[str]
     methods: tuple[str, ...]
 
-    def url(self, account_id: int, pk: Any = None) -> str:
+    @property
+    def basename(self) -> str:
+        keys = [k for k in FOREIGN_OBJECT if self.name == k or self.name.startswith(k + "-")]
+        return max(keys, key=len) if keys else self.name
+
+    def url(self, account_id: int, world: World | None = None) -> str:
+        """This route for `account_id`, naming `world`'s objects (or id 1 for each when there is none)."""
         kwargs: dict[str, Any] = {"account_id": account_id}
-        if "pk" in self.kwargs:
-            kwargs["pk"] = pk if pk is not None else 1
+        for name in self.kwargs - {"account_id"}:
+            if world is None:
+                kwargs[name] = 1
+            elif name == "pk":
+                assert self.basename in FOREIGN_OBJECT, f"add {self.basename!r} to FOREIGN_OBJECT in {__file__}"
+                kwargs[name] = FOREIGN_OBJECT[self.basename](world)
+            else:
+                assert name in FOREIGN_KWARG, f"add {name!r} to FOREIGN_KWARG in {__file__}"
+                kwargs[name] = FOREIGN_KWARG[name](world)
         return reverse(self.name, kwargs=kwargs)
 
 
@@ -89,12 +142,11 @@ def test_every_api_route_is_either_tenant_scoped_or_known() -> None:
 
 
 @pytest.mark.parametrize("route", TENANT_ROUTES, ids=lambda r: r.name)
-def test_another_accounts_url_is_404_with_token_and_session(route: Route, tenant: Tenant, other_tenant: Tenant) -> None:
+def test_another_accounts_url_is_404_with_token_and_session(route: Route, tenant: Tenant, other_world: World) -> None:
     assert route.methods, f"found no HTTP methods for {route.name}"
     session = APIClient()
     session.force_login(tenant.admin)
-    pk = FOREIGN_OBJECT[route.name.removesuffix("-detail")](other_tenant) if "pk" in route.kwargs else None
-    url = route.url(other_tenant.account.pk, pk)
+    url = route.url(other_world.tenant.account.pk, other_world)
     for client in (tenant.client("admin"), session):
         for method in route.methods:
             response = _call(client, method, url)
@@ -102,11 +154,9 @@ def test_another_accounts_url_is_404_with_token_and_session(route: Route, tenant
             assert response.json() == {"error": {"status": 404, "code": "not_found", "message": "Not found."}}
 
 
-@pytest.mark.parametrize("route", [r for r in TENANT_ROUTES if "pk" in r.kwargs], ids=lambda r: r.name)
-def test_another_accounts_object_under_my_account_is_404(route: Route, tenant: Tenant, other_tenant: Tenant) -> None:
-    key = route.name.removesuffix("-detail")
-    assert key in FOREIGN_OBJECT, f"add {key!r} to FOREIGN_OBJECT in {__file__}"
-    url = route.url(tenant.account.pk, FOREIGN_OBJECT[key](other_tenant))
+@pytest.mark.parametrize("route", [r for r in TENANT_ROUTES if len(r.kwargs) > 1], ids=lambda r: r.name)
+def test_another_accounts_object_under_my_account_is_404(route: Route, tenant: Tenant, other_world: World) -> None:
+    url = route.url(tenant.account.pk, other_world)
     for method in route.methods:
         response = _call(tenant.client("admin"), method, url)
         assert response.status_code == 404, f"{method.upper()} {url} -> {response.status_code}"
@@ -114,7 +164,7 @@ def test_another_accounts_object_under_my_account_is_404(route: Route, tenant: T
 
 @pytest.mark.parametrize("route", api_routes(), ids=lambda r: r.name)
 def test_every_route_requires_authentication(route: Route, tenant: Tenant) -> None:
-    url = route.url(tenant.account.pk, 1) if "account_id" in route.kwargs else reverse(route.name)
+    url = route.url(tenant.account.pk) if "account_id" in route.kwargs else reverse(route.name)
     for method in route.methods:
         response = _call(APIClient(), method, url)
         assert response.status_code == 401, f"{method.upper()} {url} -> {response.status_code}"

@@ -4,158 +4,341 @@ import django.contrib.postgres.indexes
 import django.contrib.postgres.search
 import django.db.models.deletion
 import django.utils.timezone
-import inbox.models
 from django.conf import settings
 from django.db import migrations, models
 
+import inbox.models
+
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('contacts', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("contacts", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConversationCounter',
+            name="ConversationCounter",
             fields=[
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='+', serialize=False, to='accounts.account')),
-                ('last_number', models.PositiveBigIntegerField(default=0)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="+",
+                        serialize=False,
+                        to="accounts.account",
+                    ),
+                ),
+                ("last_number", models.PositiveBigIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='Inbox',
+            name="Inbox",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('purpose', models.TextField(blank=True, help_text='What this team handles; shown to agents and the AI.')),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('business_hours', models.JSONField(blank=True, default=dict)),
-                ('reopen_window_hours', models.PositiveIntegerField(default=24, help_text='A message within this many hours of resolving reopens that conversation.')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='inboxes', to='accounts.account')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "purpose",
+                    models.TextField(blank=True, help_text="What this team handles; shown to agents and the AI."),
+                ),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                ("business_hours", models.JSONField(blank=True, default=dict)),
+                (
+                    "reopen_window_hours",
+                    models.PositiveIntegerField(
+                        default=24, help_text="A message within this many hours of resolving reopens that conversation."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="inboxes", to="accounts.account"
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'inboxes',
+                "verbose_name_plural": "inboxes",
             },
         ),
         migrations.CreateModel(
-            name='Conversation',
+            name="Conversation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveBigIntegerField()),
-                ('status', models.CharField(choices=[('live', 'Live'), ('waiting', 'Waiting on customer'), ('escalated', 'Escalated'), ('resolved', 'Resolved')], default='live', max_length=16)),
-                ('handled_by', models.CharField(choices=[('ai', 'AI agent'), ('human', 'Human')], default='ai', max_length=8)),
-                ('priority', models.PositiveSmallIntegerField(choices=[(0, 'None'), (1, 'Low'), (2, 'Medium'), (3, 'High'), (4, 'Urgent')], default=0)),
-                ('active_channel', models.CharField(choices=[('sms', 'SMS'), ('whatsapp', 'WhatsApp'), ('voice', 'Phone call'), ('email', 'Email'), ('webchat', 'Webchat'), ('internal', 'Internal')], default='webchat', max_length=16)),
-                ('last_activity_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_inbound_at', models.DateTimeField(blank=True, null=True)),
-                ('last_message_preview', models.CharField(blank=True, max_length=200)),
-                ('snoozed_until', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.account')),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='assigned_conversations', to=settings.AUTH_USER_MODEL)),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to='contacts.contact')),
-                ('inbox', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='conversations', to='inbox.inbox')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.PositiveBigIntegerField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("live", "Live"),
+                            ("waiting", "Waiting on customer"),
+                            ("escalated", "Escalated"),
+                            ("resolved", "Resolved"),
+                        ],
+                        default="live",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "handled_by",
+                    models.CharField(choices=[("ai", "AI agent"), ("human", "Human")], default="ai", max_length=8),
+                ),
+                (
+                    "priority",
+                    models.PositiveSmallIntegerField(
+                        choices=[(0, "None"), (1, "Low"), (2, "Medium"), (3, "High"), (4, "Urgent")], default=0
+                    ),
+                ),
+                (
+                    "active_channel",
+                    models.CharField(
+                        choices=[
+                            ("sms", "SMS"),
+                            ("whatsapp", "WhatsApp"),
+                            ("voice", "Phone call"),
+                            ("email", "Email"),
+                            ("webchat", "Webchat"),
+                            ("internal", "Internal"),
+                        ],
+                        default="webchat",
+                        max_length=16,
+                    ),
+                ),
+                ("last_activity_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_inbound_at", models.DateTimeField(blank=True, null=True)),
+                ("last_message_preview", models.CharField(blank=True, max_length=200)),
+                ("snoozed_until", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.account"
+                    ),
+                ),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="assigned_conversations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="conversations", to="contacts.contact"
+                    ),
+                ),
+                (
+                    "inbox",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="conversations", to="inbox.inbox"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='InboxMember',
+            name="InboxMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.account')),
-                ('inbox', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='inbox.inbox')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='inbox_memberships', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.account"
+                    ),
+                ),
+                (
+                    "inbox",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="members", to="inbox.inbox"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="inbox_memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Message',
+            name="Message",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('direction', models.CharField(choices=[('in', 'Inbound'), ('out', 'Outbound')], max_length=3)),
-                ('kind', models.CharField(choices=[('message', 'Message'), ('note', 'Private note'), ('activity', 'Activity')], default='message', max_length=8)),
-                ('channel', models.CharField(choices=[('sms', 'SMS'), ('whatsapp', 'WhatsApp'), ('voice', 'Phone call'), ('email', 'Email'), ('webchat', 'Webchat'), ('internal', 'Internal')], max_length=16)),
-                ('sender_type', models.CharField(choices=[('contact', 'Contact'), ('user', 'Team member'), ('ai', 'AI agent'), ('system', 'System')], max_length=8)),
-                ('body', models.TextField(blank=True)),
-                ('provider_endpoint', models.CharField(blank=True, max_length=64)),
-                ('provider_id', models.CharField(blank=True, max_length=128)),
-                ('delivery_status', models.CharField(blank=True, choices=[('queued', 'Queued'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('read', 'Read'), ('failed', 'Failed')], max_length=16)),
-                ('error_code', models.CharField(blank=True, max_length=32)),
-                ('error_message', models.CharField(blank=True, max_length=500)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.account')),
-                ('contact', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='contacts.contact')),
-                ('conversation', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='inbox.conversation')),
-                ('sender_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("direction", models.CharField(choices=[("in", "Inbound"), ("out", "Outbound")], max_length=3)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("message", "Message"), ("note", "Private note"), ("activity", "Activity")],
+                        default="message",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[
+                            ("sms", "SMS"),
+                            ("whatsapp", "WhatsApp"),
+                            ("voice", "Phone call"),
+                            ("email", "Email"),
+                            ("webchat", "Webchat"),
+                            ("internal", "Internal"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "sender_type",
+                    models.CharField(
+                        choices=[
+                            ("contact", "Contact"),
+                            ("user", "Team member"),
+                            ("ai", "AI agent"),
+                            ("system", "System"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("body", models.TextField(blank=True)),
+                ("provider_endpoint", models.CharField(blank=True, max_length=64)),
+                ("provider_id", models.CharField(blank=True, max_length=128)),
+                (
+                    "delivery_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("queued", "Queued"),
+                            ("sent", "Sent"),
+                            ("delivered", "Delivered"),
+                            ("read", "Read"),
+                            ("failed", "Failed"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("error_code", models.CharField(blank=True, max_length=32)),
+                ("error_message", models.CharField(blank=True, max_length=500)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.account"
+                    ),
+                ),
+                (
+                    "contact",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="contacts.contact"
+                    ),
+                ),
+                (
+                    "conversation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="messages", to="inbox.conversation"
+                    ),
+                ),
+                (
+                    "sender_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Attachment',
+            name="Attachment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=300, upload_to=inbox.models.attachment_path)),
-                ('filename', models.CharField(max_length=255)),
-                ('content_type', models.CharField(max_length=100)),
-                ('size', models.PositiveBigIntegerField()),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='accounts.account')),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attachments', to='inbox.message')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("file", models.FileField(max_length=300, upload_to=inbox.models.attachment_path)),
+                ("filename", models.CharField(max_length=255)),
+                ("content_type", models.CharField(max_length=100)),
+                ("size", models.PositiveBigIntegerField()),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.account"
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="attachments", to="inbox.message"
+                    ),
+                ),
             ],
         ),
         migrations.AddConstraint(
-            model_name='inbox',
-            constraint=models.UniqueConstraint(fields=('account', 'name'), name='inbox_name_unique'),
+            model_name="inbox",
+            constraint=models.UniqueConstraint(fields=("account", "name"), name="inbox_name_unique"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['account', 'inbox', '-last_activity_at', '-id'], name='conv_inbox_recent'),
+            model_name="conversation",
+            index=models.Index(fields=["account", "inbox", "-last_activity_at", "-id"], name="conv_inbox_recent"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['account', 'inbox', 'status', '-last_activity_at', '-id'], name='conv_inbox_status'),
+            model_name="conversation",
+            index=models.Index(
+                fields=["account", "inbox", "status", "-last_activity_at", "-id"], name="conv_inbox_status"
+            ),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['account', 'assignee', '-last_activity_at', '-id'], name='conv_assignee'),
+            model_name="conversation",
+            index=models.Index(fields=["account", "assignee", "-last_activity_at", "-id"], name="conv_assignee"),
         ),
         migrations.AddIndex(
-            model_name='conversation',
-            index=models.Index(fields=['account', 'contact', 'inbox', '-last_activity_at'], name='conv_contact'),
+            model_name="conversation",
+            index=models.Index(fields=["account", "contact", "inbox", "-last_activity_at"], name="conv_contact"),
         ),
         migrations.AddConstraint(
-            model_name='conversation',
-            constraint=models.UniqueConstraint(fields=('account', 'number'), name='conversation_number_unique'),
+            model_name="conversation",
+            constraint=models.UniqueConstraint(fields=("account", "number"), name="conversation_number_unique"),
         ),
         migrations.AddIndex(
-            model_name='inboxmember',
-            index=models.Index(fields=['account', 'user'], name='inbox_member_user'),
+            model_name="inboxmember",
+            index=models.Index(fields=["account", "user"], name="inbox_member_user"),
         ),
         migrations.AddConstraint(
-            model_name='inboxmember',
-            constraint=models.UniqueConstraint(fields=('inbox', 'user'), name='inbox_member_unique'),
+            model_name="inboxmember",
+            constraint=models.UniqueConstraint(fields=("inbox", "user"), name="inbox_member_unique"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['conversation', '-created_at', '-id'], name='msg_thread'),
+            model_name="message",
+            index=models.Index(fields=["conversation", "-created_at", "-id"], name="msg_thread"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=models.Index(fields=['account', 'contact', '-created_at', '-id'], name='msg_contact_timeline'),
+            model_name="message",
+            index=models.Index(fields=["account", "contact", "-created_at", "-id"], name="msg_contact_timeline"),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=django.contrib.postgres.indexes.GinIndex(django.contrib.postgres.search.SearchVector('body', config='english'), name='msg_body_fts'),
+            model_name="message",
+            index=django.contrib.postgres.indexes.GinIndex(
+                django.contrib.postgres.search.SearchVector("body", config="english"), name="msg_body_fts"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(condition=models.Q(('provider_id', ''), _negated=True), fields=('account', 'provider_endpoint', 'provider_id'), name='message_provider_id_unique'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("provider_id", ""), _negated=True),
+                fields=("account", "provider_endpoint", "provider_id"),
+                name="message_provider_id_unique",
+            ),
         ),
     ]
