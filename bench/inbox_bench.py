@@ -1,0 +1,192 @@
+"""Inbox read paths at volume: an account with 100k conversations and 1M messages, served by gunicorn
+(2 sync workers, the production HTTP layout), measured through the API one request at a time.
+
+    CONTINUUM_VAR_DIR=var/bench .venv/bin/python -m config.stack exec -- .venv/bin/python bench/inbox_bench.py
+
+Seeds the volume account on first run (`manage.py seed_volume`, a few minutes). Prints p50/p95 for the first page
+of an inbox, opening a conversation (its last 50 messages), and a contact's timeline, each against the baseline
+of the same run (an unauthenticated API request), then the PostgreSQL plans of those queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("CONTINUUM_ENV", "production")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-0123456789-0123456789")
+os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--conversations", type=int, default=100_000)
+    parser.add_argument("--samples", type=int, default=300)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    import requests
+    from django.core.management import call_command
+
+    from accounts.models import Account, Membership
+    from accounts.services import api_token_create
+    from contacts.models import Contact
+    from inbox import selectors
+    from inbox.models import Conversation, Inbox, Message
+
+    call_command("migrate", "--noinput", verbosity=0)
+    account = Account.objects.filter(name="Volume (benchmark)").first()
+    have = Conversation.objects.filter(account=account).count() if account else 0
+    if have < args.conversations:
+        seed = [sys.executable, "manage.py", "seed_volume", "--conversations", str(args.conversations - have)]
+        if account is not None:
+            seed += ["--account", str(account.pk)]
+        # seed_volume refuses production settings; the seed itself runs with development ones.
+        subprocess.run(seed, cwd=ROOT, env={**os.environ, "CONTINUUM_ENV": "development"}, check=True)  # noqa: S603
+        account = Account.objects.get(name="Volume (benchmark)")
+    assert account is not None
+    membership = Membership.objects.select_related("user", "account").filter(account=account, role="admin").first()
+    assert membership is not None
+    _, token = api_token_create(account=account, user=membership.user, name=f"bench {time.time_ns()}")
+    n_conv = Conversation.objects.filter(account=account).count()
+    n_msg = Message.objects.filter(account=account).count()
+
+    rng = random.Random(42)
+    inbox_ids = list(Inbox.objects.filter(account=account).values_list("id", flat=True))
+    conv_ids = list(
+        Conversation.objects.filter(account=account).values_list("id", flat=True)[:: max(1, n_conv // 2000)]
+    )
+    contact_ids = list(Contact.objects.filter(account=account).values_list("id", flat=True)[:: max(1, n_conv // 4000)])
+
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1/accounts/{account.pk}"
+    try:
+        session = requests.Session()
+        anonymous = requests.Session()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                anonymous.get(f"http://127.0.0.1:{port}/api/v1/me", timeout=2)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise SystemExit("gunicorn did not start") from None
+                time.sleep(0.1)
+        session.headers["Authorization"] = f"Token {token}"
+
+        cases = {
+            "baseline: GET /api/v1/me without credentials (401)": (
+                anonymous,
+                lambda: f"http://127.0.0.1:{port}/api/v1/me",
+                401,
+            ),
+            "inbox first page: GET /conversations?inbox=<id>": (
+                session,
+                lambda: f"{base}/conversations?inbox={rng.choice(inbox_ids)}",
+                200,
+            ),
+            "open conversation: GET /conversations/<id>/messages (last 50)": (
+                session,
+                lambda: f"{base}/conversations/{rng.choice(conv_ids)}/messages",
+                200,
+            ),
+            "contact timeline: GET /contacts/<id>/timeline": (
+                session,
+                lambda: f"{base}/contacts/{rng.choice(contact_ids)}/timeline",
+                200,
+            ),
+        }
+        results: dict[str, list[float]] = {}
+        for name, (client, make_url, expected) in cases.items():
+            for _ in range(30):  # warm up both workers
+                client.get(make_url(), timeout=10)
+            timings = []
+            for _ in range(args.samples):
+                url = make_url()
+                started = time.perf_counter()
+                response = client.get(url, timeout=10)
+                timings.append((time.perf_counter() - started) * 1000)
+                if response.status_code != expected:
+                    raise SystemExit(f"{url}: {response.status_code} {response.text[:200]}")
+            results[name] = timings
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+
+    baseline_p95 = percentile(next(iter(results.values())), 95)
+    print(
+        f"account {account.pk}: {n_conv} conversations, {n_msg} messages; gunicorn 2 sync workers; "
+        f"{args.samples} sequential requests each; {os.cpu_count()} cores"
+    )
+    print(f"{'request':<66} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} {'p95 vs base':>11}")
+    for name, timings in results.items():
+        p95 = percentile(timings, 95)
+        print(
+            f"{name:<66} {statistics.median(timings):>7.1f} {p95:>7.1f} {max(timings):>7.1f} "
+            f"{p95 / baseline_p95:>10.1f}x"
+        )
+
+    print("\nQuery plans (EXPLAIN ANALYZE) of each page's main query:")
+    from accounts.selectors import membership_for_user
+
+    member = membership_for_user(account_id=account.pk, user=membership.user)
+    assert member is not None
+    contact = Contact.objects.get(pk=contact_ids[len(contact_ids) // 2])
+    conversation = Conversation.objects.get(pk=conv_ids[len(conv_ids) // 2])
+    plans = {
+        "inbox first page": selectors.conversation_list(account=account, membership=member, inbox_id=inbox_ids[0])[:26],
+        "conversation messages": selectors.message_list(account=account, conversation=conversation)[:51],
+        "contact timeline": selectors.contact_timeline(account=account, membership=member, contact=contact)[:51],
+    }
+    seq_scans = []
+    for name, queryset in plans.items():
+        plan = queryset.explain(analyze=True)
+        print(f"\n-- {name}\n{plan}")
+        if "Seq Scan on inbox_message" in plan or "Seq Scan on inbox_conversation" in plan:
+            seq_scans.append(name)
+    print(f"\nsequential scans on messages or conversations: {', '.join(seq_scans) if seq_scans else 'none'}")
+
+
+if __name__ == "__main__":
+    main()
