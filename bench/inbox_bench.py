@@ -80,7 +80,10 @@ def main() -> None:
     conv_ids = list(
         Conversation.objects.filter(account=account).values_list("id", flat=True)[:: max(1, n_conv // 2000)]
     )
-    contact_ids = list(Contact.objects.filter(account=account).values_list("id", flat=True)[:: max(1, n_conv // 4000)])
+    # contacts that have conversations (a timeline worth reading)
+    contact_ids = list(
+        Conversation.objects.filter(account=account).values_list("contact_id", flat=True)[:: max(1, n_conv // 2000)]
+    )
 
     port = free_port()
     server = subprocess.Popen(  # noqa: S603

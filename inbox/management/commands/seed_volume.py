@@ -68,7 +68,7 @@ class Command(BaseCommand):
         with tqdm(total=n_conv, desc="conversations + messages", unit="conv", unit_scale=True) as bar:
             while done < n_conv:
                 size = min(batch, n_conv - done)
-                self._conversation_batch(account, inboxes, agents, contacts, size, per)
+                self._conversation_batch(account, inboxes, agents, contacts, size, per, offset=done)
                 done += size
                 bar.update(size)
         with connection.cursor() as cursor:
@@ -138,7 +138,15 @@ class Command(BaseCommand):
         return made_ids
 
     def _conversation_batch(
-        self, account: Account, inboxes: list[int], agents: list[int], contacts: list[int], size: int, per: int
+        self,
+        account: Account,
+        inboxes: list[int],
+        agents: list[int],
+        contacts: list[int],
+        size: int,
+        per: int,
+        *,
+        offset: int,
     ) -> None:
         with transaction.atomic(), connection.cursor() as cursor:
             counter, _ = ConversationCounter.objects.select_for_update().get_or_create(account=account)
@@ -153,7 +161,7 @@ class Command(BaseCommand):
                     resolved_at, created_at)
                 SELECT %(account)s,
                        (%(inboxes)s::bigint[])[1 + (g %% cardinality(%(inboxes)s::bigint[]))],
-                       (%(contacts)s::bigint[])[1 + ((g * 7919) %% cardinality(%(contacts)s::bigint[]))],
+                       (%(contacts)s::bigint[])[1 + (((g + %(offset)s) * 7919) %% cardinality(%(contacts)s::bigint[]))],
                        %(first)s + g,
                        (%(statuses)s::text[])[1 + (g %% cardinality(%(statuses)s::text[]))],
                        CASE WHEN g %% 3 = 0 THEN 'ai' ELSE 'human' END,
@@ -171,6 +179,7 @@ class Command(BaseCommand):
                     "account": account.pk,
                     "inboxes": inboxes,
                     "contacts": contacts,
+                    "offset": offset,
                     "first": first,
                     "statuses": STATUSES,
                     "agents": agents or [None],
