@@ -82,3 +82,34 @@ async def test_foreign_origin_is_refused() -> None:
     )
     connected, _ = await communicator.connect(timeout=5)
     assert not connected
+
+
+async def test_inbox_events_reach_only_members_of_that_inbox() -> None:
+    from inbox.services import inbox_member_add
+    from tests.factories import InboxFactory, inbound
+
+    tenant: Tenant = await sync_to_async(make_tenant)("A")
+    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales")
+    billing = await sync_to_async(InboxFactory)(account=tenant.account, name="Billing")
+    await sync_to_async(inbox_member_add)(account=tenant.account, actor=None, inbox=sales, user=tenant.agent)
+    agent_socket, connected, _ = await _connect(tenant.account.pk, await sync_to_async(_session_cookie)(tenant.agent))
+    assert connected
+    assert (await agent_socket.receive_json_from(timeout=5))["inbox_ids"] == [sales.pk]
+    admin_socket, connected, _ = await _connect(tenant.account.pk, await sync_to_async(_session_cookie)(tenant.admin))
+    assert (await admin_socket.receive_json_from(timeout=5))["inbox_ids"] == sorted([sales.pk, billing.pk])
+
+    await sync_to_async(inbound)(tenant.account, billing, "+15550001234", "billing secret")
+    await sync_to_async(inbound)(tenant.account, sales, "+15550005678", "sales question")
+
+    created = await agent_socket.receive_json_from(timeout=5)
+    assert created["type"] == "message.created" and created["message"]["body"] == "sales question"
+    assert (await agent_socket.receive_json_from(timeout=5))["type"] == "conversation.updated"
+    assert await agent_socket.receive_nothing(timeout=0.3)
+    admin_bodies = []
+    for _ in range(4):
+        event = await admin_socket.receive_json_from(timeout=5)
+        if event["type"] == "message.created":
+            admin_bodies.append(event["message"]["body"])
+    assert admin_bodies == ["billing secret", "sales question"]
+    await agent_socket.disconnect()
+    await admin_socket.disconnect()
