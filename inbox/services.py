@@ -176,6 +176,7 @@ def _conversation_for_inbound(
         status=Status.LIVE,
         handled_by=HandledBy.AI,
         last_activity_at=at,
+        created_at=at,
     )
     return conversation, True
 
