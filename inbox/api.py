@@ -184,11 +184,20 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
 
 
 class TimelineMessageSerializer(MessageSerializer):
+    """A message on a contact's timeline, with where it happened and the conversation's state at that point."""
+
     conversation_number = serializers.IntegerField(read_only=True)
     inbox_id = serializers.IntegerField(read_only=True)
 
     class Meta(MessageSerializer.Meta):
-        fields = [*MessageSerializer.Meta.fields, "conversation_number", "inbox_id"]
+        fields = [
+            *MessageSerializer.Meta.fields,
+            "conversation_number",
+            "inbox_id",
+            "conversation_status",
+            "conversation_handled_by",
+            "conversation_assignee",
+        ]
         read_only_fields = fields
 
 

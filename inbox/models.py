@@ -178,6 +178,12 @@ class Message(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.CharField(max_length=500, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The conversation's state when this message was written: the timeline shows status and owner at each point.
+    conversation_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    conversation_handled_by = models.CharField(max_length=8, choices=HandledBy.choices, blank=True)
+    conversation_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -181,6 +181,43 @@ def _conversation_for_inbound(
     return conversation, True
 
 
+@transaction.atomic
+def conversation_open(
+    *,
+    account: Account,
+    actor: User | None,
+    inbox: Inbox,
+    contact: Contact,
+    channel: str,
+    handled_by: str = HandledBy.HUMAN,
+    status: str = Status.LIVE,
+    activity: str = "",
+) -> Conversation:
+    """Start a conversation from our side (a team moving a customer to another inbox, an outbound follow-up).
+    `activity` is written as its first line."""
+    _same_account(account, inbox)
+    _same_account(account, contact)
+    if channel not in CUSTOMER_CHANNELS:
+        raise ServiceError(f"Unknown channel {channel!r}.", field="channel")
+    now = timezone.now()
+    conversation = Conversation.objects.create(
+        account=account,
+        inbox=inbox,
+        contact=contact,
+        number=_next_number(account),
+        status=status,
+        handled_by=handled_by,
+        active_channel=channel,
+        last_activity_at=now,
+        created_at=now,
+    )
+    if activity:
+        created = _activity(account, conversation, activity, actor)
+        events.publish(account.pk, inbox.pk, "message.created", _message_payload(created))
+    events.publish(account.pk, inbox.pk, "conversation.updated", _conversation_payload(conversation))
+    return conversation
+
+
 def _store_attachments(account: Account, message: Message, files: Iterable[IncomingFile]) -> list[Attachment]:
     stored = []
     for incoming in files:
@@ -196,6 +233,15 @@ def _store_attachments(account: Account, message: Message, files: Iterable[Incom
         attachment.save()
         stored.append(attachment)
     return stored
+
+
+def _state(conversation: Conversation) -> dict[str, Any]:
+    """The conversation's state, recorded on each message written to it."""
+    return {
+        "conversation_status": conversation.status,
+        "conversation_handled_by": conversation.handled_by,
+        "conversation_assignee_id": conversation.assignee_id,
+    }
 
 
 def _message_payload(message: Message) -> dict[str, Any]:
@@ -269,6 +315,12 @@ def receive_message(
     # One conversation per contact and inbox at a time, even when two messages arrive at once.
     advisory_xact_lock(f"inbound:{inbox.pk}:{contact.pk}")
     conversation, _created = _conversation_for_inbound(account, inbox, contact, at)
+    if conversation.status == Status.WAITING:
+        conversation.status = Status.LIVE  # the customer answered
+    conversation.active_channel = channel
+    conversation.last_activity_at = max(conversation.last_activity_at, at)
+    conversation.last_inbound_at = at
+    conversation.snoozed_until = None
     try:
         with transaction.atomic():
             message = Message.objects.create(
@@ -284,16 +336,11 @@ def receive_message(
                 provider_id=provider_id,
                 metadata=metadata or {},
                 created_at=at,
+                **_state(conversation),
             )
     except IntegrityError:  # the same provider message stored concurrently by another worker
         return Message.objects.get(account=account, provider_endpoint=provider_endpoint, provider_id=provider_id)
     stored = _store_attachments(account, message, attachments)
-    if conversation.status == Status.WAITING:
-        conversation.status = Status.LIVE  # the customer answered
-    conversation.active_channel = channel
-    conversation.last_activity_at = max(conversation.last_activity_at, at)
-    conversation.last_inbound_at = at
-    conversation.snoozed_until = None
     conversation.last_message_preview = _preview(body, stored)
     conversation.save()
     contact_touch(account=account, contact=contact, at=at)
@@ -339,6 +386,11 @@ def send_message(
         if channel not in CUSTOMER_CHANNELS:
             raise ServiceError(f"Choose a channel to reply on: {', '.join(CUSTOMER_CHANNELS)}.", field="channel")
     now = timezone.now()
+    fields = ["last_activity_at"]
+    conversation.last_activity_at = now
+    if kind == Kind.MESSAGE and conversation.status == Status.LIVE:
+        conversation.status = Status.WAITING  # answered: now waiting on the customer
+        fields.append("status")
     message = Message.objects.create(
         account=account,
         conversation=conversation,
@@ -352,16 +404,12 @@ def send_message(
         delivery_status=DeliveryStatus.QUEUED if kind == Kind.MESSAGE else "",
         metadata=metadata or {},
         created_at=now,
+        **_state(conversation),
     )
     stored = _store_attachments(account, message, attachments)
-    fields = ["last_activity_at"]
-    conversation.last_activity_at = now
     if kind == Kind.MESSAGE:
         conversation.last_message_preview = _preview(body, stored)
         fields.append("last_message_preview")
-        if conversation.status == Status.LIVE:
-            conversation.status = Status.WAITING  # answered: now waiting on the customer
-            fields.append("status")
     conversation.save(update_fields=fields)
     events.publish(account.pk, conversation.inbox_id, "message.created", _message_payload(message))
     events.publish(account.pk, conversation.inbox_id, "conversation.updated", _conversation_payload(conversation))
@@ -402,6 +450,7 @@ def _activity(account: Account, conversation: Conversation, text: str, actor: Us
         sender_type=SenderType.USER if actor is not None else SenderType.SYSTEM,
         sender_user=actor,
         body=text,
+        **_state(conversation),
     )
 
 

@@ -18,6 +18,7 @@ from accounts.models import ApiToken
 from inbox.attachments import IncomingFile
 from inbox.models import Attachment
 from inbox.services import inbox_member_add
+from memory.services import fact_definition_create, fact_set
 from tests.conftest import Tenant
 from tests.factories import InboxFactory, inbound
 
@@ -32,6 +33,8 @@ class World:
     inbox: Any
     message: Any
     attachment: Any
+    fact: Any
+    definition: Any
 
 
 @pytest.fixture
@@ -46,7 +49,19 @@ def other_world(other_tenant: Tenant, settings: Any, tmp_path: Any) -> World:
         "private",
         attachments=[IncomingFile.from_bytes("a.txt", b"x", "text/plain")],
     )
-    return World(other_tenant, inbox, message, Attachment.objects.get(message=message))
+    definition = fact_definition_create(
+        account=other_tenant.account, actor=other_tenant.admin, inbox=inbox, key="policy_number", label="Policy number"
+    )
+    fact = fact_set(
+        account=other_tenant.account,
+        actor=other_tenant.agent,
+        contact=message.contact,
+        inbox=inbox,
+        key="policy_number",
+        value="PN-1",
+        conversation=message.conversation,
+    )
+    return World(other_tenant, inbox, message, Attachment.objects.get(message=message), fact, definition)
 
 
 # For each detail route (by basename): the other tenant's object its `pk` names.
@@ -57,12 +72,16 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     "inbox": lambda w: w.inbox.pk,
     "conversation": lambda w: w.message.conversation_id,
     "attachment": lambda w: w.attachment.pk,
+    "fact": lambda w: w.fact.pk,
+    "fact-definition": lambda w: w.definition.pk,
 }
 # Other URL keywords, wherever they appear.
 FOREIGN_KWARG: dict[str, Callable[[World], Any]] = {
     "contact_id": lambda w: w.message.contact_id,
     "identity_id": lambda w: w.message.contact.identities.first().pk,
     "user_id": lambda w: w.tenant.agent.pk,
+    "conversation_id": lambda w: w.message.conversation_id,
+    "inbox_id": lambda w: w.inbox.pk,
 }
 # Routes outside /api/v1/accounts/<id>/ that anyone signed in may call, or anyone at all.
 NOT_TENANT_SCOPED = {"me"}

@@ -194,13 +194,14 @@ class Command(BaseCommand):
                 INSERT INTO inbox_message (
                     account_id, conversation_id, contact_id, direction, kind, channel, sender_type, sender_user_id,
                     body, provider_endpoint, provider_id, delivery_status, error_code, error_message, metadata,
-                    created_at, updated_at)
+                    conversation_status, conversation_handled_by, conversation_assignee_id, created_at, updated_at)
                 SELECT c.account_id, c.id, c.contact_id,
                        CASE WHEN m %% 2 = 1 THEN 'in' ELSE 'out' END, 'message', c.active_channel,
                        CASE WHEN m %% 2 = 1 THEN 'contact' ELSE 'user' END,
                        CASE WHEN m %% 2 = 1 THEN NULL ELSE c.assignee_id END,
                        (%(phrases)s::text[])[1 + ((c.id * 31 + m) %% cardinality(%(phrases)s::text[]))],
                        '', '', CASE WHEN m %% 2 = 1 THEN '' ELSE 'delivered' END, '', '', '{}',
+                       c.status, c.handled_by, c.assignee_id,
                        c.created_at + m * interval '7 minutes', c.created_at + m * interval '7 minutes'
                 FROM inbox_conversation c CROSS JOIN generate_series(1, %(per)s) m
                 WHERE c.id = ANY(%(ids)s)

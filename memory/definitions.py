@@ -1,0 +1,83 @@
+"""Which facts an inbox remembers: the admins' definitions plus the built-in contact details."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from accounts.errors import ServiceError
+from accounts.models import Account
+from contacts.addresses import normalize_email, normalize_phone
+from inbox.models import Inbox
+
+from .models import FactDefinition
+
+
+@dataclass(frozen=True)
+class Definition:
+    key: str
+    label: str
+    pattern: str = ""
+    shared: bool = False
+    required_before_handoff: bool = False
+    builtin: bool = False
+    description: str = ""
+
+
+# Contact details are shared by default: every team may greet the customer by name and reach them.
+BUILTINS: dict[str, Definition] = {
+    "name": Definition("name", "Name", shared=True, builtin=True),
+    "phone": Definition("phone", "Phone", shared=True, builtin=True),
+    "email": Definition("email", "Email", shared=True, builtin=True),
+}
+
+
+def _from_row(row: FactDefinition) -> Definition:
+    return Definition(
+        key=row.key,
+        label=row.label,
+        pattern=row.pattern,
+        shared=row.shared,
+        required_before_handoff=row.required_before_handoff,
+        description=row.description,
+    )
+
+
+def definitions_for(*, account: Account, inbox: Inbox) -> dict[str, Definition]:
+    """Every key the inbox remembers: built-ins first, then the admins' own (which may override a built-in)."""
+    rows = FactDefinition.objects.filter(account=account, inbox=inbox).order_by("key")
+    return {**BUILTINS, **{row.key: _from_row(row) for row in rows}}
+
+
+def definition_get(*, account: Account, inbox: Inbox, key: str) -> Definition | None:
+    row = FactDefinition.objects.filter(account=account, inbox=inbox, key=key).first()
+    return _from_row(row) if row is not None else BUILTINS.get(key)
+
+
+def value_clean(definition: Definition | None, value: str, *, region: str) -> str:
+    """The value as stored, or ServiceError saying why it does not fit the definition."""
+    value = " ".join(str(value).split())
+    if not value:
+        raise ServiceError("A fact needs a value.", field="value")
+    if len(value) > 500:
+        raise ServiceError("A fact's value is at most 500 characters.", field="value")
+    if definition is None:
+        return value
+    if definition.key == "phone" and definition.builtin:
+        return normalize_phone(value, region=region)
+    if definition.key == "email" and definition.builtin:
+        return normalize_email(value)
+    if definition.pattern and not re.fullmatch(definition.pattern, value, flags=re.IGNORECASE):
+        raise ServiceError(
+            f"{value!r} does not match the format of {definition.label} (pattern {definition.pattern}).",
+            field="value",
+        )
+    return value
+
+
+def pattern_check(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ServiceError(f"The pattern is not a valid regular expression: {exc}.", field="pattern") from None
+    return pattern
