@@ -62,7 +62,7 @@ class FactSerializer(serializers.ModelSerializer[Fact]):
             "confirmed_by",
             "confirmed_at",
             "superseded_by",
-            "source",
+            "source_message",
             "created_at",
             "changed_at",
         ]
