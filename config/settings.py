@@ -222,6 +222,10 @@ SPECTACULAR_SETTINGS = {
         "ComposeKindEnum": "inbox.models.COMPOSE_KIND_CHOICES",
         "ChannelEnum": "inbox.models.Channel.choices",
         "CustomerChannelEnum": "inbox.models.CUSTOMER_CHANNEL_CHOICES",
+        "ConversationStatusEnum": "inbox.models.Status.choices",
+        "HandledByEnum": "inbox.models.HandledBy.choices",
+        "FactStatusEnum": "memory.models.FactStatus.choices",
+        "DeliveryStatusEnum": "inbox.models.DeliveryStatus.choices",
     },
 }
 

@@ -447,7 +447,7 @@ class AttachmentViewSet(mixins.RetrieveModelMixin, AccountScopedViewSet):
 
     def scoped_queryset(self) -> QuerySet[Attachment]:
         visible = selectors.visible_inboxes(account=self.account, membership=self.membership)
-        return Attachment.objects.filter(account=self.account, message__conversation__inbox__in=visible)
+        return Attachment.objects.filter(account=self.account, message__inbox__in=visible)
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> FileResponse:  # type: ignore[override]

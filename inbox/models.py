@@ -161,8 +161,11 @@ class DeliveryStatus(models.TextChoices):
 class Message(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    # The conversation's contact, kept on the message so a contact's timeline is one index scan.
+    # The conversation's contact and inbox, kept on the message so that a contact's timeline, and an inbox's
+    # history of a contact, are one index scan. A conversation never changes inbox (moving a customer to
+    # another team opens a new conversation there), so the copy cannot go stale.
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
     direction = models.CharField(max_length=3, choices=Direction.choices)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.MESSAGE)
     channel = models.CharField(max_length=16, choices=Channel.choices)
@@ -198,6 +201,7 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["conversation", "-created_at", "-id"], name="msg_thread"),
             models.Index(fields=["account", "contact", "-created_at", "-id"], name="msg_contact_timeline"),
+            models.Index(fields=["account", "contact", "inbox", "-created_at", "-id"], name="msg_contact_inbox"),
             GinIndex(SearchVector("body", config=BODY_SEARCH_CONFIG), name="msg_body_fts"),
         ]
 

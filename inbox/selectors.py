@@ -101,10 +101,10 @@ def contact_timeline(*, account: Account, membership: Membership, contact: Conta
             Message.objects.filter(
                 account=account,
                 contact=contact,
-                conversation__inbox__in=visible_inboxes(account=account, membership=membership),
+                inbox__in=visible_inboxes(account=account, membership=membership),
             )
         )
-        .annotate(conversation_number=F("conversation__number"), inbox_id=F("conversation__inbox_id"))
+        .annotate(conversation_number=F("conversation__number"))
         .order_by("-created_at", "-id")
     )
 
@@ -119,10 +119,10 @@ def message_search(
     messages = Message.objects.filter(
         account=account,
         kind__in=[Kind.MESSAGE, Kind.NOTE],
-        conversation__inbox__in=visible_inboxes(account=account, membership=membership),
+        inbox__in=visible_inboxes(account=account, membership=membership),
     )
     if inbox_id is not None:
-        messages = messages.filter(conversation__inbox_id=inbox_id)
+        messages = messages.filter(inbox_id=inbox_id)
     return (
         _message_rows(messages)
         .annotate(match=vector)
@@ -130,7 +130,6 @@ def message_search(
         .annotate(
             rank=SearchRank(vector, search),
             conversation_number=F("conversation__number"),
-            inbox_id=F("conversation__inbox_id"),
         )
         .order_by("-rank", "-created_at", "-id")
     )

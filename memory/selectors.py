@@ -111,7 +111,7 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
         .order_by("-last_activity_at", "-id")[:CONVERSATION_LIMIT]
     )
     history = list(
-        Message.objects.filter(account=account, contact=contact, conversation__inbox=inbox)
+        Message.objects.filter(account=account, contact=contact, inbox=inbox)
         .select_related("sender_user")
         .order_by("-created_at", "-id")[:HISTORY_LIMIT]
     )

@@ -192,10 +192,11 @@ class Command(BaseCommand):
             cursor.execute(
                 """
                 INSERT INTO inbox_message (
-                    account_id, conversation_id, contact_id, direction, kind, channel, sender_type, sender_user_id,
+                    account_id, conversation_id, contact_id, inbox_id, direction, kind, channel, sender_type,
+                    sender_user_id,
                     body, provider_endpoint, provider_id, delivery_status, error_code, error_message, metadata,
                     conversation_status, conversation_handled_by, conversation_assignee_id, created_at, updated_at)
-                SELECT c.account_id, c.id, c.contact_id,
+                SELECT c.account_id, c.id, c.contact_id, c.inbox_id,
                        CASE WHEN m %% 2 = 1 THEN 'in' ELSE 'out' END, 'message', c.active_channel,
                        CASE WHEN m %% 2 = 1 THEN 'contact' ELSE 'user' END,
                        CASE WHEN m %% 2 = 1 THEN NULL ELSE c.assignee_id END,
