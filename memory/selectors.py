@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from contacts.models import Contact, ContactIdentity
-from inbox.models import Conversation, Inbox, Message
+from inbox.models import Attachment, Conversation, Inbox, Message
 
 from .definitions import Definition, definitions_for
 from .models import AiNote, Fact, FactDefinition, FactStatus, Handoff, SentimentReading
@@ -23,7 +23,88 @@ from .models import AiNote, Fact, FactDefinition, FactStatus, Handoff, Sentiment
 HISTORY_LIMIT = 50
 CONVERSATION_LIMIT = 10
 HANDOFF_LIMIT = 10
-FACT_HISTORY_LIMIT = 50
+FACT_HISTORY_LIMIT = 10  # the facts endpoint has the whole history
+
+# recall() loads only the columns its readers use: it runs on every AI turn and every console view.
+MESSAGE_FIELDS = (
+    "id",
+    "conversation_id",
+    "direction",
+    "kind",
+    "channel",
+    "sender_type",
+    "sender_user_id",
+    "body",
+    "delivery_status",
+    "error_code",
+    "error_message",
+    "created_at",
+)
+NOTE_FIELDS = (
+    "id",
+    "conversation_id",
+    "version",
+    "is_current",
+    "need",
+    "status",
+    "next_step",
+    "open_questions",
+    "source_message_ids",
+    "author_type",
+    "author_user_id",
+    "engine",
+    "created_at",
+)
+FACT_FIELDS = (
+    "id",
+    "key",
+    "value",
+    "confidence",
+    "status",
+    "inbox_id",
+    "conversation_id",
+    "source_message_id",
+    "author_type",
+    "author_user_id",
+    "engine",
+    "confirmed_by_id",
+    "confirmed_at",
+    "superseded_by_id",
+    "created_at",
+    "changed_at",
+)
+SOURCE_FIELDS = (
+    "source_message__id",
+    "source_message__conversation_id",
+    "source_message__body",
+    "source_message__created_at",
+)
+HANDOFF_FIELDS = (
+    "id",
+    "conversation_id",
+    "to_conversation_id",
+    "from_inbox_id",
+    "to_inbox_id",
+    "from_party",
+    "to_user_id",
+    "reason",
+    "what_was_done",
+    "missing",
+    "sentiment_score",
+    "sentiment_label",
+    "suggested_next_step",
+    "suggested_channel",
+    "author_type",
+    "author_user_id",
+    "engine",
+    "created_at",
+)
+
+
+def _user_fields(relation: str) -> tuple[str, ...]:
+    return (f"{relation}__id", f"{relation}__name", f"{relation}__email")
+
+
 TREND_WINDOW = 5  # readings in the rolling mean
 TREND_READINGS = 2 * TREND_WINDOW
 # "Urgent / frustrated": the rolling mean is below this, or fell by more than FAST_FALL against the window before.
@@ -100,19 +181,19 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
     """What the AI and the inbox's team may see about `contact`, in a fixed number of queries."""
     if contact.account_id != account.pk or inbox.account_id != account.pk:
         raise ValueError("recall across accounts")
-    contact = (
-        Contact.objects.filter(account=account, pk=contact.pk)
-        .prefetch_related(Prefetch("identities", queryset=ContactIdentity.objects.order_by("kind", "id")))
-        .get()
-    )
+    # The caller's contact row, with its identities attached the way prefetch_related would.
+    identities = list(ContactIdentity.objects.filter(account=account, contact=contact).order_by("kind", "id"))
+    contact._prefetched_objects_cache = {"identities": identities}  # type: ignore[attr-defined]
     conversations = list(
-        Conversation.objects.filter(account=account, inbox=inbox, contact=contact)
-        .select_related("assignee")
-        .order_by("-last_activity_at", "-id")[:CONVERSATION_LIMIT]
+        Conversation.objects.filter(account=account, inbox=inbox, contact=contact).order_by("-last_activity_at", "-id")[
+            :CONVERSATION_LIMIT
+        ]
     )
     history = list(
         Message.objects.filter(account=account, contact=contact, inbox=inbox)
         .select_related("sender_user")
+        .only(*MESSAGE_FIELDS, *_user_fields("sender_user"))
+        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
         .order_by("-created_at", "-id")[:HISTORY_LIMIT]
     )
     history.reverse()  # oldest first: how a person and a prompt read a thread
@@ -120,15 +201,27 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
         note.conversation_id: note
         for note in AiNote.objects.filter(
             account=account, inbox=inbox, conversation_id__in=[c.pk for c in conversations], is_current=True
-        ).select_related("author_user")
+        )
+        .select_related("author_user")
+        .only(*NOTE_FIELDS, *_user_fields("author_user"))
     }
-    scoped = _fact_scope(account, contact, inbox).select_related("author_user", "confirmed_by", "source_message")
-    facts = list(scoped.filter(status=FactStatus.ACTIVE).order_by("key", "-id"))
-    history_facts = list(scoped.exclude(status=FactStatus.ACTIVE).order_by("-changed_at", "-id")[:FACT_HISTORY_LIMIT])
+    scoped = _fact_scope(account, contact, inbox)
+    facts = list(
+        scoped.filter(status=FactStatus.ACTIVE)
+        .select_related("author_user", "confirmed_by", "source_message")
+        .only(*FACT_FIELDS, *_user_fields("author_user"), *_user_fields("confirmed_by"), *SOURCE_FIELDS)
+        .order_by("key", "-id")
+    )
+    history_facts = list(
+        scoped.exclude(status=FactStatus.ACTIVE)
+        .select_related("author_user")
+        .only(*FACT_FIELDS, *_user_fields("author_user"))
+        .order_by("-changed_at", "-id")[:FACT_HISTORY_LIMIT]
+    )
     readings = list(
-        SentimentReading.objects.filter(account=account, contact=contact, inbox=inbox).order_by("-created_at", "-id")[
-            :TREND_READINGS
-        ]
+        SentimentReading.objects.filter(account=account, contact=contact, inbox=inbox)
+        .only("id", "conversation_id", "score", "label", "created_at")
+        .order_by("-created_at", "-id")[:TREND_READINGS]
     )
     current = conversations[0] if conversations else None
     conversation_readings = [r for r in readings if current is not None and r.conversation_id == current.pk]
@@ -136,6 +229,15 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
         Handoff.objects.filter(account=account, contact=contact)
         .filter(Q(from_inbox=inbox) | Q(to_inbox=inbox))
         .select_related("from_inbox", "to_inbox", "to_user", "author_user")
+        .only(
+            *HANDOFF_FIELDS,
+            "from_inbox__id",
+            "from_inbox__name",
+            "to_inbox__id",
+            "to_inbox__name",
+            *_user_fields("to_user"),
+            *_user_fields("author_user"),
+        )
         .order_by("-created_at", "-id")[:HANDOFF_LIMIT]
     )
     definitions = definitions_for(account=account, inbox=inbox)

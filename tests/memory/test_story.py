@@ -278,6 +278,11 @@ def test_recall_query_count_is_constant(tenant: Tenant, teams: dict[str, Any], d
     args = {"account": tenant.account, "contact": story["rosa"], "inbox": teams["support"]}
     with django_assert_num_queries(10):
         recall(**args)
+    url = f"/api/v1/accounts/{tenant.account.pk}/contacts/{story['rosa'].pk}/memory?inbox={teams['support'].pk}"
+    client = tenant.client("agent")
+    client.get(url)
+    with django_assert_num_queries(14):  # token, membership, contact, visible inbox, recall (10)
+        assert client.get(url).status_code == 200
     for n in range(20):
         msg = receive_message(
             account=tenant.account, inbox=teams["support"], contact=story["rosa"], channel="sms", body=f"message {n}"
@@ -294,4 +299,6 @@ def test_recall_query_count_is_constant(tenant: Tenant, teams: dict[str, Any], d
         )
     with django_assert_num_queries(10):
         after = recall(**args)
+    with django_assert_num_queries(14):
+        assert client.get(url).status_code == 200
     assert after.sentiment.mean == 0.5 and after.sentiment.direction == "steady" and not after.sentiment.urgent
