@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
+# Production settings: DEBUG off (with DEBUG on, Django records every query, which costs time per call).
+os.environ.setdefault("CONTINUUM_ENV", "production")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-0123456789-0123456789")
 
 SAMPLES = 300
 INBOXES = 5

@@ -21,6 +21,9 @@ from .services import (
     send_message,
 )
 
+# The demo's memory is written through the memory services, which sit above this app: imported at call time.
+DEMO_ENGINE = "demo/1"
+
 WEEKDAYS = {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
 
 
@@ -80,6 +83,7 @@ def seed_demo_inbox(*, account: Account, admin: User, agents: list[User]) -> Non
         body="Texting about the leak from last night - it got worse this morning.",
         received_at=now - timedelta(hours=2),
     )
+    seed_demo_memory(account=account, conversation=first.conversation, handed_to=dana)
     conversation_take_over(account=account, actor=dana, conversation=first.conversation)
     send_message(
         account=account,
@@ -127,4 +131,60 @@ def seed_demo_inbox(*, account: Account, admin: User, agents: list[User]) -> Non
     )
     Conversation.objects.filter(pk=resolved.conversation_id).update(
         status="resolved", resolved_at=now - timedelta(days=3)
+    )
+
+
+def seed_demo_memory(*, account: Account, conversation: Conversation, handed_to: User) -> None:
+    """What the AI agent would have written overnight for Maria: readings, facts, a note and a handoff."""
+    from memory.services import fact_definition_create, fact_record_ai, handoff_record, note_write, sentiment_record
+
+    fact_definition_create(
+        account=account,
+        actor=None,
+        inbox=conversation.inbox,
+        key="address",
+        label="Service address",
+        description="Where the technician goes",
+        required_before_handoff=True,
+    )
+    messages = list(conversation.messages.filter(direction="in", kind="message").order_by("created_at"))
+    for message, score in zip(messages, (-0.45, -0.72), strict=False):
+        sentiment_record(account=account, message=message, score=score, engine=DEMO_ENGINE)
+    for key, value in (("name", "Maria Lopez"), ("address", "2210 W Grand Ave, Chicago")):
+        fact_record_ai(
+            account=account,
+            contact=conversation.contact,
+            inbox=conversation.inbox,
+            key=key,
+            value=value,
+            confidence=0.8,
+            engine=DEMO_ENGINE,
+            conversation=conversation,
+            source_message=messages[0],
+        )
+    note_write(
+        account=account,
+        conversation=conversation,
+        engine=DEMO_ENGINE,
+        need="Water leaking under the kitchen sink; getting worse",
+        status="Valve shut off; waiting for a visit",
+        next_step="Book a technician this morning",
+        open_questions=["Is the cabinet floor damaged?"],
+        source_message_ids=[m.pk for m in messages],
+    )
+    handoff_record(
+        account=account,
+        conversation=conversation,
+        reason="Urgent repair: the customer needs a visit booked",
+        from_party="AI agent",
+        engine=DEMO_ENGINE,
+        to_user=handed_to,
+        what_was_done={
+            "questions_asked": ["Where is the leak?", "Can you reach the shut-off valve?"],
+            "facts_collected": ["name", "address"],
+            "replies_sent": 1,
+        },
+        missing=[],
+        suggested_next_step="Offer the 11:00 slot",
+        suggested_channel="sms",
     )

@@ -412,7 +412,7 @@ def conversation_move(
 
 
 @transaction.atomic
-def fact_definition_create(*, account: Account, actor: User, inbox: Inbox, **values: Any) -> FactDefinition:
+def fact_definition_create(*, account: Account, actor: User | None, inbox: Inbox, **values: Any) -> FactDefinition:
     _same_account(account, inbox)
     if values.get("pattern"):
         pattern_check(values["pattern"])

@@ -36,3 +36,16 @@ def test_seed_demo_is_idempotent_and_tells_the_story() -> None:
     assert sorted(maria.identities.values_list("kind", flat=True)) == ["phone", "webchat"]
     channels = set(Message.objects.filter(contact=maria, kind="message").values_list("channel", flat=True))
     assert channels == {"webchat", "sms"}
+
+
+def test_demo_shows_shared_memory_in_support_only() -> None:
+    from memory.selectors import recall
+
+    call_command("seed_demo", stdout=io.StringIO())
+    maria = Contact.objects.get(name="Maria Lopez", merged_into__isnull=True)
+    account = maria.account
+    support = recall(account=account, contact=maria, inbox=Inbox.objects.get(name="Support"))
+    assert support.fact_values["address"] == "2210 W Grand Ave, Chicago"
+    assert support.notes and support.handoffs and support.sentiment.label == "negative"
+    sales = recall(account=account, contact=maria, inbox=Inbox.objects.get(name="Sales"))
+    assert sales.notes == {} and sales.handoffs == [] and "address" not in sales.fact_values
