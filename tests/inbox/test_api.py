@@ -285,6 +285,11 @@ class TestContactsAndTimeline:
             ("webchat", "after hours question"),
         ]
         assert {m["conversation_number"] for m in timeline} == {chat.conversation.number, sms.conversation.number}
+        # the conversation's state at each point: status and owner when the message was written
+        assert [(m["conversation_status"], m["conversation_handled_by"]) for m in timeline] == [
+            ("live", "ai"),
+            ("live", "ai"),
+        ]
 
     def test_search_contacts_any_format(self, tenant: Tenant, sales_and_billing: Any) -> None:
         sales, _ = sales_and_billing
