@@ -130,6 +130,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# One queue per plugin, so AI work never delays deliveries (scale each with its own workers).
+CELERY_TASK_ROUTES = {"ai_agent.tasks.*": {"queue": "ai"}, "channels_app.tasks.*": {"queue": "channels"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,

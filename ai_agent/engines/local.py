@@ -1,0 +1,209 @@
+"""The local engine: offline, deterministic and free. Sentiment with VADER, facts from the inbox's definitions
+and built-in recognizers (phone numbers with libphonenumber, emails, names), intents and urgency from keyword
+rules, and notes composed from the structured memory."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from memory.definitions import Definition
+from memory.selectors import Recall
+
+from .base import Analysis, ExtractedFact, NoteDraft
+
+# Words VADER's general lexicon does not know but customers of small businesses use when things go wrong.
+# Scores are on VADER's -4..4 scale.
+DOMAIN_LEXICON = {
+    "flooding": -2.5,
+    "flooded": -2.5,
+    "leaking": -1.8,
+    "leak": -1.5,
+    "broken": -2.0,
+    "overcharged": -2.5,
+    "refund": -0.8,
+    "outage": -2.2,
+    "down": -0.6,
+    "late": -1.2,
+    "never": -0.8,
+    "waiting": -0.8,
+    "cancel": -1.2,
+    "unacceptable": -3.0,
+    "ridiculous": -2.5,
+    "nobody": -1.2,
+    "again": -0.4,
+    "fixed": 1.8,
+    "resolved": 1.6,
+}
+
+INTENT_PATTERNS = {
+    "asks_for_human": (
+        r"\b(human|real person|a person|someone|somebody|agent|representative|manager|call me|speak to|talk to)\b"
+    ),
+    "cancel": r"\b(cancel|unsubscribe|terminate|close my account|stop my)\b",
+    "complaint": (
+        r"\b(complain|complaint|unacceptable|ridiculous|terrible|worst|disappointed|charged twice|overcharged)\b"
+    ),
+    "urgent": r"\b(urgent|asap|emergency|immediately|right now|flood(ing|ed)?|leak(ing)?|no (heat|water|power))\b",
+    "outage": r"\b(outage|is down|not working|stopped working|can'?t log ?in|offline)\b",
+    "thanks": r"\b(thanks|thank you|appreciate it|great job)\b",
+}
+_INTENTS = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in INTENT_PATTERNS.items()}
+_SENTENCES = re.compile(r"(?<=[.!?])\s+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_NAME_CUES = re.compile(
+    r"\b(?i:my name is|my name's|name is|this is|i am|i'm|it's|name:)\s+([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})"
+)
+# "Rosa Diaz, 312 555 0188, ..." : a capitalized name leading a comma-separated list of details.
+_LEADING_NAME = re.compile(r"^\s*([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+){1,2})\s*,")
+_NOT_NAMES = {
+    "Hi",
+    "Hello",
+    "Thanks",
+    "Thank",
+    "Yes",
+    "No",
+    "Please",
+    "Sorry",
+    "Ok",
+    "Okay",
+    "Hey",
+    "Good",
+    "Not",
+    "Very",
+    "So",
+    "Just",
+    "Really",
+    "Here",
+    "Still",
+    "Having",
+    "Looking",
+    "Trying",
+    "Calling",
+    "Writing",
+    "Texting",
+    "The",
+    "A",
+}
+# For a definition without a pattern: "<label words> [is|:|#|number] TOKEN", e.g. "policy number is PN-123".
+_TOKEN = r"([A-Z0-9][A-Z0-9-]{2,40})"  # noqa: S105 - an identifier pattern, not a secret
+
+
+class LocalEngine:
+    name = "local/1"
+
+    @cached_property
+    def _vader(self) -> SentimentIntensityAnalyzer:
+        analyzer = SentimentIntensityAnalyzer()
+        analyzer.lexicon.update(DOMAIN_LEXICON)
+        return analyzer
+
+    def sentiment(self, text: str) -> float:
+        """VADER's compound score; a text of several sentences is scored per sentence and averaged, leaving out
+        greetings and sign-offs ("Hi!", "Thanks.") so that a polite closing word does not cancel three angry
+        sentences."""
+        sentences = [s for s in _SENTENCES.split(text.strip()) if s.strip()]
+        if len(sentences) <= 1:
+            return float(self._vader.polarity_scores(text)["compound"])
+        substantive = [s for s in sentences if len(s.split()) >= 3] or sentences
+        scores = [self._vader.polarity_scores(s)["compound"] for s in substantive]
+        return round(sum(scores) / len(scores), 4)
+
+    def analyze(self, text: str, *, definitions: dict[str, Definition], region: str) -> Analysis:
+        intents = {name for name, pattern in _INTENTS.items() if pattern.search(text)}
+        score = self.sentiment(text)
+        facts = self._facts(text, definitions, region)
+        urgent = "urgent" in intents or "outage" in intents or score <= -0.6
+        return Analysis(sentiment=score, facts=facts, intents=intents, urgent=urgent)
+
+    def _facts(self, text: str, definitions: dict[str, Definition], region: str) -> list[ExtractedFact]:
+        found: list[ExtractedFact] = []
+        if "phone" in definitions:
+            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+                e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
+                found.append(ExtractedFact("phone", e164, 0.9))
+                break
+        if "email" in definitions:
+            for candidate in _EMAIL.finditer(text):
+                try:
+                    email = validate_email(candidate.group(0), check_deliverability=False).normalized
+                except EmailNotValidError:
+                    continue
+                found.append(ExtractedFact("email", str(email), 0.95))
+                break
+        if "name" in definitions:
+            name = self._name(text)
+            if name:
+                found.append(ExtractedFact("name", name, 0.75))
+        for key, definition in definitions.items():
+            if definition.builtin:
+                continue
+            value = self._defined(text, definition)
+            if value:
+                found.append(ExtractedFact(key, value, 0.85 if definition.pattern else 0.6))
+        return found
+
+    @staticmethod
+    def _name(text: str) -> str | None:
+        for pattern in (_NAME_CUES, _LEADING_NAME):
+            match = pattern.search(text)
+            if match:
+                words = [w for w in match.group(1).split() if w not in _NOT_NAMES]
+                if words and words[0][0].isupper():
+                    return " ".join(words)
+        return None
+
+    @staticmethod
+    def _defined(text: str, definition: Definition) -> str | None:
+        if definition.pattern:
+            match = re.search(rf"(?<![\w-])(?:{definition.pattern})(?![\w-])", text, flags=re.IGNORECASE)
+            return match.group(0) if match else None
+        label = r"\W+".join(re.escape(word) for word in re.findall(r"\w+", definition.label.lower()))
+        match = re.search(rf"{label}\W*(?:is|:|#|number|no\.?)?\W*{_TOKEN}", text, flags=re.IGNORECASE)
+        return match.group(1) if match else None
+
+    def compose_note(self, memory: Recall) -> NoteDraft:
+        """The note from what memory holds: the customer's need (their first words in this conversation), where
+        it stands, what is known and missing, and the next step."""
+        conversation = memory.current_conversation
+        inbound = [
+            m
+            for m in memory.history
+            if conversation is not None
+            and m.conversation_id == conversation.pk
+            and m.direction == "in"
+            and m.kind == "message"
+        ]
+        need = _shorten(inbound[0].body) if inbound else ""
+        if len(inbound) > 1:
+            need = f"{need} Latest: {_shorten(inbound[-1].body)}"
+        known = ", ".join(
+            f"{memory.definitions[f.key].label if f.key in memory.definitions else f.key}: {f.value}"
+            for f in memory.facts
+        )
+        trend = memory.conversation_sentiment
+        mood = f"; customer seems {trend.label}" if trend.label else ""
+        if trend.urgent:
+            mood += " and frustrated (urgent)"
+        state = conversation.get_status_display() if conversation is not None else "No conversation"
+        owner = "AI agent" if conversation is not None and conversation.handled_by == "ai" else "a person"
+        status = f"{state}, handled by {owner}{mood}." + (f" Known: {known}." if known else "")
+        missing = [memory.definitions[key].label for key in memory.missing if key in memory.definitions]
+        if missing:
+            next_step = f"Ask for: {', '.join(missing)}."
+        elif conversation is not None and conversation.status == "waiting":
+            next_step = "Wait for the customer's answer; follow up if there is none."
+        else:
+            next_step = "Answer the customer and confirm the next step with them."
+        return NoteDraft(
+            need=need, status=status, next_step=next_step, open_questions=[f"What is the {m.lower()}?" for m in missing]
+        )
+
+
+def _shorten(text: str, limit: int = 240) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"

@@ -1,0 +1,108 @@
+"""The AI pipeline (queue `ai`): every customer message is analyzed — sentiment, facts, intents — and the
+conversation's note is refreshed, debounced so that a burst of messages costs one note."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.core.cache import cache
+from django.db import OperationalError, transaction
+
+from inbox.models import Conversation, Message
+from memory.definitions import definitions_for
+from memory.models import SentimentReading
+from memory.selectors import recall
+from memory.services import fact_record_ai, note_write, sentiment_record
+
+from .engines.registry import engine_for
+
+logger = logging.getLogger(__name__)
+
+NOTE_DEBOUNCE_SECONDS = 1.0
+_PENDING_NOTE = "ai:note-pending:{conversation_id}"
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Read one inbound message into memory. Idempotent: a message already read is skipped."""
+    message = (
+        Message.objects.select_related("account", "conversation", "inbox", "contact")
+        .filter(account_id=account_id, pk=message_id, direction="in", kind="message")
+        .first()
+    )
+    if message is None:
+        return "gone"  # rolled back, deleted, or not a customer's message
+    if SentimentReading.objects.filter(message=message).exists():
+        return "already analyzed"
+    account, inbox = message.account, message.inbox
+    engine = engine_for(account)
+    analysis = engine.analyze(
+        message.body, definitions=definitions_for(account=account, inbox=inbox), region=account.default_region
+    )
+    try:
+        with transaction.atomic():
+            sentiment_record(account=account, message=message, score=analysis.sentiment, engine=engine.name)
+            for fact in analysis.facts:
+                fact_record_ai(
+                    account=account,
+                    contact=message.contact,
+                    inbox=inbox,
+                    key=fact.key,
+                    value=fact.value,
+                    confidence=fact.confidence,
+                    engine=engine.name,
+                    conversation=message.conversation,
+                    source_message=message,
+                )
+    except OperationalError as exc:  # the database went away for a moment: try again shortly
+        raise self.retry(exc=exc) from exc
+    schedule_note_refresh(account_id=account.pk, conversation_id=message.conversation_id)
+    return "analyzed"
+
+
+def schedule_note_refresh(*, account_id: int, conversation_id: int) -> bool:
+    """Queue one note refresh for the conversation unless one is already waiting (the debounce)."""
+    if not cache.add(_PENDING_NOTE.format(conversation_id=conversation_id), 1, timeout=60):
+        return False
+    refresh_note.apply_async((account_id, conversation_id), countdown=NOTE_DEBOUNCE_SECONDS)
+    return True
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+def refresh_note(self, account_id: int, conversation_id: int) -> str:  # type: ignore[no-untyped-def]
+    """Write a new version of the conversation's note from its memory."""
+    # Cleared first: a message arriving while this note is written schedules the next refresh.
+    cache.delete(_PENDING_NOTE.format(conversation_id=conversation_id))
+    conversation = (
+        Conversation.objects.select_related("account", "inbox", "contact")
+        .filter(account_id=account_id, pk=conversation_id)
+        .first()
+    )
+    if conversation is None:
+        return "gone"
+    account = conversation.account
+    engine = engine_for(account)
+    memory = recall(account=account, contact=conversation.contact, inbox=conversation.inbox)
+    draft = engine.compose_note(memory)
+    current = memory.notes.get(conversation.pk)
+    if current is not None and (current.need, current.status, current.next_step) == (
+        draft.need,
+        draft.status,
+        draft.next_step,
+    ):
+        return "unchanged"
+    try:
+        note_write(
+            account=account,
+            conversation=conversation,
+            need=draft.need,
+            status=draft.status,
+            next_step=draft.next_step,
+            open_questions=draft.open_questions,
+            engine=engine.name,
+            source_message_ids=[m.pk for m in memory.history if m.conversation_id == conversation.pk][-20:],
+        )
+    except OperationalError as exc:
+        raise self.retry(exc=exc) from exc
+    return "written"

@@ -1,0 +1,67 @@
+"""The local engine on realistic customer messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from ai_agent.engines.local import LocalEngine
+from memory.definitions import BUILTINS, Definition
+
+ENGINE = LocalEngine()
+DEFINITIONS = {
+    **BUILTINS,
+    "policy_number": Definition("policy_number", "Policy number", pattern=r"PN-\d{4,8}"),
+    "invoice_number": Definition("invoice_number", "Invoice number"),
+}
+
+
+def facts(text: str) -> dict[str, str]:
+    return {f.key: f.value for f in ENGINE.analyze(text, definitions=DEFINITIONS, region="US").facts}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Rosa Diaz, 312 555 0188, policy PN-55321",
+            {"name": "Rosa Diaz", "phone": "+13125550188", "policy_number": "PN-55321"},
+        ),
+        (
+            "My name is Ben Carter, email ben.carter@Example.com",
+            {"name": "Ben Carter", "email": "ben.carter@example.com"},
+        ),
+        ("I was charged twice on invoice number INV-20931", {"invoice_number": "INV-20931"}),
+        ("hi this is Maria, call me at (773) 555-0199", {"name": "Maria", "phone": "+17735550199"}),
+        ("I am Not happy with the service", {}),
+        ("is the blue sofa in stock?", {}),
+    ],
+)
+def test_facts(text: str, expected: dict[str, str]) -> None:
+    assert facts(text) == expected
+
+
+def test_facts_only_for_keys_the_inbox_remembers() -> None:
+    found = ENGINE.analyze("PN-12345, 312 555 0188", definitions={"phone": BUILTINS["phone"]}, region="US").facts
+    assert [f.key for f in found] == ["phone"]
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "urgent", "intents"),
+    [
+        ("Hi, my basement is flooding and nobody answers the phone!!", "negative", True, {"urgent"}),
+        ("Thanks, that fixed it!", "positive", False, {"thanks"}),
+        ("Can I talk to a real person?", "neutral", False, {"asks_for_human"}),
+        ("Please cancel my subscription", "neutral", False, {"cancel"}),
+        ("The app is down again, this is unacceptable", "negative", True, {"outage", "complaint"}),
+    ],
+)
+def test_sentiment_intents_urgency(text: str, label: str, urgent: bool, intents: set[str]) -> None:
+    analysis = ENGINE.analyze(text, definitions=DEFINITIONS, region="US")
+    got = "positive" if analysis.sentiment >= 0.05 else "negative" if analysis.sentiment <= -0.05 else "neutral"
+    assert (got, analysis.urgent, analysis.intents) == (label, urgent, intents)
+
+
+def test_long_texts_are_scored_per_sentence() -> None:
+    angry = "The technician never showed up. I am furious. This is awful service."
+    assert ENGINE.sentiment(angry + " Thanks.") == ENGINE.sentiment(angry)  # a sign-off does not soften it
+    assert ENGINE.sentiment(angry) < -0.3
