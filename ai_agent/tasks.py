@@ -58,6 +58,8 @@ def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ign
     except OperationalError as exc:  # the database went away for a moment: try again shortly
         raise self.retry(exc=exc) from exc
     schedule_note_refresh(account_id=account.pk, conversation_id=message.conversation_id)
+    if message.conversation.handled_by == "ai":
+        run_agent_turn.delay(account.pk, message.pk, sorted(analysis.intents), analysis.urgent, analysis.sentiment)
     return "analyzed"
 
 
@@ -106,3 +108,36 @@ def refresh_note(self, account_id: int, conversation_id: int) -> str:  # type: i
     except OperationalError as exc:
         raise self.retry(exc=exc) from exc
     return "written"
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+def run_agent_turn(self, account_id: int, message_id: int, intents: list[str], urgent: bool, sentiment: float) -> str:  # type: ignore[no-untyped-def]
+    """The AI agent's answer to a customer's message. Skipped when a newer customer message is waiting (its own
+    turn answers both) or when this message was already answered."""
+    from .agent import agent_turn
+    from .engines.base import Analysis
+
+    message = (
+        Message.objects.select_related("account", "conversation")
+        .filter(account_id=account_id, pk=message_id, direction="in", kind="message")
+        .first()
+    )
+    if message is None:
+        return "gone"
+    conversation = message.conversation
+    if conversation.handled_by != "ai":
+        return "a person owns the conversation"
+    if Message.objects.filter(
+        conversation=conversation, direction="in", kind="message", created_at__gt=message.created_at
+    ).exists():
+        return "a newer message will be answered"
+    if Message.objects.filter(conversation=conversation, metadata__in_reply_to=message.pk).exists():
+        return "already answered"
+    analysis = Analysis(sentiment=sentiment, intents=set(intents), urgent=urgent)
+    try:
+        decision = agent_turn(
+            account=message.account, message=message, analysis=analysis, engine_name=engine_for(message.account).name
+        )
+    except OperationalError as exc:
+        raise self.retry(exc=exc) from exc
+    return decision.action

@@ -555,6 +555,18 @@ def conversation_take_over(*, account: Account, actor: User, conversation: Conve
 
 
 @transaction.atomic
+def conversation_hand_to_human(
+    *, account: Account, conversation: Conversation, assignee: User | None, text: str
+) -> Conversation:
+    """The AI agent gives the conversation to the team (to `assignee`, or unassigned), saying so in `text`."""
+    conversation = _lock(account, conversation)
+    conversation.handled_by = HandledBy.HUMAN
+    if assignee is not None:
+        conversation.assignee = assignee
+    return _changed(account, conversation, None, text, ["handled_by", "assignee"])
+
+
+@transaction.atomic
 def conversation_hand_back(*, account: Account, actor: User | None, conversation: Conversation) -> Conversation:
     """Give the conversation back to the AI agent."""
     conversation = _lock(account, conversation)

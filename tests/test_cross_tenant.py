@@ -15,6 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
+from ai_agent.models import KnowledgeSnippet
 from inbox.attachments import IncomingFile
 from inbox.models import Attachment
 from inbox.services import inbox_member_add
@@ -35,6 +36,7 @@ class World:
     attachment: Any
     fact: Any
     definition: Any
+    snippet: Any
 
 
 @pytest.fixture
@@ -61,7 +63,10 @@ def other_world(other_tenant: Tenant, settings: Any, tmp_path: Any) -> World:
         value="PN-1",
         conversation=message.conversation,
     )
-    return World(other_tenant, inbox, message, Attachment.objects.get(message=message), fact, definition)
+    snippet = KnowledgeSnippet.objects.create(
+        account=other_tenant.account, inbox=inbox, question="Hours?", answer="9-5"
+    )
+    return World(other_tenant, inbox, message, Attachment.objects.get(message=message), fact, definition, snippet)
 
 
 # For each detail route (by basename): the other tenant's object its `pk` names.
@@ -74,6 +79,7 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     "attachment": lambda w: w.attachment.pk,
     "fact": lambda w: w.fact.pk,
     "fact-definition": lambda w: w.definition.pk,
+    "knowledge": lambda w: w.snippet.pk,
 }
 # Other URL keywords, wherever they appear.
 FOREIGN_KWARG: dict[str, Callable[[World], Any]] = {

@@ -1,0 +1,141 @@
+"""REST API for the AI agent's settings and knowledge base, per inbox. Members read; admins configure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import mixins, serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.api_base import AccountScopedViewSet
+from accounts.services import audit_log_record
+from inbox.hours import is_open
+from inbox.models import Inbox
+from inbox.selectors import visible_inboxes
+
+from . import selectors
+from .models import AgentSettings, KnowledgeSnippet
+
+
+class AgentSettingsSerializer(serializers.ModelSerializer[AgentSettings]):
+    open_now = serializers.SerializerMethodField(help_text="whether the inbox is within its business hours now")
+
+    class Meta:
+        model = AgentSettings
+        fields = [
+            "enabled",
+            "answer_mode",
+            "persona_name",
+            "greeting",
+            "after_hours_message",
+            "handoff_message",
+            "handoff_on_request",
+            "handoff_below_sentiment",
+            "handoff_on_urgent",
+            "max_turns_without_progress",
+            "handoff_on_unknown_question",
+            "handoff_when_collected",
+            "assignment",
+            "open_now",
+            "updated_at",
+        ]
+        read_only_fields = ["open_now", "updated_at"]
+
+    def validate_handoff_below_sentiment(self, value: float) -> float:
+        if not -1 <= value <= 1:
+            raise serializers.ValidationError("A sentiment score from -1 to 1.")
+        return value
+
+    def validate_greeting(self, value: str) -> str:
+        try:
+            value.format(persona="x", inbox="y")
+        except (KeyError, IndexError, ValueError):
+            raise serializers.ValidationError("Use only {persona} and {inbox} as placeholders.") from None
+        return value
+
+    def get_open_now(self, settings: AgentSettings) -> bool:
+        from django.utils import timezone
+
+        return is_open(settings.inbox.business_hours, settings.inbox.timezone, timezone.now())
+
+
+class InboxChildViewSet(AccountScopedViewSet):
+    def url_inbox(self) -> Inbox:
+        inbox = (
+            visible_inboxes(account=self.account, membership=self.membership)
+            .filter(pk=int(self.kwargs["inbox_id"]))
+            .first()
+        )
+        if inbox is None:
+            raise NotFound("Not found.")
+        return inbox
+
+
+class AgentSettingsViewSet(InboxChildViewSet):
+    """The inbox's AI agent: when it answers, what it says, and when it hands off."""
+
+    serializer_class = AgentSettingsSerializer
+    queryset = AgentSettings.objects.none()
+    admin_actions = {"partial_update"}
+
+    def scoped_queryset(self) -> QuerySet[AgentSettings]:
+        return AgentSettings.objects.filter(account=self.account, inbox=self.url_inbox())
+
+    def get_object(self) -> AgentSettings:
+        return selectors.agent_settings_get(account=self.account, inbox=self.url_inbox())
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(AgentSettingsSerializer(self.get_object()).data)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        settings = self.get_object()
+        data = AgentSettingsSerializer(settings, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        settings = data.save()
+        audit_log_record(
+            account=self.account,
+            actor=self.user,
+            action="ai.settings_updated",
+            target=settings,
+            data={"fields": sorted(data.validated_data)},
+        )
+        return Response(AgentSettingsSerializer(settings).data)
+
+
+class KnowledgeSerializer(serializers.ModelSerializer[KnowledgeSnippet]):
+    class Meta:
+        model = KnowledgeSnippet
+        fields = ["id", "question", "answer", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class KnowledgeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, InboxChildViewSet):
+    """Q&A snippets the AI agent may answer from in this inbox."""
+
+    serializer_class = KnowledgeSerializer
+    queryset = KnowledgeSnippet.objects.none()
+    admin_actions = {"create", "partial_update", "destroy"}
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scoped_queryset(self) -> QuerySet[KnowledgeSnippet]:
+        return selectors.knowledge_list(account=self.account, inbox=self.url_inbox())
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        inbox = self.url_inbox()
+        data = KnowledgeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        snippet = data.save(account=self.account, inbox=inbox)
+        audit_log_record(account=self.account, actor=self.user, action="ai.knowledge_added", target=snippet)
+        return Response(KnowledgeSerializer(snippet).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = KnowledgeSerializer(self.get_object(), data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(KnowledgeSerializer(data.save()).data)
+
+    def perform_destroy(self, instance: KnowledgeSnippet) -> None:
+        audit_log_record(account=self.account, actor=self.user, action="ai.knowledge_removed", target=instance)
+        instance.delete()

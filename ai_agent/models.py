@@ -1,0 +1,83 @@
+"""The AI agent's settings per inbox, and the knowledge base it may answer from."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
+from django.db import models
+from django.utils.timezone import now
+
+from accounts.models import Account
+from inbox.models import Inbox
+
+KB_SEARCH_CONFIG = "english"
+
+
+class AnswerMode(models.TextChoices):
+    ALWAYS = "always", "Always"
+    AFTER_HOURS = "after_hours", "Outside business hours only"
+    NEVER = "never", "Never"
+
+
+class Assignment(models.TextChoices):
+    ROUND_ROBIN = "round_robin", "Round robin among the inbox's members"
+    UNASSIGNED = "unassigned", "Leave unassigned"
+
+
+class AgentSettings(models.Model):
+    """How the AI agent behaves in one inbox. Admins edit these; defaults are safe (the agent is off)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.OneToOneField(Inbox, on_delete=models.CASCADE, related_name="agent_settings")
+    enabled = models.BooleanField(default=False)
+    answer_mode = models.CharField(max_length=16, choices=AnswerMode.choices, default=AnswerMode.AFTER_HOURS)
+    persona_name = models.CharField(max_length=60, default="Assistant")
+    greeting = models.CharField(
+        max_length=500,
+        default="Hi! I'm {persona}, the virtual assistant of {inbox}. I'll take your details so the "
+        "team can pick this up without asking again.",
+    )
+    after_hours_message = models.CharField(
+        max_length=500, default="Thanks, I've passed everything to the team. Someone will follow up when we open."
+    )
+    handoff_message = models.CharField(
+        max_length=500, default="Thanks! I'm handing you over to a member of the team, who has all the details."
+    )
+    # Handoff rules
+    handoff_on_request = models.BooleanField(default=True, help_text="The customer asks for a person.")
+    handoff_below_sentiment = models.FloatField(default=-0.5, help_text="The customer's mood falls below this.")
+    handoff_on_urgent = models.BooleanField(default=True)
+    max_turns_without_progress = models.PositiveSmallIntegerField(default=3)
+    handoff_on_unknown_question = models.BooleanField(default=True)
+    handoff_when_collected = models.BooleanField(default=True, help_text="All required facts are known.")
+    assignment = models.CharField(max_length=16, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "agent settings"
+
+    def __str__(self) -> str:
+        return f"AI agent of inbox {self.inbox_id}"
+
+
+class KnowledgeSnippet(models.Model):
+    """A question and the answer the agent may give, searched with PostgreSQL full-text search."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="knowledge")
+    question = models.CharField(max_length=300)
+    answer = models.TextField()
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [
+            GinIndex(SearchVector("question", "answer", config=KB_SEARCH_CONFIG), name="kb_fts"),
+            models.Index(fields=["account", "inbox"], name="kb_inbox"),
+        ]
+
+    def __str__(self) -> str:
+        return self.question

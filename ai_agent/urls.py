@@ -1,0 +1,19 @@
+"""API routes for the AI agent, under /api/v1/."""
+
+from django.urls import re_path
+
+from accounts.api_base import ApiRouter
+
+from . import api
+
+router = ApiRouter()
+router.register(
+    r"accounts/(?P<account_id>\d+)/inboxes/(?P<inbox_id>\d+)/knowledge", api.KnowledgeViewSet, basename="knowledge"
+)
+
+agent_settings = api.AgentSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
+
+urlpatterns = [
+    re_path(r"^accounts/(?P<account_id>\d+)/inboxes/(?P<inbox_id>\d+)/agent/?$", agent_settings, name="agent-settings"),
+    *router.urls,
+]

@@ -1,0 +1,210 @@
+"""The AI agent's turns: greet and ask one missing fact at a time, answer from the knowledge base, hand off by
+its rules with a complete handoff, and stay quiet when it should."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ai_agent.engines.registry import engine_for
+from ai_agent.models import AgentSettings, KnowledgeSnippet
+from ai_agent.tasks import analyze_message, run_agent_turn
+from inbox.models import Conversation, Message
+from inbox.services import inbox_member_add
+from memory.models import Handoff
+from memory.services import fact_definition_create
+from tests.conftest import Tenant, wait_until
+from tests.factories import InboxFactory, inbound
+
+ALWAYS_OPEN: dict[str, list[list[str]]] = {}
+NEVER_OPEN = {"mon": [["00:00", "00:01"]]}
+
+
+@pytest.fixture
+def support(tenant: Tenant) -> Any:
+    inbox = InboxFactory(account=tenant.account, name="Support", business_hours=NEVER_OPEN)
+    inbox_member_add(account=tenant.account, actor=None, inbox=inbox, user=tenant.agent)
+    fact_definition_create(
+        account=tenant.account,
+        actor=tenant.admin,
+        inbox=inbox,
+        key="policy_number",
+        label="Policy number",
+        pattern=r"PN-\d{4,8}",
+        required_before_handoff=True,
+    )
+    AgentSettings.objects.create(account=tenant.account, inbox=inbox, enabled=True, persona_name="Ava")
+    return inbox
+
+
+def says(tenant: Tenant, inbox: Any, text: str, address: str = "visitor-7", **kwargs: Any) -> tuple[Message, str]:
+    """A customer's message, analyzed and answered the way the worker does it."""
+    message = inbound(
+        tenant.account,
+        inbox,
+        address,
+        text,
+        kind=kwargs.pop("kind", "webchat"),
+        channel=kwargs.pop("channel", "webchat"),
+        **kwargs,
+    )
+    analyze_message.run(tenant.account.pk, message.pk)
+    analysis = engine_for(tenant.account).analyze(text, definitions={}, region="US")
+    decision = run_agent_turn.run(
+        tenant.account.pk, message.pk, sorted(analysis.intents), analysis.urgent, analysis.sentiment
+    )
+    return message, decision
+
+
+def ai_lines(message: Message) -> list[str]:
+    return list(
+        Message.objects.filter(conversation=message.conversation, sender_type="ai")
+        .order_by("id")
+        .values_list("body", flat=True)
+    )
+
+
+@pytest.mark.django_db
+def test_greets_asks_one_thing_at_a_time_then_hands_off(tenant: Tenant, support: Any) -> None:
+    first, decision = says(tenant, support, "Hi, the kitchen tap drips a little")
+    assert decision == "ask"
+    assert ai_lines(first) == [
+        "Hi! I'm Ava, the virtual assistant of Support. I'll take your details so the team can pick this up "
+        "without asking again. Could you tell me your policy number?"
+    ]
+    _second, decision = says(tenant, support, "Sure, it's PN-55321. I'm Rosa Diaz")
+    assert decision == "handoff"
+    conversation = Conversation.objects.get(pk=first.conversation_id)
+    assert conversation.handled_by == "human" and conversation.assignee == tenant.agent
+    assert ai_lines(first)[-1] == "Thanks, I've passed everything to the team. Someone will follow up when we open."
+    handoff = Handoff.objects.get(conversation=conversation)
+    assert handoff.reason == "All the details the team needs are collected."
+    assert handoff.what_was_done["facts_collected"] == ["name", "policy_number"]
+    assert len(handoff.what_was_done["questions_asked"]) == 1
+    assert handoff.missing == [] and handoff.to_user == tenant.agent
+    activity = Message.objects.filter(conversation=conversation, kind="activity").order_by("id").last()
+    assert activity is not None
+    assert (
+        activity.body
+        == f"AI agent handed off to {tenant.agent.display_name}: All the details the team needs are collected."
+    )
+    # a person owns it now: the AI stays quiet
+    _, decision = says(tenant, support, "hello?")
+    assert decision == "a person owns the conversation"
+
+
+@pytest.mark.django_db
+def test_asking_for_a_person_hands_off_at_once(tenant: Tenant, support: Any) -> None:
+    message, decision = says(tenant, support, "Can I talk to a real person please")
+    assert decision == "handoff"
+    assert Handoff.objects.get(conversation_id=message.conversation_id).reason == "The customer asked for a person."
+
+
+@pytest.mark.django_db
+def test_answers_from_the_knowledge_base(tenant: Tenant, support: Any) -> None:
+    KnowledgeSnippet.objects.create(
+        account=tenant.account,
+        inbox=support,
+        question="What are your opening hours?",
+        answer="We're open 8:00-18:00, Monday to Friday.",
+    )
+    says(tenant, support, "Hello")  # asks for the policy number first
+    says(tenant, support, "PN-12345")
+    conversation = Conversation.objects.get(inbox=support)
+    conversation.handled_by = "ai"
+    conversation.save()
+    message, decision = says(tenant, support, "what are your opening hours on friday?")
+    assert decision == "reply"
+    assert ai_lines(message)[-1] == "We're open 8:00-18:00, Monday to Friday."
+
+
+@pytest.mark.django_db
+def test_stops_after_asking_without_progress(tenant: Tenant, support: Any) -> None:
+    AgentSettings.objects.filter(inbox=support).update(max_turns_without_progress=2, handoff_on_unknown_question=False)
+    decisions = [says(tenant, support, text)[1] for text in ("hi", "what?", "I don't know it", "hmm")]
+    assert decisions == ["ask", "ask", "handoff", "a person owns the conversation"]
+
+
+@pytest.mark.django_db
+def test_quiet_in_business_hours_when_set_to_after_hours_only(tenant: Tenant, support: Any) -> None:
+    support.business_hours = ALWAYS_OPEN  # empty schedule: always open
+    support.save()
+    message, decision = says(tenant, support, "hi")
+    assert decision == "none" and ai_lines(message) == []
+
+
+@pytest.mark.django_db
+def test_settings_api(tenant: Tenant, support: Any) -> None:
+    url = f"/api/v1/accounts/{tenant.account.pk}/inboxes/{support.pk}/agent"
+    assert tenant.client("agent").get(url).json()["persona_name"] == "Ava"
+    assert tenant.client("agent").patch(url, {"enabled": False}, format="json").status_code == 403
+    bad = tenant.client().patch(url, {"greeting": "Hi {name}"}, format="json")
+    assert bad.status_code == 400 and bad.json()["error"]["fields"]["greeting"]
+    changed = tenant.client().patch(url, {"answer_mode": "always", "handoff_below_sentiment": -0.3}, format="json")
+    assert changed.status_code == 200 and changed.json()["answer_mode"] == "always"
+    kb = f"/api/v1/accounts/{tenant.account.pk}/inboxes/{support.pk}/knowledge"
+    created = tenant.client().post(
+        kb, {"question": "Do you work weekends?", "answer": "Saturdays 9-13."}, format="json"
+    )
+    assert created.status_code == 201
+    assert tenant.client("agent").post(kb, {"question": "x", "answer": "y"}, format="json").status_code == 403
+    assert [s["question"] for s in tenant.client("agent").get(kb).json()["results"]] == ["Do you work weekends?"]
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_the_seed_story_end_to_end_with_a_real_worker(celery_worker_process: Any, tenant: Tenant, support: Any) -> None:
+    """After hours on webchat the AI greets and collects the details, hands off with a summary; the next morning
+    the customer texts from the number she gave; the person sees everything and nobody asked twice."""
+    from memory.models import AiNote
+    from memory.selectors import recall
+
+    first = inbound(
+        tenant.account,
+        support,
+        "visitor-rosa",
+        "Hi, water is dripping from my ceiling",
+        kind="webchat",
+        channel="webchat",
+    )
+    wait_until(
+        lambda: Message.objects.filter(conversation=first.conversation, sender_type="ai").exists(),
+        timeout=30,
+        what="the AI's first question",
+    )
+    inbound(
+        tenant.account,
+        support,
+        "visitor-rosa",
+        "Rosa Diaz, policy PN-55321, call me on 312 555 0188",
+        kind="webchat",
+        channel="webchat",
+    )
+    handoff = wait_until(
+        lambda: Handoff.objects.filter(conversation=first.conversation).first(), timeout=30, what="the AI's handoff"
+    )
+    assert handoff.to_user == tenant.agent and set(handoff.what_was_done["facts_collected"]) >= {
+        "policy_number",
+        "phone",
+    }
+
+    morning = inbound(
+        tenant.account, support, "(312) 555-0188", "Any news? It's getting worse", kind="phone", channel="sms"
+    )
+    assert morning.contact_id == first.contact_id and morning.conversation_id == first.conversation_id
+    wait_until(
+        lambda: morning.contact.sentiment_readings.filter(message=morning).exists(),
+        timeout=30,
+        what="the morning message to be read",
+    )
+    wait_until(
+        lambda: AiNote.objects.filter(conversation_id=first.conversation_id, need__contains="ceiling").exists(),
+        timeout=30,
+        what="the conversation's note",
+    )
+    memory = recall(account=tenant.account, contact=morning.contact, inbox=support)
+    assert memory.fact_values["policy_number"] == "PN-55321" and memory.missing == []
+    assert memory.handoffs and memory.notes and memory.sentiment.readings == 3
+    questions = [m.body for m in memory.history if m.sender_type == "ai" and "policy number" in m.body]
+    assert len(questions) == 1  # nobody asked twice
