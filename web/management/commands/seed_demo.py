@@ -10,6 +10,8 @@ from django.db import transaction
 
 from accounts.models import Account, Membership, Role, User
 from accounts.services import account_create
+from ai_agent.demo import seed_demo_agent
+from inbox.demo import seed_demo_inbox
 
 DEMO_ACCOUNT = "Acme Plumbing (demo)"
 DEMO_PASSWORD = "continuum-demo"  # noqa: S105 - the published demo password, local use only
@@ -42,10 +44,8 @@ class Command(BaseCommand):
             )
         for user, role in users:
             Membership.objects.get_or_create(account=account, user=user, defaults={"role": role})
-        # The inbox core sits above accounts: imported here so that this app does not depend on it at import.
-        from inbox.demo import seed_demo_inbox
-
         seed_demo_inbox(account=account, admin=admin, agents=[u for u, _ in users[1:]])
+        seed_demo_agent(account=account)
 
         self.stdout.write(self.style.SUCCESS(f"Demo account ready: {account.name} (account id {account.pk})"))
         self.stdout.write(f"  Sign in at {settings.PUBLIC_BASE_URL}/auth/login/ with password {DEMO_PASSWORD!r}:")
