@@ -60,10 +60,17 @@ IDENTITY_KEYS = {"phone": "phone", "email": "email"}
 def _learn_identity(account: Account, fact: Fact, actor: User | None) -> None:
     """A phone number or email learned in a conversation becomes one of the contact's addresses, so the
     customer's next text or email from it lands on the same contact. An address that already belongs to another
-    contact is left alone: that is a merge for a person to decide."""
+    contact is left alone: that is a merge for a person to decide. A learned name names the contact."""
     from contacts.models import ContactIdentity
     from contacts.services import identity_add
 
+    if fact.key == "name":
+        # The contact's display name: the AI fills a blank one; a person's word replaces it.
+        contact = fact.contact
+        if actor is not None or not contact.name:
+            Contact.objects.filter(pk=contact.pk).update(name=fact.value[:200])
+            contact.name = fact.value[:200]
+        return
     kind = IDENTITY_KEYS.get(fact.key)
     if kind is None or ContactIdentity.objects.filter(account=account, kind=kind, value=fact.value).exists():
         return

@@ -48,6 +48,8 @@ def test_analysis_writes_memory_once(tenant: Tenant, support: Any) -> None:
     values = dict(Fact.objects.filter(contact=message.contact, status="active").values_list("key", "value"))
     assert values == {"name": "Rosa Diaz", "phone": "+13125550188"}
     assert message.contact.identities.filter(kind="phone", value="+13125550188").exists()
+    message.contact.refresh_from_db()
+    assert message.contact.name == "Rosa Diaz"  # the learned name names the (nameless) webchat visitor
     assert analyze_message.run(tenant.account.pk, 999_999) == "gone"
 
 
