@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from accounts.errors import ServiceError
@@ -45,7 +46,10 @@ def _from_row(row: FactDefinition) -> Definition:
 
 def definitions_for(*, account: Account, inbox: Inbox) -> dict[str, Definition]:
     """Every key the inbox remembers: built-ins first, then the admins' own (which may override a built-in)."""
-    rows = FactDefinition.objects.filter(account=account, inbox=inbox).order_by("key")
+    return definitions_from_rows(FactDefinition.objects.filter(account=account, inbox=inbox).order_by("key"))
+
+
+def definitions_from_rows(rows: Iterable[FactDefinition]) -> dict[str, Definition]:
     return {**BUILTINS, **{row.key: _from_row(row) for row in rows}}
 
 

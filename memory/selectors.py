@@ -8,16 +8,19 @@ import itertools
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db.models import Avg, Count, Min, Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import Avg, Count, DateTimeField, Min, Q, QuerySet
 from django.db.models.functions import TruncDay
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from accounts.models import Account
+from accounts.models import Account, User
 from contacts.models import Contact, ContactIdentity
 from inbox.models import Attachment, Conversation, Inbox, Message
 
-from .definitions import Definition, definitions_for
+from .definitions import Definition, definitions_from_rows
 from .models import AiNote, Fact, FactDefinition, FactStatus, Handoff, SentimentReading
 
 HISTORY_LIMIT = 50
@@ -38,65 +41,6 @@ MESSAGE_FIELDS = (
     "delivery_status",
     "error_code",
     "error_message",
-    "created_at",
-)
-NOTE_FIELDS = (
-    "id",
-    "conversation_id",
-    "version",
-    "is_current",
-    "need",
-    "status",
-    "next_step",
-    "open_questions",
-    "source_message_ids",
-    "author_type",
-    "author_user_id",
-    "engine",
-    "created_at",
-)
-FACT_FIELDS = (
-    "id",
-    "key",
-    "value",
-    "confidence",
-    "status",
-    "inbox_id",
-    "conversation_id",
-    "source_message_id",
-    "author_type",
-    "author_user_id",
-    "engine",
-    "confirmed_by_id",
-    "confirmed_at",
-    "superseded_by_id",
-    "created_at",
-    "changed_at",
-)
-SOURCE_FIELDS = (
-    "source_message__id",
-    "source_message__conversation_id",
-    "source_message__body",
-    "source_message__created_at",
-)
-HANDOFF_FIELDS = (
-    "id",
-    "conversation_id",
-    "to_conversation_id",
-    "from_inbox_id",
-    "to_inbox_id",
-    "from_party",
-    "to_user_id",
-    "reason",
-    "what_was_done",
-    "missing",
-    "sentiment_score",
-    "sentiment_label",
-    "suggested_next_step",
-    "suggested_channel",
-    "author_type",
-    "author_user_id",
-    "engine",
     "created_at",
 )
 
@@ -181,66 +125,18 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
     """What the AI and the inbox's team may see about `contact`, in a fixed number of queries."""
     if contact.account_id != account.pk or inbox.account_id != account.pk:
         raise ValueError("recall across accounts")
-    # The caller's contact row, with its identities attached the way prefetch_related would.
-    identities = list(ContactIdentity.objects.filter(account=account, contact=contact).order_by("kind", "id"))
-    contact._prefetched_objects_cache = {"identities": identities}  # type: ignore[attr-defined]
-    conversations = list(
-        Conversation.objects.filter(account=account, inbox=inbox, contact=contact).order_by("-last_activity_at", "-id")[
-            :CONVERSATION_LIMIT
-        ]
-    )
-    history = list(
-        Message.objects.filter(account=account, contact=contact, inbox=inbox)
-        .select_related("sender_user")
-        .only(*MESSAGE_FIELDS, *_user_fields("sender_user"))
-        .prefetch_related(Prefetch("attachments", queryset=Attachment.objects.order_by("id")))
-        .order_by("-created_at", "-id")[:HISTORY_LIMIT]
-    )
-    history.reverse()  # oldest first: how a person and a prompt read a thread
-    notes = {
-        note.conversation_id: note
-        for note in AiNote.objects.filter(
-            account=account, inbox=inbox, conversation_id__in=[c.pk for c in conversations], is_current=True
-        )
-        .select_related("author_user")
-        .only(*NOTE_FIELDS, *_user_fields("author_user"))
-    }
-    scoped = _fact_scope(account, contact, inbox)
-    facts = list(
-        scoped.filter(status=FactStatus.ACTIVE)
-        .select_related("author_user", "confirmed_by", "source_message")
-        .only(*FACT_FIELDS, *_user_fields("author_user"), *_user_fields("confirmed_by"), *SOURCE_FIELDS)
-        .order_by("key", "-id")
-    )
-    history_facts = list(
-        scoped.exclude(status=FactStatus.ACTIVE)
-        .select_related("author_user")
-        .only(*FACT_FIELDS, *_user_fields("author_user"))
-        .order_by("-changed_at", "-id")[:FACT_HISTORY_LIMIT]
-    )
-    readings = list(
-        SentimentReading.objects.filter(account=account, contact=contact, inbox=inbox)
-        .only("id", "conversation_id", "score", "label", "created_at")
-        .order_by("-created_at", "-id")[:TREND_READINGS]
-    )
+    small = _small_parts(account=account, contact=contact, inbox=inbox)
+    contact._prefetched_objects_cache = {"identities": small["identities"]}  # type: ignore[attr-defined]
+    conversations: list[Conversation] = small["conversations"]
+    history: list[Message] = small["history"]
+    notes = {note.conversation_id: note for note in small["notes"]}
+    facts: list[Fact] = small["facts"]
+    history_facts: list[Fact] = small["fact_history"]
+    readings: list[SentimentReading] = small["readings"]
     current = conversations[0] if conversations else None
     conversation_readings = [r for r in readings if current is not None and r.conversation_id == current.pk]
-    handoffs = list(
-        Handoff.objects.filter(account=account, contact=contact)
-        .filter(Q(from_inbox=inbox) | Q(to_inbox=inbox))
-        .select_related("from_inbox", "to_inbox", "to_user", "author_user")
-        .only(
-            *HANDOFF_FIELDS,
-            "from_inbox__id",
-            "from_inbox__name",
-            "to_inbox__id",
-            "to_inbox__name",
-            *_user_fields("to_user"),
-            *_user_fields("author_user"),
-        )
-        .order_by("-created_at", "-id")[:HANDOFF_LIMIT]
-    )
-    definitions = definitions_for(account=account, inbox=inbox)
+    handoffs: list[Handoff] = small["handoffs"]
+    definitions: dict[str, Definition] = small["definitions"]
     known = {f.key for f in facts}
     missing = [d.key for d in definitions.values() if d.required_before_handoff and d.key not in known]
     return Recall(
@@ -257,6 +153,156 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
         handoffs=handoffs,
         missing=missing,
     )
+
+
+# The small parts of a recall (identities, conversations, their current notes, the latest readings, handoffs and
+# the inbox's definitions) in one statement: each is a handful of rows, and one round trip plus one JSON decode
+# costs a fraction of six ORM queries.
+_SMALL_PARTS_SQL = """
+WITH convs AS (
+    SELECT * FROM inbox_conversation
+    WHERE account_id = %(account)s AND inbox_id = %(inbox)s AND contact_id = %(contact)s
+    ORDER BY last_activity_at DESC, id DESC LIMIT %(conversations)s
+)
+SELECT
+  (SELECT coalesce(json_agg(json_build_object(
+        'row', m,
+        'sender', (SELECT json_build_object('id', u.id, 'name', u.name, 'email', u.email) FROM accounts_user u
+                   WHERE u.id = m.sender_user_id),
+        'attachments', (SELECT coalesce(json_agg(a ORDER BY a.id), '[]') FROM inbox_attachment a
+                        WHERE a.message_id = m.id))
+     ORDER BY m.created_at, m.id), '[]')
+     FROM (SELECT * FROM inbox_message
+           WHERE account_id = %(account)s AND contact_id = %(contact)s AND inbox_id = %(inbox)s
+           ORDER BY created_at DESC, id DESC LIMIT %(history)s) m),
+  (SELECT coalesce(json_agg(t ORDER BY t.kind, t.id), '[]') FROM contacts_contactidentity t
+    WHERE t.account_id = %(account)s AND t.contact_id = %(contact)s),
+  (SELECT coalesce(json_agg(t ORDER BY t.last_activity_at DESC, t.id DESC), '[]') FROM convs t),
+  (SELECT coalesce(json_agg(json_build_object('row', n, 'author', (
+        SELECT json_build_object('id', u.id, 'name', u.name, 'email', u.email) FROM accounts_user u
+        WHERE u.id = n.author_user_id))), '[]')
+     FROM memory_ainote n
+    WHERE n.account_id = %(account)s AND n.inbox_id = %(inbox)s AND n.is_current
+      AND n.conversation_id IN (SELECT id FROM convs)),
+  (SELECT coalesce(json_agg(t), '[]') FROM (
+     SELECT * FROM memory_sentimentreading
+     WHERE account_id = %(account)s AND contact_id = %(contact)s AND inbox_id = %(inbox)s
+     ORDER BY created_at DESC, id DESC LIMIT %(readings)s) t),
+  (SELECT coalesce(json_agg(json_build_object(
+        'row', h,
+        'from_inbox', (SELECT json_build_object('id', i.id, 'name', i.name) FROM inbox_inbox i
+                       WHERE i.id = h.from_inbox_id),
+        'to_inbox', (SELECT json_build_object('id', i.id, 'name', i.name) FROM inbox_inbox i
+                     WHERE i.id = h.to_inbox_id),
+        'to_user', (SELECT json_build_object('id', u.id, 'name', u.name, 'email', u.email) FROM accounts_user u
+                    WHERE u.id = h.to_user_id),
+        'author', (SELECT json_build_object('id', u.id, 'name', u.name, 'email', u.email) FROM accounts_user u
+                   WHERE u.id = h.author_user_id))
+     ORDER BY h.created_at DESC, h.id DESC), '[]')
+     FROM (SELECT * FROM memory_handoff
+           WHERE account_id = %(account)s AND contact_id = %(contact)s
+             AND (from_inbox_id = %(inbox)s OR to_inbox_id = %(inbox)s)
+           ORDER BY created_at DESC, id DESC LIMIT %(handoffs)s) h),
+  (SELECT coalesce(json_agg(t ORDER BY t.key), '[]') FROM memory_factdefinition t
+    WHERE t.account_id = %(account)s AND t.inbox_id = %(inbox)s),
+  (SELECT coalesce(json_agg(json_build_object(
+        'row', f,
+        'author', (SELECT json_build_object('id', u.id, 'name', u.name, 'email', u.email) FROM accounts_user u
+                   WHERE u.id = f.author_user_id),
+        'confirmed_by', (SELECT json_build_object('id', u.id, 'name', u.name, 'email', u.email)
+                         FROM accounts_user u WHERE u.id = f.confirmed_by_id),
+        'source', (SELECT json_build_object('id', m.id, 'conversation_id', m.conversation_id, 'body', left(m.body, 500),
+                                            'created_at', m.created_at)
+                   FROM inbox_message m WHERE m.id = f.source_message_id))
+     ORDER BY f.past, CASE WHEN f.past = 0 THEN f.key END, f.changed_at DESC, f.id DESC), '[]')
+     FROM (
+       (SELECT *, 0 AS past FROM memory_fact
+         WHERE account_id = %(account)s AND contact_id = %(contact)s
+           AND (inbox_id = %(inbox)s OR inbox_id IS NULL) AND status = 'active')
+       UNION ALL
+       (SELECT *, 1 AS past FROM memory_fact
+         WHERE account_id = %(account)s AND contact_id = %(contact)s
+           AND (inbox_id = %(inbox)s OR inbox_id IS NULL) AND status <> 'active'
+         ORDER BY changed_at DESC, id DESC LIMIT %(fact_history)s)
+     ) f)
+"""
+
+
+def _model_from_json(model: type[Any], row: dict[str, Any]) -> Any:
+    """A model instance from a row that PostgreSQL turned into JSON, as if the ORM had loaded it."""
+    names, values = [], []
+    for model_field in model._meta.concrete_fields:
+        value = row.get(model_field.column)
+        if value is not None and isinstance(model_field, DateTimeField):
+            value = parse_datetime(value)
+        names.append(model_field.attname)
+        values.append(value)
+    return model.from_db("default", names, values)
+
+
+def _user_from_json(data: dict[str, Any] | None) -> User | None:
+    return User(id=data["id"], name=data["name"], email=data["email"]) if data else None
+
+
+def _small_parts(*, account: Account, contact: Contact, inbox: Inbox) -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SMALL_PARTS_SQL,
+            {
+                "account": account.pk,
+                "contact": contact.pk,
+                "inbox": inbox.pk,
+                "conversations": CONVERSATION_LIMIT,
+                "readings": TREND_READINGS,
+                "handoffs": HANDOFF_LIMIT,
+                "fact_history": FACT_HISTORY_LIMIT,
+                "history": HISTORY_LIMIT,
+            },
+        )
+        messages, identities, conversations, notes, readings, handoffs, definitions, facts = cursor.fetchone()
+    inbox_names = {inbox.pk: inbox}
+    parsed_notes = []
+    for item in notes:
+        note = _model_from_json(AiNote, item["row"])
+        note.author_user = _user_from_json(item["author"])
+        parsed_notes.append(note)
+    parsed_handoffs = []
+    for item in handoffs:
+        handoff = _model_from_json(Handoff, item["row"])
+        for side in ("from_inbox", "to_inbox"):
+            data = item[side]
+            setattr(handoff, side, inbox_names.get(data["id"]) or Inbox(id=data["id"], name=data["name"]))
+        handoff.to_user = _user_from_json(item["to_user"])
+        handoff.author_user = _user_from_json(item["author"])
+        parsed_handoffs.append(handoff)
+    history = []
+    for item in messages:
+        message = _model_from_json(Message, item["row"])
+        message.sender_user = _user_from_json(item["sender"])
+        message._prefetched_objects_cache = {  # type: ignore[attr-defined]
+            "attachments": [_model_from_json(Attachment, row) for row in item["attachments"]]
+        }
+        history.append(message)
+    parsed_facts = []
+    for item in facts:
+        fact = _model_from_json(Fact, item["row"])
+        fact.author_user = _user_from_json(item["author"])
+        fact.confirmed_by = _user_from_json(item["confirmed_by"])
+        source = item["source"]
+        fact.source_message = _model_from_json(Message, source) if source else None
+        parsed_facts.append(fact)
+    rows = [_model_from_json(FactDefinition, row) for row in definitions]
+    return {
+        "history": history,  # oldest first: how a person and a prompt read a thread
+        "identities": [_model_from_json(ContactIdentity, row) for row in identities],
+        "conversations": [_model_from_json(Conversation, row) for row in conversations],
+        "notes": parsed_notes,
+        "readings": [_model_from_json(SentimentReading, row) for row in readings],
+        "handoffs": parsed_handoffs,
+        "definitions": definitions_from_rows(rows),
+        "facts": [f for f in parsed_facts if f.status == FactStatus.ACTIVE],
+        "fact_history": [f for f in parsed_facts if f.status != FactStatus.ACTIVE],
+    }
 
 
 def conversation_trend(*, account: Account, conversation: Conversation) -> Trend:

@@ -276,12 +276,12 @@ def test_moving_a_conversation_carries_a_handoff_not_private_memory(tenant: Tena
 def test_recall_query_count_is_constant(tenant: Tenant, teams: dict[str, Any], django_assert_num_queries: Any) -> None:
     story = _walk_the_story(tenant, teams)
     args = {"account": tenant.account, "contact": story["rosa"], "inbox": teams["support"]}
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(1):
         recall(**args)
     url = f"/api/v1/accounts/{tenant.account.pk}/contacts/{story['rosa'].pk}/memory?inbox={teams['support'].pk}"
     client = tenant.client("agent")
     client.get(url)
-    with django_assert_num_queries(14):  # token, membership, contact, visible inbox, recall (10)
+    with django_assert_num_queries(5):  # token, membership, contact, visible inbox, recall (1)
         assert client.get(url).status_code == 200
     for n in range(20):
         msg = receive_message(
@@ -297,8 +297,8 @@ def test_recall_query_count_is_constant(tenant: Tenant, teams: dict[str, Any], d
             confidence=0.5,
             engine=ENGINE,
         )
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(1):
         after = recall(**args)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(5):
         assert client.get(url).status_code == 200
     assert after.sentiment.mean == 0.5 and after.sentiment.direction == "steady" and not after.sentiment.urgent
