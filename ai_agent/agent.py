@@ -19,6 +19,7 @@ from memory.services import handoff_record
 
 from .engines.base import Analysis
 from .models import AgentSettings, AnswerMode, Assignment
+from .next_channel import next_best_channel
 from .selectors import agent_settings_get, knowledge_answer, next_assignee
 
 
@@ -170,7 +171,7 @@ def _hand_off(
         },
         missing=[memory.definitions[k].label for k in memory.missing if k in memory.definitions],
         suggested_next_step=_next_step(memory, decision),
-        suggested_channel="voice" if decision.reason.startswith("The customer's issue is urgent") else message.channel,
+        suggested_channel=next_best_channel(memory, now=now).channel,
     )
     who = assignee.display_name if assignee is not None else "the team"
     conversation_hand_to_human(

@@ -13,11 +13,13 @@ from rest_framework.response import Response
 from accounts.api_base import AccountScopedViewSet
 from accounts.services import audit_log_record
 from inbox.hours import is_open
-from inbox.models import Inbox
-from inbox.selectors import visible_inboxes
+from inbox.models import Conversation, Inbox
+from inbox.selectors import conversation_get, conversation_list, visible_inboxes
+from memory.selectors import recall
 
 from . import selectors
 from .models import AgentSettings, KnowledgeSnippet
+from .next_channel import next_best_channel
 
 
 class AgentSettingsSerializer(serializers.ModelSerializer[AgentSettings]):
@@ -139,3 +141,30 @@ class KnowledgeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.
     def perform_destroy(self, instance: KnowledgeSnippet) -> None:
         audit_log_record(account=self.account, actor=self.user, action="ai.knowledge_removed", target=instance)
         instance.delete()
+
+
+class NextChannelSerializer(serializers.Serializer[Any]):
+    channel = serializers.CharField(help_text='sms, whatsapp, voice, email, webchat, or "" when none is open')
+    reason = serializers.CharField()
+
+
+class NextChannelViewSet(AccountScopedViewSet):
+    """The next best channel to reach the customer of a conversation, and why."""
+
+    serializer_class = NextChannelSerializer
+    queryset = Conversation.objects.none()
+
+    def scoped_queryset(self) -> QuerySet[Conversation]:
+        return conversation_list(account=self.account, membership=self.membership)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        from django.utils import timezone
+
+        conversation = conversation_get(
+            account=self.account, membership=self.membership, conversation_id=int(self.kwargs["conversation_id"])
+        )
+        if conversation is None:
+            raise NotFound("Not found.")
+        memory = recall(account=self.account, contact=conversation.contact, inbox=conversation.inbox)
+        suggestion = next_best_channel(memory, now=timezone.now())
+        return Response({"channel": suggestion.channel, "reason": suggestion.reason})

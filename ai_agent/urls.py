@@ -8,6 +8,11 @@ from . import api
 
 router = ApiRouter()
 router.register(
+    r"accounts/(?P<account_id>\d+)/conversations/(?P<conversation_id>\d+)/next-channel",
+    api.NextChannelViewSet,
+    basename="next-channel",
+)
+router.register(
     r"accounts/(?P<account_id>\d+)/inboxes/(?P<inbox_id>\d+)/knowledge", api.KnowledgeViewSet, basename="knowledge"
 )
 
