@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import AccountScopedViewSet
+from accounts.crypto import encrypt
 from accounts.services import audit_log_record
 from inbox.hours import is_open
 from inbox.models import Conversation, Inbox
@@ -18,7 +19,7 @@ from inbox.selectors import conversation_get, conversation_list, visible_inboxes
 from memory.selectors import recall
 
 from . import selectors
-from .models import AgentSettings, KnowledgeSnippet
+from .models import AccountAiSettings, AgentSettings, AiUsage, EngineChoice, KnowledgeSnippet
 from .next_channel import next_best_channel
 
 
@@ -168,3 +169,101 @@ class NextChannelViewSet(AccountScopedViewSet):
         memory = recall(account=self.account, contact=conversation.contact, inbox=conversation.inbox)
         suggestion = next_best_channel(memory, now=timezone.now())
         return Response({"channel": suggestion.channel, "reason": suggestion.reason})
+
+
+class AccountAiSettingsSerializer(serializers.ModelSerializer[AccountAiSettings]):
+    llm_api_key = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, help_text="stored encrypted; never shown again"
+    )
+    api_key_set = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccountAiSettings
+        fields = [
+            "engine",
+            "llm_base_url",
+            "llm_model",
+            "llm_timeout_seconds",
+            "llm_api_key",
+            "api_key_set",
+            "updated_at",
+        ]
+        read_only_fields = ["api_key_set", "updated_at"]
+
+    def get_api_key_set(self, settings: AccountAiSettings) -> bool:
+        return bool(settings.llm_api_key_encrypted)
+
+    def validate_llm_timeout_seconds(self, value: float) -> float:
+        if not 1 <= value <= 120:
+            raise serializers.ValidationError("Between 1 and 120 seconds.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        merged = {
+            "engine": self.instance.engine if self.instance else "local",
+            "llm_base_url": self.instance.llm_base_url if self.instance else "",
+            "llm_model": self.instance.llm_model if self.instance else "",
+            **attrs,
+        }
+        if merged["engine"] == EngineChoice.LLM:
+            errors = {
+                name: ["Needed for the LLM engine."] for name in ("llm_base_url", "llm_model") if not merged[name]
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return attrs
+
+    def update(self, instance: AccountAiSettings, validated_data: dict[str, Any]) -> AccountAiSettings:
+        if "llm_api_key" in validated_data:
+            instance.llm_api_key_encrypted = encrypt(validated_data.pop("llm_api_key"))
+        return super().update(instance, validated_data)
+
+
+class AccountAiSettingsViewSet(AccountScopedViewSet):
+    """Which AI engine the account uses (admins only): local, or an OpenAI-compatible LLM."""
+
+    serializer_class = AccountAiSettingsSerializer
+    queryset = AccountAiSettings.objects.none()
+    admin_actions = {"retrieve", "partial_update"}
+
+    def scoped_queryset(self) -> QuerySet[AccountAiSettings]:
+        return AccountAiSettings.objects.filter(account=self.account)
+
+    def get_object(self) -> AccountAiSettings:
+        settings, _ = AccountAiSettings.objects.get_or_create(account=self.account)
+        return settings
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return Response(AccountAiSettingsSerializer(self.get_object()).data)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = AccountAiSettingsSerializer(self.get_object(), data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        settings = data.save()
+        fields = sorted(k for k in data.validated_data if k != "llm_api_key")
+        audit_log_record(
+            account=self.account,
+            actor=self.user,
+            action="ai.engine_updated",
+            target=settings,
+            data={"fields": fields, "api_key_changed": "llm_api_key" in request.data},
+        )
+        return Response(AccountAiSettingsSerializer(settings).data)
+
+
+class AiUsageSerializer(serializers.ModelSerializer[AiUsage]):
+    class Meta:
+        model = AiUsage
+        fields = ["id", "engine", "purpose", "prompt_tokens", "completion_tokens", "ok", "error", "created_at"]
+        read_only_fields = fields
+
+
+class AiUsageViewSet(mixins.ListModelMixin, AccountScopedViewSet):
+    """Every LLM call of the account, newest first: tokens spent and failures (admins only)."""
+
+    serializer_class = AiUsageSerializer
+    queryset = AiUsage.objects.none()
+    admin_actions = {"list"}
+
+    def scoped_queryset(self) -> QuerySet[AiUsage]:
+        return AiUsage.objects.filter(account=self.account).order_by("-created_at", "-id")

@@ -81,3 +81,42 @@ class KnowledgeSnippet(models.Model):
 
     def __str__(self) -> str:
         return self.question
+
+
+class EngineChoice(models.TextChoices):
+    LOCAL = "local", "Local (offline, free)"
+    LLM = "llm", "LLM (OpenAI-compatible API)"
+
+
+class AccountAiSettings(models.Model):
+    """Which engine an account's AI uses. The LLM's API key is stored encrypted (accounts.crypto)."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="ai_settings")
+    engine = models.CharField(max_length=8, choices=EngineChoice.choices, default=EngineChoice.LOCAL)
+    llm_base_url = models.URLField(blank=True, help_text="e.g. https://api.openai.com/v1 or http://localhost:11434/v1")
+    llm_model = models.CharField(max_length=100, blank=True)
+    llm_api_key_encrypted = models.TextField(blank=True)
+    llm_timeout_seconds = models.FloatField(default=20.0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"AI settings of account {self.account_id}"
+
+
+class AiUsage(models.Model):
+    """One call to an LLM: tokens spent, and whether its answer was used (else the local engine's was)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    engine = models.CharField(max_length=120)
+    purpose = models.CharField(max_length=32)  # analyze, note
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    ok = models.BooleanField()
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-created_at"], name="ai_usage_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.engine} {self.purpose} ({'ok' if self.ok else 'failed'})"

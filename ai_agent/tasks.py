@@ -42,7 +42,7 @@ def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ign
     )
     try:
         with transaction.atomic():
-            sentiment_record(account=account, message=message, score=analysis.sentiment, engine=engine.name)
+            sentiment_record(account=account, message=message, score=analysis.sentiment, engine=analysis.engine)
             for fact in analysis.facts:
                 fact_record_ai(
                     account=account,
@@ -51,7 +51,7 @@ def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ign
                     key=fact.key,
                     value=fact.value,
                     confidence=fact.confidence,
-                    engine=engine.name,
+                    engine=analysis.engine,
                     conversation=message.conversation,
                     source_message=message,
                 )
@@ -102,7 +102,7 @@ def refresh_note(self, account_id: int, conversation_id: int) -> str:  # type: i
             status=draft.status,
             next_step=draft.next_step,
             open_questions=draft.open_questions,
-            engine=engine.name,
+            engine=draft.engine or engine.name,
             source_message_ids=[m.pk for m in memory.history if m.conversation_id == conversation.pk][-20:],
         )
     except OperationalError as exc:

@@ -296,3 +296,7 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
 )
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# Fernet keys for secrets at rest, newest first (python -c "from cryptography.fernet import Fernet;
+# print(Fernet.generate_key().decode())"). Required in production; derived from SECRET_KEY elsewhere.
+ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])

@@ -25,6 +25,7 @@ class Analysis:
     facts: list[ExtractedFact] = field(default_factory=list)
     intents: set[str] = field(default_factory=set)  # asks_for_human, cancel, complaint, urgent, outage, thanks
     urgent: bool = False
+    engine: str = ""  # the engine that produced it (a fallback names itself)
 
 
 @dataclass
@@ -33,6 +34,7 @@ class NoteDraft:
     status: str
     next_step: str
     open_questions: list[str] = field(default_factory=list)
+    engine: str = ""
 
 
 class Engine(Protocol):

@@ -118,7 +118,7 @@ class LocalEngine:
         score = self.sentiment(text)
         facts = self._facts(text, definitions, region)
         urgent = "urgent" in intents or "outage" in intents or score <= -0.6
-        return Analysis(sentiment=score, facts=facts, intents=intents, urgent=urgent)
+        return Analysis(sentiment=score, facts=facts, intents=intents, urgent=urgent, engine=self.name)
 
     def _facts(self, text: str, definitions: dict[str, Definition], region: str) -> list[ExtractedFact]:
         found: list[ExtractedFact] = []
@@ -200,7 +200,11 @@ class LocalEngine:
         else:
             next_step = "Answer the customer and confirm the next step with them."
         return NoteDraft(
-            need=need, status=status, next_step=next_step, open_questions=[f"What is the {m.lower()}?" for m in missing]
+            engine=self.name,
+            need=need,
+            status=status,
+            next_step=next_step,
+            open_questions=[f"What is the {m.lower()}?" for m in missing],
         )
 
 

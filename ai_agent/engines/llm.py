@@ -1,0 +1,165 @@
+"""The LLM engine: any OpenAI-compatible Chat Completions endpoint (OpenAI, Azure, vLLM, Ollama, llama.cpp
+server) through the official `openai` SDK, with JSON-schema structured outputs validated before anything is
+used. When the call fails or the answer does not validate, the local engine's result is used instead and the
+failure is recorded (AiUsage), so no analysis is ever lost. Prompts are built only from what they are given:
+one message and the inbox's definitions, or a recall() of the conversation's inbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import jsonschema
+import openai
+
+from accounts.models import Account
+from memory.definitions import Definition
+from memory.selectors import Recall
+
+from ..models import AiUsage
+from .base import Analysis, ExtractedFact, NoteDraft
+from .local import INTENT_PATTERNS, LocalEngine
+
+logger = logging.getLogger(__name__)
+
+NOTE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["need", "status", "next_step", "open_questions"],
+    "properties": {
+        "need": {"type": "string", "maxLength": 600},
+        "status": {"type": "string", "maxLength": 600},
+        "next_step": {"type": "string", "maxLength": 400},
+        "open_questions": {"type": "array", "items": {"type": "string", "maxLength": 200}, "maxItems": 5},
+    },
+}
+
+
+def analysis_schema(keys: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["sentiment", "urgent", "intents", "facts"],
+        "properties": {
+            "sentiment": {"type": "number", "minimum": -1, "maximum": 1},
+            "urgent": {"type": "boolean"},
+            "intents": {"type": "array", "items": {"type": "string", "enum": sorted(INTENT_PATTERNS)}},
+            "facts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["key", "value", "confidence"],
+                    "properties": {
+                        "key": {"type": "string", "enum": keys},
+                        "value": {"type": "string", "maxLength": 500},
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                    },
+                },
+            },
+        },
+    }
+
+
+class InvalidOutput(Exception):
+    """The model answered, but not with what the schema asks for."""
+
+
+class LLMEngine:
+    def __init__(self, *, account: Account, base_url: str, model: str, api_key: str, timeout: float) -> None:
+        self.account = account
+        self.model = model
+        self.name = f"llm/{model}"
+        self.fallback = LocalEngine()
+        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=2)
+
+    def _complete(self, *, purpose: str, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """One structured call; records its usage; raises on any failure."""
+        usage = AiUsage(account=self.account, engine=self.name, purpose=purpose, ok=False)
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": purpose, "schema": schema, "strict": True},
+                },
+                temperature=0,
+            )
+            if response.usage is not None:
+                usage.prompt_tokens = response.usage.prompt_tokens or 0
+                usage.completion_tokens = response.usage.completion_tokens or 0
+            content = response.choices[0].message.content or ""
+            try:
+                data = json.loads(content)
+                jsonschema.validate(data, schema)
+            except (json.JSONDecodeError, jsonschema.ValidationError) as exc:
+                raise InvalidOutput(f"the model's answer does not match the schema: {str(exc)[:200]}") from exc
+            usage.ok = True
+            return dict(data)
+        except (openai.APIError, InvalidOutput) as exc:
+            usage.error = f"{type(exc).__name__}: {exc}"[:500]
+            logger.warning(
+                "LLM %s failed for account %s (%s); using the local engine",
+                purpose,
+                self.account.pk,
+                type(exc).__name__,
+            )
+            raise
+        finally:
+            usage.save()
+
+    def analyze(self, text: str, *, definitions: dict[str, Definition], region: str) -> Analysis:
+        keys = sorted(definitions)
+        described = "\n".join(
+            f"- {d.key}: {d.label}"
+            + (f" (format: {d.pattern})" if d.pattern else "")
+            + (f" - {d.description}" if d.description else "")
+            for d in definitions.values()
+        )
+        system = (
+            "You read one message a customer sent to a small business. Return JSON only.\n"
+            "sentiment: -1 (very negative) to 1 (very positive). urgent: true if it needs a person now.\n"
+            f"intents: any of {', '.join(sorted(INTENT_PATTERNS))}.\n"
+            f"facts: values the customer states for these keys only (omit what is not stated):\n{described}"
+        )
+        try:
+            data = self._complete(purpose="analyze", system=system, user=text, schema=analysis_schema(keys))
+        except (openai.APIError, InvalidOutput):
+            return self.fallback.analyze(text, definitions=definitions, region=region)
+        return Analysis(
+            sentiment=float(data["sentiment"]),
+            urgent=bool(data["urgent"]),
+            intents=set(data["intents"]),
+            facts=[ExtractedFact(f["key"], f["value"], float(f["confidence"])) for f in data["facts"]],
+            engine=self.name,
+        )
+
+    def compose_note(self, memory: Recall) -> NoteDraft:
+        conversation = memory.current_conversation
+        thread = "\n".join(
+            f"[{m.created_at:%Y-%m-%d %H:%M}] {m.get_sender_type_display()} via {m.channel}: {m.body}"
+            for m in memory.history
+            if conversation is not None and m.conversation_id == conversation.pk and m.kind == "message"
+        )
+        facts = "\n".join(f"- {f.key}: {f.value}" for f in memory.facts) or "- none"
+        missing = ", ".join(memory.missing) or "none"
+        trend = memory.conversation_sentiment
+        system = (
+            f"You keep the working note of a customer conversation in the {memory.inbox.name} inbox "
+            f"({memory.inbox.purpose or 'a small business team'}). Write what the customer needs, where it stands, "
+            "the next step, and open questions. Use only the information given. Return JSON only."
+        )
+        user = (
+            f"Conversation:\n{thread or '(no messages)'}\n\nKnown facts:\n{facts}\n\n"
+            f"Missing required facts: {missing}\n"
+            f"Customer mood: {trend.label or 'unknown'}{' (frustrated)' if trend.urgent else ''}"
+        )
+        try:
+            data = self._complete(purpose="note", system=system, user=user, schema=NOTE_SCHEMA)
+        except (openai.APIError, InvalidOutput):
+            return self.fallback.compose_note(memory)
+        return NoteDraft(
+            data["need"], data["status"], data["next_step"], list(data["open_questions"]), engine=self.name
+        )
