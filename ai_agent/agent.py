@@ -55,11 +55,17 @@ def decide(
     trend = memory.conversation_sentiment
     if settings.handoff_on_request and "asks_for_human" in analysis.intents:
         return Decision("handoff", reason="The customer asked for a person.")
+    if settings.handoff_on_request and "cancel" in analysis.intents:
+        return Decision("handoff", reason="The customer wants to cancel: a person should talk to them.")
     if settings.handoff_on_urgent and (analysis.urgent or trend.urgent):
         return Decision("handoff", reason="The customer's issue is urgent or they are frustrated.")
+    if settings.handoff_on_urgent and "complaint" in analysis.intents:
+        return Decision("handoff", reason="The customer is complaining: a person should answer.")
     if trend.mean is not None and trend.mean < settings.handoff_below_sentiment:
         return Decision("handoff", reason=f"The customer's mood fell below {settings.handoff_below_sentiment}.")
 
+    if knowledge:  # a question the knowledge base answers is answered first; details can follow
+        return Decision("reply", text=knowledge)
     ai_turns = _ai_messages(memory, conversation)
     asked = [m.metadata.get("key") for m in ai_turns if m.metadata.get("ai_action") == "ask"]
     missing = [key for key in memory.missing if key in memory.definitions]
@@ -73,8 +79,6 @@ def decide(
             greeting = settings.greeting.format(persona=settings.persona_name, inbox=memory.inbox.name)
             question = f"{greeting} {question}"
         return Decision("ask", text=question, key=key)
-    if knowledge:
-        return Decision("reply", text=knowledge)
     if settings.handoff_on_unknown_question and "?" in text:
         return Decision("handoff", reason="The customer asked something the knowledge base does not cover.")
     if settings.handoff_when_collected:

@@ -15,6 +15,7 @@ from memory.models import SentimentReading
 from memory.selectors import recall
 from memory.services import fact_record_ai, note_write, sentiment_record
 
+from .engines.base import Analysis
 from .engines.registry import engine_for
 
 logger = logging.getLogger(__name__)
@@ -35,32 +36,38 @@ def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ign
         return "gone"  # rolled back, deleted, or not a customer's message
     if SentimentReading.objects.filter(message=message).exists():
         return "already analyzed"
-    account, inbox = message.account, message.inbox
-    engine = engine_for(account)
-    analysis = engine.analyze(
-        message.body, definitions=definitions_for(account=account, inbox=inbox), region=account.default_region
-    )
+    account = message.account
     try:
-        with transaction.atomic():
-            sentiment_record(account=account, message=message, score=analysis.sentiment, engine=analysis.engine)
-            for fact in analysis.facts:
-                fact_record_ai(
-                    account=account,
-                    contact=message.contact,
-                    inbox=inbox,
-                    key=fact.key,
-                    value=fact.value,
-                    confidence=fact.confidence,
-                    engine=analysis.engine,
-                    conversation=message.conversation,
-                    source_message=message,
-                )
+        analysis = read_message(message)
     except OperationalError as exc:  # the database went away for a moment: try again shortly
         raise self.retry(exc=exc) from exc
     schedule_note_refresh(account_id=account.pk, conversation_id=message.conversation_id)
     if message.conversation.handled_by == "ai":
         run_agent_turn.delay(account.pk, message.pk, sorted(analysis.intents), analysis.urgent, analysis.sentiment)
     return "analyzed"
+
+
+def read_message(message: Message) -> Analysis:
+    """Analyze one customer message with the account's engine and write what it says into memory."""
+    account, inbox = message.account, message.inbox
+    analysis = engine_for(account).analyze(
+        message.body, definitions=definitions_for(account=account, inbox=inbox), region=account.default_region
+    )
+    with transaction.atomic():
+        sentiment_record(account=account, message=message, score=analysis.sentiment, engine=analysis.engine)
+        for fact in analysis.facts:
+            fact_record_ai(
+                account=account,
+                contact=message.contact,
+                inbox=inbox,
+                key=fact.key,
+                value=fact.value,
+                confidence=fact.confidence,
+                engine=analysis.engine,
+                conversation=message.conversation,
+                source_message=message,
+            )
+    return analysis
 
 
 def schedule_note_refresh(*, account_id: int, conversation_id: int) -> bool:
@@ -115,7 +122,6 @@ def run_agent_turn(self, account_id: int, message_id: int, intents: list[str], u
     """The AI agent's answer to a customer's message. Skipped when a newer customer message is waiting (its own
     turn answers both) or when this message was already answered."""
     from .agent import agent_turn
-    from .engines.base import Analysis
 
     message = (
         Message.objects.select_related("account", "conversation")

@@ -38,7 +38,13 @@ DOMAIN_LEXICON = {
     "again": -0.4,
     "fixed": 1.8,
     "resolved": 1.6,
+    # Politeness and request words, which VADER reads as warmth: in a service request they carry no mood.
+    "please": 0.0,
+    "accept": 0.0,
+    "want": 0.0,
 }
+# Greetings and sign-offs, left out when scoring a text sentence by sentence.
+PLEASANTRIES = {"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "regards", "best", "bye", "ok", "okay"}
 
 INTENT_PATTERNS = {
     "asks_for_human": (
@@ -55,8 +61,9 @@ INTENT_PATTERNS = {
 _INTENTS = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in INTENT_PATTERNS.items()}
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_NAME_WORD = r"[A-Z][a-z][a-zA-Z'-]*"  # "Rosa", "O'Neil"; not "PN-" or "INV"
 _NAME_CUES = re.compile(
-    r"\b(?i:my name is|my name's|name is|this is|i am|i'm|it's|name:)\s+([A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+){0,2})"
+    rf"\b(?i:my name is|my name's|name is|this is|i am|i'm|it's|name:)\s+({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
 )
 # "Rosa Diaz, 312 555 0188, ..." : a capitalized name leading a comma-separated list of details.
 _LEADING_NAME = re.compile(r"^\s*([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+){1,2})\s*,")
@@ -105,11 +112,11 @@ class LocalEngine:
     def sentiment(self, text: str) -> float:
         """VADER's compound score; a text of several sentences is scored per sentence and averaged, leaving out
         greetings and sign-offs ("Hi!", "Thanks.") so that a polite closing word does not cancel three angry
-        sentences."""
+        sentences (while a one-word verdict such as "Unacceptable." still counts)."""
         sentences = [s for s in _SENTENCES.split(text.strip()) if s.strip()]
         if len(sentences) <= 1:
             return float(self._vader.polarity_scores(text)["compound"])
-        substantive = [s for s in sentences if len(s.split()) >= 3] or sentences
+        substantive = [s for s in sentences if s.strip(" .!?,").lower() not in PLEASANTRIES] or sentences
         scores = [self._vader.polarity_scores(s)["compound"] for s in substantive]
         return round(sum(scores) / len(scores), 4)
 

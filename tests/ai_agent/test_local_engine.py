@@ -51,7 +51,7 @@ def test_facts_only_for_keys_the_inbox_remembers() -> None:
         ("Hi, my basement is flooding and nobody answers the phone!!", "negative", True, {"urgent"}),
         ("Thanks, that fixed it!", "positive", False, {"thanks"}),
         ("Can I talk to a real person?", "neutral", False, {"asks_for_human"}),
-        ("Please cancel my subscription", "neutral", False, {"cancel"}),
+        ("Please cancel my subscription", "negative", False, {"cancel"}),
         ("The app is down again, this is unacceptable", "negative", True, {"outage", "complaint"}),
     ],
 )
