@@ -19,7 +19,15 @@ from inbox.selectors import conversation_get, conversation_list, visible_inboxes
 from memory.selectors import recall
 
 from . import selectors
-from .models import AccountAiSettings, AgentSettings, AiUsage, EngineChoice, KnowledgeSnippet
+from .models import (
+    AccountAiSettings,
+    AgentSettings,
+    AiUsage,
+    EngineChoice,
+    KnowledgeSnippet,
+    Playbook,
+    PlaybookAction,
+)
 from .next_channel import next_best_channel
 
 
@@ -267,3 +275,49 @@ class AiUsageViewSet(mixins.ListModelMixin, AccountScopedViewSet):
 
     def scoped_queryset(self) -> QuerySet[AiUsage]:
         return AiUsage.objects.filter(account=self.account).order_by("-created_at", "-id")
+
+
+class PlaybookSerializer(serializers.ModelSerializer[Playbook]):
+    class Meta:
+        model = Playbook
+        fields = ["id", "name", "enabled", "trigger", "after_minutes", "action", "message", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        action = attrs.get("action", getattr(self.instance, "action", None))
+        message = attrs.get("message", getattr(self.instance, "message", ""))
+        if action in (PlaybookAction.REMIND, PlaybookAction.SATISFACTION) and not message.strip():
+            raise serializers.ValidationError({"message": ["Write the message this step sends."]})
+        minutes = attrs.get("after_minutes", getattr(self.instance, "after_minutes", 1))
+        if not 1 <= minutes <= 60 * 24 * 30:
+            raise serializers.ValidationError({"after_minutes": ["From 1 minute to 30 days."]})
+        return attrs
+
+
+class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, InboxChildViewSet):
+    """Follow-up rules of the inbox, run every minute. Members read; admins define them."""
+
+    serializer_class = PlaybookSerializer
+    queryset = Playbook.objects.none()
+    admin_actions = {"create", "partial_update", "destroy"}
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def scoped_queryset(self) -> QuerySet[Playbook]:
+        return Playbook.objects.filter(account=self.account, inbox=self.url_inbox()).order_by("after_minutes", "id")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        inbox = self.url_inbox()
+        data = PlaybookSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        playbook = data.save(account=self.account, inbox=inbox)
+        audit_log_record(account=self.account, actor=self.user, action="ai.playbook_added", target=playbook)
+        return Response(PlaybookSerializer(playbook).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = PlaybookSerializer(self.get_object(), data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        return Response(PlaybookSerializer(data.save()).data)
+
+    def perform_destroy(self, instance: Playbook) -> None:
+        audit_log_record(account=self.account, actor=self.user, action="ai.playbook_removed", target=instance)
+        instance.delete()

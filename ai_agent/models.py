@@ -120,3 +120,53 @@ class AiUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.engine} {self.purpose} ({'ok' if self.ok else 'failed'})"
+
+
+class PlaybookTrigger(models.TextChoices):
+    WAITING = "waiting", "Waiting on the customer for"
+    HANDOFF_UNANSWERED = "handoff_unanswered", "Handoff not picked up for"
+    RESOLVED = "resolved", "Resolved for"
+
+
+class PlaybookAction(models.TextChoices):
+    REMIND = "remind", "Send the message (a reminder) on the active channel"
+    RESOLVE = "resolve", "Resolve the conversation"
+    ESCALATE = "escalate", "Escalate and notify the admins"
+    SATISFACTION = "satisfaction", "Send the message (a satisfaction check)"
+
+
+class Playbook(models.Model):
+    """A follow-up rule of an inbox, run by beat: "waiting on the customer 24 h -> send a reminder"."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="playbooks")
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    trigger = models.CharField(max_length=24, choices=PlaybookTrigger.choices)
+    after_minutes = models.PositiveIntegerField()
+    action = models.CharField(max_length=16, choices=PlaybookAction.choices)
+    message = models.CharField(max_length=1000, blank=True, help_text="what remind and satisfaction send")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["enabled", "trigger"], name="playbook_due")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlaybookRun(models.Model):
+    """A playbook step done for a conversation. Unique per anchor (the moment the wait began), so each step runs
+    once per wait; a customer's reply starts a new wait."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="runs")
+    conversation = models.ForeignKey("inbox.Conversation", on_delete=models.CASCADE, related_name="+")
+    anchor = models.DateTimeField()
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["playbook", "conversation", "anchor"], name="playbook_run_once")]
+
+    def __str__(self) -> str:
+        return f"{self.playbook_id} on {self.conversation_id}"

@@ -147,3 +147,13 @@ def run_agent_turn(self, account_id: int, message_id: int, intents: list[str], u
     except OperationalError as exc:
         raise self.retry(exc=exc) from exc
     return decision.action
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
+def run_playbooks_task() -> int:
+    """Beat runs this every minute; steps already done are skipped, so a late or doubled tick is harmless."""
+    from django.utils import timezone
+
+    from .playbooks import run_playbooks
+
+    return run_playbooks(now=timezone.now())

@@ -17,6 +17,9 @@ router.register(
 )
 
 router.register(r"accounts/(?P<account_id>\d+)/ai-usage", api.AiUsageViewSet, basename="ai-usage")
+router.register(
+    r"accounts/(?P<account_id>\d+)/inboxes/(?P<inbox_id>\d+)/playbooks", api.PlaybookViewSet, basename="playbook"
+)
 
 agent_settings = api.AgentSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"})
 ai_settings = api.AccountAiSettingsViewSet.as_view({"get": "retrieve", "patch": "partial_update"})

@@ -467,6 +467,15 @@ def _changed(
     return conversation
 
 
+@transaction.atomic
+def conversation_note_activity(*, account: Account, conversation: Conversation, text: str) -> Message:
+    """A system line on the conversation (a playbook step, an automation), without changing its state."""
+    _same_account(account, conversation)
+    activity = _activity(account, conversation, text, None)
+    events.publish(account.pk, conversation.inbox_id, "message.created", _message_payload(activity))
+    return activity
+
+
 def _who(actor: User | None) -> str:
     return actor.display_name if actor is not None else "System"
 

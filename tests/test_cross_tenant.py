@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
-from ai_agent.models import KnowledgeSnippet
+from ai_agent.models import KnowledgeSnippet, Playbook
 from inbox.attachments import IncomingFile
 from inbox.models import Attachment
 from inbox.services import inbox_member_add
@@ -80,6 +80,11 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     "fact": lambda w: w.fact.pk,
     "fact-definition": lambda w: w.definition.pk,
     "knowledge": lambda w: w.snippet.pk,
+    "playbook": lambda w: (
+        Playbook.objects.create(
+            account=w.tenant.account, inbox=w.inbox, name="p", trigger="waiting", after_minutes=60, action="resolve"
+        ).pk
+    ),
 }
 # Other URL keywords, wherever they appear.
 FOREIGN_KWARG: dict[str, Callable[[World], Any]] = {
