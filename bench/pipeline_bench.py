@@ -139,7 +139,7 @@ def run(rate, seconds, account, inbox, contacts, receive_message, SentimentReadi
             waiting = [m for m in sent if m not in seen_note]
             if waiting:
                 conversations = {sent[m][1] for m in waiting}
-                latest = {}
+                latest: dict[int, datetime] = {}
                 for conversation_id, created in AiNote.objects.filter(conversation_id__in=conversations).values_list(
                     "conversation_id", "created_at"
                 ):
