@@ -16,6 +16,7 @@ from memory.selectors import recall
 from memory.services import fact_record_ai, note_write, sentiment_record
 
 from .engines.base import Analysis
+from .models import AgentSettings
 from .engines.registry import engine_for
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,9 @@ def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ign
     except OperationalError as exc:  # the database went away for a moment: try again shortly
         raise self.retry(exc=exc) from exc
     schedule_note_refresh(account_id=account.pk, conversation_id=message.conversation_id)
-    if message.conversation.handled_by == "ai":
+    # A turn only where an agent can act: no task, and no recall, for inboxes whose agent is off.
+    agent_on = AgentSettings.objects.filter(inbox_id=message.inbox_id, enabled=True).exclude(answer_mode="never")
+    if message.conversation.handled_by == "ai" and agent_on.exists():
         run_agent_turn.delay(account.pk, message.pk, sorted(analysis.intents), analysis.urgent, analysis.sentiment)
     return "analyzed"
 

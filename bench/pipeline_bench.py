@@ -25,11 +25,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 
 CUSTOMERS = 200
+# Every message differs (the number), as real ones do: an identical message leaves the note unchanged, and an
+# unchanged note is not written again.
 TEXTS = [
     "Hi, the kitchen tap is dripping, policy PN-{n:05d}",
     "My name is Customer {n}, the heater makes a banging noise",
-    "Still waiting for the technician, this is getting frustrating",
-    "Thanks, that fixed it!",
+    "Still waiting for the technician (ticket {n}), this is getting frustrating",
+    "Thanks, that fixed it! Order {n} can be closed",
 ]
 
 
