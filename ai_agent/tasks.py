@@ -16,8 +16,8 @@ from memory.selectors import recall
 from memory.services import fact_record_ai, note_write, sentiment_record
 
 from .engines.base import Analysis
-from .models import AgentSettings
 from .engines.registry import engine_for
+from .models import AgentSettings
 
 logger = logging.getLogger(__name__)
 
