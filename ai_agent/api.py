@@ -123,33 +123,49 @@ class KnowledgeSerializer(serializers.ModelSerializer[KnowledgeSnippet]):
         read_only_fields = ["id", "created_at"]
 
 
-class KnowledgeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, InboxChildViewSet):
+class InboxConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, InboxChildViewSet):
+    """Rows that configure one inbox (knowledge, playbooks): members read, admins add, edit and remove them,
+    and every change is audited as `ai.<audit_name>_added` / `_changed` / `_removed`."""
+
+    admin_actions = {"create", "partial_update", "destroy"}
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    audit_name = ""
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        inbox = self.url_inbox()
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        row = data.save(account=self.account, inbox=inbox)
+        audit_log_record(account=self.account, actor=self.user, action=f"ai.{self.audit_name}_added", target=row)
+        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self.get_serializer(self.get_object(), data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        row = data.save()
+        audit_log_record(
+            account=self.account,
+            actor=self.user,
+            action=f"ai.{self.audit_name}_changed",
+            target=row,
+            data={"fields": sorted(data.validated_data)},
+        )
+        return Response(self.get_serializer(row).data)
+
+    def perform_destroy(self, instance: Any) -> None:
+        audit_log_record(account=self.account, actor=self.user, action=f"ai.{self.audit_name}_removed", target=instance)
+        instance.delete()
+
+
+class KnowledgeViewSet(InboxConfigViewSet):
     """Q&A snippets the AI agent may answer from in this inbox."""
 
     serializer_class = KnowledgeSerializer
     queryset = KnowledgeSnippet.objects.none()
-    admin_actions = {"create", "partial_update", "destroy"}
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    audit_name = "knowledge"
 
     def scoped_queryset(self) -> QuerySet[KnowledgeSnippet]:
         return selectors.knowledge_list(account=self.account, inbox=self.url_inbox())
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        inbox = self.url_inbox()
-        data = KnowledgeSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        snippet = data.save(account=self.account, inbox=inbox)
-        audit_log_record(account=self.account, actor=self.user, action="ai.knowledge_added", target=snippet)
-        return Response(KnowledgeSerializer(snippet).data, status=status.HTTP_201_CREATED)
-
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = KnowledgeSerializer(self.get_object(), data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        return Response(KnowledgeSerializer(data.save()).data)
-
-    def perform_destroy(self, instance: KnowledgeSnippet) -> None:
-        audit_log_record(account=self.account, actor=self.user, action="ai.knowledge_removed", target=instance)
-        instance.delete()
 
 
 class NextChannelSerializer(serializers.Serializer[Any]):
@@ -294,30 +310,12 @@ class PlaybookSerializer(serializers.ModelSerializer[Playbook]):
         return attrs
 
 
-class PlaybookViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, InboxChildViewSet):
+class PlaybookViewSet(InboxConfigViewSet):
     """Follow-up rules of the inbox, run every minute. Members read; admins define them."""
 
     serializer_class = PlaybookSerializer
     queryset = Playbook.objects.none()
-    admin_actions = {"create", "partial_update", "destroy"}
-    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    audit_name = "playbook"
 
     def scoped_queryset(self) -> QuerySet[Playbook]:
         return Playbook.objects.filter(account=self.account, inbox=self.url_inbox()).order_by("after_minutes", "id")
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        inbox = self.url_inbox()
-        data = PlaybookSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        playbook = data.save(account=self.account, inbox=inbox)
-        audit_log_record(account=self.account, actor=self.user, action="ai.playbook_added", target=playbook)
-        return Response(PlaybookSerializer(playbook).data, status=status.HTTP_201_CREATED)
-
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = PlaybookSerializer(self.get_object(), data=request.data, partial=True)
-        data.is_valid(raise_exception=True)
-        return Response(PlaybookSerializer(data.save()).data)
-
-    def perform_destroy(self, instance: Playbook) -> None:
-        audit_log_record(account=self.account, actor=self.user, action="ai.playbook_removed", target=instance)
-        instance.delete()

@@ -14,26 +14,12 @@ import argparse
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("CONTINUUM_ENV", "production")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-0123456789-0123456789")
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
-os.environ.setdefault("LOG_LEVEL", "ERROR")  # one warning line per 401 of the baseline would drown the figures
+from common import gunicorn, production_settings
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+production_settings()
 
 
 def prepare() -> tuple[int, str]:
@@ -79,35 +65,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
     account_id, token = prepare()
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit("gunicorn did not start") from None
-                time.sleep(0.1)
+    with gunicorn() as base:
         cases = [
             ("baseline: GET /api/v1/me without credentials (401)", f"{base}/api/v1/me", None, True),
             ("GET /api/v1/me (token)", f"{base}/api/v1/me", token, False),
@@ -132,9 +90,6 @@ def main() -> None:
         print(f"{'endpoint':<55} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>12}")
         for name, r in results:
             print(f"{name:<55} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['rps'] / baseline:>11.2f}x")
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -13,32 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("CONTINUUM_ENV", "production")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-0123456789-0123456789")
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
-os.environ.setdefault("LOG_LEVEL", "ERROR")  # one warning line per 401 of the baseline would drown the figures
+from common import ROOT, gunicorn, percentile, production_settings
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+production_settings()
 
 
 def main() -> None:
@@ -86,43 +68,16 @@ def main() -> None:
         Conversation.objects.filter(account=account).values_list("contact_id", flat=True)[:: max(1, n_conv // 2000)]
     )
 
-    port = free_port()
-    server = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}/api/v1/accounts/{account.pk}"
-    try:
+    with gunicorn() as server_url:
+        base = f"{server_url}/api/v1/accounts/{account.pk}"
         session = requests.Session()
         anonymous = requests.Session()
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                anonymous.get(f"http://127.0.0.1:{port}/api/v1/me", timeout=2)
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise SystemExit("gunicorn did not start") from None
-                time.sleep(0.1)
         session.headers["Authorization"] = f"Token {token}"
 
         cases = {
             "baseline: GET /api/v1/me without credentials (401)": (
                 anonymous,
-                lambda: f"http://127.0.0.1:{port}/api/v1/me",
+                lambda: f"{server_url}/api/v1/me",
                 401,
             ),
             "inbox first page: GET /conversations?inbox=<id>": (
@@ -154,9 +109,6 @@ def main() -> None:
                 if response.status_code != expected:
                     raise SystemExit(f"{url}: {response.status_code} {response.text[:200]}")
             results[name] = timings
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
 
     baseline_p95 = percentile(next(iter(results.values())), 95)
     print(

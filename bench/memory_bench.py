@@ -19,6 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from common import percentile  # noqa: E402 - after the path set-up
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
 # Production settings: DEBUG off (with DEBUG on, Django records every query, which costs time per call).
@@ -32,11 +34,6 @@ FACTS = 600
 NOTES = 300
 READINGS = 1_000
 HANDOFFS = 100
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def seed():  # type: ignore[no-untyped-def]

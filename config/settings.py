@@ -270,6 +270,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own default gives "django" INFO whatever the root says; LOG_LEVEL governs it too.
+        "django": {"level": LOG_LEVEL},
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
     },

@@ -1,23 +1,11 @@
 """Django admin for support staff: read-only views of Shared Memory records, with provenance and tenant visible.
 Changes go through the product, where they are audited and never overwrite what a person confirmed."""
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from inbox.admin import ReadOnlyAdmin as ReadOnly
 
 from .models import AiNote, Fact, FactDefinition, Handoff, SentimentReading
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(FactDefinition)
