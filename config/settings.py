@@ -142,6 +142,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Synced into django-celery-beat's tables at beat start; admins can pause them in the Django admin.
 CELERY_BEAT_SCHEDULE = {
     "ai-playbooks": {"task": "ai_agent.tasks.run_playbooks_task", "schedule": 60.0},
+    "inbound-sweeper": {"task": "channels_app.tasks.sweep_inbound_events", "schedule": 30.0},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -306,3 +307,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Fernet keys for secrets at rest, newest first (python -c "from cryptography.fernet import Fernet;
 # print(Fernet.generate_key().decode())"). Required in production; derived from SECRET_KEY elsewhere.
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
+
+# Where the twilio SDK sends API calls: Twilio unless set (tests point it at a fake server on 127.0.0.1).
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")

@@ -11,6 +11,7 @@ from .health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("", include("channels_app.urls")),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("contacts.urls")),
     path("api/v1/", include("inbox.urls")),

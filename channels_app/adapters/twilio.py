@@ -1,0 +1,123 @@
+"""Twilio Messaging (SMS and WhatsApp): signature checks, payload reading, and sending through the official SDK."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from ..credentials import credentials_get
+from ..models import ChannelEndpoint
+
+WHATSAPP = "whatsapp:"
+STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+START_WORDS = {"START", "YES", "UNSTOP"}
+# Twilio error codes that will not succeed on retry, and what they mean for an agent.
+PERMANENT_ERRORS = {
+    21211: "The phone number is not valid.",
+    21408: "Sending to this region is not enabled on the Twilio account.",
+    21610: "The customer replied STOP to this number; they must reply START before we can text them.",
+    21612: "This number cannot be reached from the sending number.",
+    21614: "The number is not a mobile number and cannot receive SMS.",
+    63016: "Outside WhatsApp's 24-hour window: only an approved template can be sent now.",
+}
+RETRYABLE_ERRORS = {20429, 20500, 20503}
+
+
+class MalformedPayload(Exception):
+    """Signed by Twilio but not what a messaging webhook carries: kept, marked failed, replayable."""
+
+
+def webhook_url(endpoint: ChannelEndpoint, kind: str) -> str:
+    """The URL Twilio calls (and signs): on the public base URL, which may differ from what the proxy passes on."""
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/webhooks/twilio/{endpoint.public_id}/{kind}"
+
+
+def verify(request: HttpRequest, endpoint: ChannelEndpoint, kind: str) -> bool:
+    token = credentials_get(endpoint).get("auth_token", "")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not token or not signature:
+        return False
+    url = webhook_url(endpoint, kind)
+    if request.META.get("QUERY_STRING"):
+        url = f"{url}?{request.META['QUERY_STRING']}"
+    return bool(RequestValidator(token).validate(url, dict(request.POST.items()), signature))
+
+
+def idempotency_key(kind: str, payload: dict[str, str]) -> str:
+    sid = payload.get("MessageSid") or payload.get("SmsSid") or ""
+    if kind == "status" and sid:
+        return f"{sid}:{payload.get('MessageStatus', '')}"
+    if sid:
+        return sid
+    # Signed but without an id: keyed on its content, so that a retry of it is still one event.
+    return "no-sid:" + hashlib.sha256(repr(sorted(payload.items())).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Inbound:
+    sid: str
+    channel: str  # sms or whatsapp
+    identity_kind: str  # phone or whatsapp
+    sender: str
+    body: str
+    profile_name: str
+    media: list[tuple[str, str]]  # (url, content type)
+
+
+def parse_messaging(payload: dict[str, Any]) -> Inbound:
+    sid = payload.get("MessageSid") or payload.get("SmsSid")
+    sender = payload.get("From", "")
+    if not sid or not sender:
+        raise MalformedPayload("A messaging webhook needs MessageSid and From.")
+    whatsapp = sender.lower().startswith(WHATSAPP)
+    try:
+        count = int(payload.get("NumMedia", "0") or 0)
+    except ValueError:
+        raise MalformedPayload(f"NumMedia is not a number: {payload.get('NumMedia')!r}.") from None
+    media = [
+        (payload[f"MediaUrl{i}"], payload.get(f"MediaContentType{i}", ""))
+        for i in range(count)
+        if payload.get(f"MediaUrl{i}")
+    ]
+    return Inbound(
+        sid=sid,
+        channel="whatsapp" if whatsapp else "sms",
+        identity_kind="whatsapp" if whatsapp else "phone",
+        sender=sender[len(WHATSAPP) :] if whatsapp else sender,
+        body=payload.get("Body", ""),
+        profile_name=payload.get("ProfileName", ""),
+        media=media,
+    )
+
+
+def client_for(endpoint: ChannelEndpoint) -> Client:
+    credentials = credentials_get(endpoint)
+    client = Client(credentials.get("account_sid", ""), credentials.get("auth_token", ""))
+    if settings.TWILIO_API_BASE_URL:  # a test double or a regional edge; Twilio itself otherwise
+        client.api.base_url = settings.TWILIO_API_BASE_URL
+    return client
+
+
+def send(endpoint: ChannelEndpoint, *, to: str, body: str, channel: str) -> tuple[str, str]:
+    """Send one message; returns Twilio's sid and status. Raises TwilioRestException for Twilio's refusals."""
+    prefix = WHATSAPP if channel == "whatsapp" else ""
+    sender = endpoint.address if endpoint.address.startswith(prefix) else f"{prefix}{endpoint.address}"
+    message = client_for(endpoint).messages.create(
+        to=f"{prefix}{to}", from_=sender, body=body, status_callback=webhook_url(endpoint, "status")
+    )
+    return str(message.sid), str(message.status or "queued")
+
+
+def failure(exc: TwilioRestException) -> tuple[bool, str, str]:
+    """(retry?, code, a reason an agent understands)."""
+    code = int(exc.code or 0)
+    if code in RETRYABLE_ERRORS or (exc.status and exc.status >= 500):
+        return True, str(code or exc.status), "Twilio is busy; retrying."
+    return False, str(code or exc.status), PERMANENT_ERRORS.get(code, f"Twilio refused the message: {exc.msg}")[:500]

@@ -1,0 +1,75 @@
+"""Channel endpoints (a Twilio number, a WhatsApp sender, an email address, a webchat widget) and the raw
+inbound events providers post to them, stored before they are acknowledged."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils.timezone import now
+
+from accounts.models import Account
+from inbox.models import Inbox
+
+
+class EndpointKind(models.TextChoices):
+    SMS = "sms", "SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    VOICE = "voice", "Voice"
+    EMAIL = "email", "Email"
+    WEBCHAT = "webchat", "Webchat"
+
+
+class Provider(models.TextChoices):
+    TWILIO = "twilio", "Twilio"
+
+
+class ChannelEndpoint(models.Model):
+    """Where customers reach an inbox. Credentials are stored encrypted (accounts.crypto) and never shown."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="endpoints")
+    kind = models.CharField(max_length=16, choices=EndpointKind.choices)
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.TWILIO)
+    address = models.CharField(max_length=320, help_text="E.164 number, whatsapp: sender, email or widget token")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    credentials_encrypted = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "inbox", "kind"], name="endpoint_inbox_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.address}"
+
+
+class EventStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
+class InboundEvent(models.Model):
+    """A provider's POST, as received (after its signature was checked). Unique per endpoint and idempotency
+    key, so a provider's retry is a no-op; kept for replay when processing fails."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(ChannelEndpoint, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16)  # messaging, status
+    idempotency_key = models.CharField(max_length=200)
+    payload = models.JSONField()
+    status = models.CharField(max_length=12, choices=EventStatus.choices, default=EventStatus.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(default=now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "idempotency_key"], name="inbound_event_once"),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="inbound_event_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.idempotency_key} ({self.status})"

@@ -1,0 +1,9 @@
+"""Provider webhook routes (outside the API: providers authenticate by signature, not by token)."""
+
+from django.urls import path
+
+from . import webhooks
+
+urlpatterns = [
+    path("webhooks/twilio/<uuid:public_id>/<str:kind>", webhooks.twilio_webhook, name="twilio-webhook"),
+]

@@ -1,0 +1,256 @@
+"""Twilio Messaging, signed exactly as Twilio signs: webhooks refused when forged, stored once, processed into
+the inbox; replies sent through the real twilio client to a fake Twilio; status callbacks update delivery."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+from twilio.request_validator import RequestValidator
+
+from channels_app.adapters.twilio import webhook_url
+from channels_app.credentials import credentials_encrypt
+from channels_app.models import ChannelEndpoint, InboundEvent
+from channels_app.tasks import deliver_message, process_inbound_event, sweep_inbound_events
+from contacts.models import Contact, ContactIdentity
+from inbox.models import Message
+from inbox.services import send_message
+from tests.conftest import Tenant
+from tests.factories import InboxFactory
+from tests.fakes.twilio_server import FakeTwilio
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "twilio"
+SID, TOKEN = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "twilio-auth-token-for-tests"
+
+
+def fixture(name: str, **replace: str) -> dict[str, str]:
+    text = (FIXTURES / f"{name}.json").read_text()
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    return dict(json.loads(text))
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio(SID, TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def endpoint(tenant: Tenant, fake: FakeTwilio, settings: Any) -> ChannelEndpoint:
+    settings.TWILIO_API_BASE_URL = fake.url
+    settings.PUBLIC_BASE_URL = "https://inbox.example.com"
+    inbox = InboxFactory(account=tenant.account, name="Support")
+    return ChannelEndpoint.objects.create(
+        account=tenant.account,
+        inbox=inbox,
+        kind="sms",
+        address="+13125550100",
+        credentials_encrypted=credentials_encrypt({"account_sid": SID, "auth_token": TOKEN}),
+    )
+
+
+def post(endpoint: ChannelEndpoint, kind: str, payload: dict[str, str], *, signature: str | None = None) -> Any:
+    url = webhook_url(endpoint, kind)
+    if signature is None:
+        signature = RequestValidator(TOKEN).compute_signature(url, payload)
+    path = url.removeprefix("https://inbox.example.com")
+    return Client().post(path, payload, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+def run_pending() -> list[str]:
+    return [
+        process_inbound_event.run(pk)
+        for pk in InboundEvent.objects.filter(status="pending").values_list("pk", flat=True)
+    ]
+
+
+@pytest.mark.django_db
+def test_signed_sms_lands_in_the_inbox(tenant: Tenant, endpoint: ChannelEndpoint) -> None:
+    response = post(endpoint, "messaging", fixture("sms_inbound"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/xml"
+    assert response.content.decode().endswith("<Response/>")
+    assert run_pending() == ["processed"]
+    message = Message.objects.get()
+    assert (message.channel, message.body, message.provider_id) == (
+        "sms",
+        "Hi, the water heater is leaking again",
+        "SM5f1c7a6d2b8e4a0c9d3e1f2a3b4c5d6e",
+    )
+    assert message.contact.identities.get().value == "+13125550188"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl"])
+def test_forged_or_missing_signature_is_refused_and_nothing_is_stored(
+    endpoint: ChannelEndpoint, signature: str
+) -> None:
+    response = post(endpoint, "messaging", fixture("sms_inbound"), signature=signature)
+    assert response.status_code == 403
+    assert InboundEvent.objects.count() == 0 and Message.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_signed_for_another_url_is_refused(endpoint: ChannelEndpoint) -> None:
+    payload = fixture("sms_inbound")
+    signature = RequestValidator(TOKEN).compute_signature("https://evil.example.com/x", payload)
+    assert post(endpoint, "messaging", payload, signature=signature).status_code == 403
+
+
+@pytest.mark.django_db
+def test_retries_are_no_ops(endpoint: ChannelEndpoint) -> None:
+    for _ in range(5):
+        assert post(endpoint, "messaging", fixture("sms_inbound")).status_code == 200
+    assert InboundEvent.objects.count() == 1
+    run_pending()
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_five_concurrent_posts_of_one_sid_make_one_message(endpoint: ChannelEndpoint) -> None:
+    barrier = threading.Barrier(5)
+    codes: list[int] = []
+
+    def send() -> None:
+        barrier.wait(timeout=10)
+        codes.append(post(endpoint, "messaging", fixture("sms_inbound")).status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert codes == [200] * 5
+    assert InboundEvent.objects.count() == 1
+    run_pending()
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_malformed_but_signed_is_kept_failed_with_the_reason(endpoint: ChannelEndpoint) -> None:
+    payload = {k: v for k, v in fixture("sms_inbound").items() if k != "From"}
+    assert post(endpoint, "messaging", payload).status_code == 200
+    assert run_pending() == ["failed"]
+    event = InboundEvent.objects.get()
+    assert event.status == "failed" and event.error == "A messaging webhook needs MessageSid and From."
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_whatsapp_with_media_joins_the_sms_contact(
+    endpoint: ChannelEndpoint, fake: FakeTwilio, settings: Any, tmp_path: Any
+) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    post(endpoint, "messaging", fixture("whatsapp_inbound", MEDIA_BASE=fake.url))
+    assert run_pending() == ["processed", "processed"]
+    assert Contact.objects.count() == 1
+    contact = Contact.objects.get()
+    assert contact.name == "Rosa Diaz"
+    whatsapp = Message.objects.get(channel="whatsapp")
+    assert whatsapp.conversation_id == Message.objects.get(channel="sms").conversation_id
+    attachment = whatsapp.attachments.get()
+    assert attachment.content_type == "image/jpeg" and attachment.file.read().startswith(b"\xff\xd8")
+
+
+@pytest.mark.django_db
+def test_reply_is_sent_through_twilio_and_callbacks_update_it(
+    endpoint: ChannelEndpoint, fake: FakeTwilio, tenant: Tenant
+) -> None:
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    run_pending()
+    conversation = Message.objects.get().conversation
+    reply = send_message(
+        account=tenant.account, conversation=conversation, body="A plumber is on the way", sender_user=tenant.agent
+    )
+    assert deliver_message.run(tenant.account.pk, reply.pk) == "sent"
+    [sent] = fake.sent
+    assert (sent["To"], sent["From"], sent["Body"]) == ("+13125550188", "+13125550100", "A plumber is on the way")
+    assert sent["StatusCallback"] == webhook_url(endpoint, "status")
+    reply.refresh_from_db()
+    assert reply.provider_id == sent["sid"]
+    assert deliver_message.run(tenant.account.pk, reply.pk) == "nothing to do"  # idempotent
+
+    post(endpoint, "status", fixture("status_delivered", SENT_SID=sent["sid"]))
+    post(endpoint, "status", fixture("status_delivered", SENT_SID=sent["sid"]))  # a retry
+    run_pending()
+    reply.refresh_from_db()
+    assert reply.delivery_status == "delivered"
+
+
+@pytest.mark.django_db
+def test_undelivered_callback_stores_a_readable_reason(
+    endpoint: ChannelEndpoint, fake: FakeTwilio, tenant: Tenant
+) -> None:
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    run_pending()
+    reply = send_message(account=tenant.account, conversation=Message.objects.get().conversation, body="Hi")
+    deliver_message.run(tenant.account.pk, reply.pk)
+    post(endpoint, "status", fixture("status_undelivered", SENT_SID=fake.sent[0]["sid"]))
+    run_pending()
+    reply.refresh_from_db()
+    assert (reply.delivery_status, reply.error_code) == ("failed", "21614")
+    assert reply.error_message == "The number is not a mobile number and cannot receive SMS."
+
+
+@pytest.mark.django_db
+def test_permanent_errors_fail_with_a_reason_and_busy_is_retried(
+    endpoint: ChannelEndpoint, fake: FakeTwilio, tenant: Tenant
+) -> None:
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    run_pending()
+    conversation = Message.objects.get().conversation
+    refused = send_message(account=tenant.account, conversation=conversation, body="one")
+    fake.replies.append((400, 21610))
+    assert deliver_message.run(tenant.account.pk, refused.pk) == "failed"
+    refused.refresh_from_db()
+    assert refused.error_code == "21610" and refused.error_message.startswith("The customer replied STOP")
+
+    busy = send_message(account=tenant.account, conversation=conversation, body="two")
+    fake.replies.append((429, 20429))
+    result = deliver_message.apply(args=(tenant.account.pk, busy.pk))
+    assert result.get() == "sent"  # retried after Twilio's 429
+    assert [s["Body"] for s in fake.sent] == ["two"]
+
+
+@pytest.mark.django_db
+def test_stop_opts_out_and_nothing_is_sent(endpoint: ChannelEndpoint, fake: FakeTwilio, tenant: Tenant) -> None:
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    post(
+        endpoint, "messaging", {**fixture("sms_inbound"), "Body": "STOP", "MessageSid": "SMstop1", "SmsSid": "SMstop1"}
+    )
+    run_pending()
+    assert ContactIdentity.objects.get().opted_out_at is not None
+    first = Message.objects.order_by("id").first()
+    assert first is not None
+    reply = send_message(account=tenant.account, conversation=first.conversation, body="Hello?")
+    assert deliver_message.run(tenant.account.pk, reply.pk) == "failed"
+    reply.refresh_from_db()
+    assert reply.error_message.startswith("The customer opted out (STOP)")
+    assert fake.sent == []
+
+
+@pytest.mark.django_db
+def test_the_sweeper_enqueues_events_the_broker_missed(endpoint: ChannelEndpoint, monkeypatch: Any) -> None:
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    InboundEvent.objects.update(received_at=timezone.now() - timedelta(minutes=2))
+    queued: list[int] = []
+    monkeypatch.setattr(process_inbound_event, "delay", lambda pk: queued.append(pk))
+    assert sweep_inbound_events.run() == 1
+    assert queued == [InboundEvent.objects.get().pk]
+
+
+@pytest.mark.django_db
+def test_unknown_endpoint_is_404(endpoint: ChannelEndpoint) -> None:
+    response = Client().post("/webhooks/twilio/00000000-0000-0000-0000-000000000000/messaging", {})
+    assert response.status_code == 404

@@ -1,0 +1,92 @@
+"""A fake Twilio REST API on 127.0.0.1 for the real `twilio` client: it records message sends and answers like
+Twilio (201 with a message resource, or Twilio's error body), and serves media behind basic auth."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+JPEG = b"\xff\xd8\xff\xe0" + b"0" * 64
+
+
+class FakeTwilio:
+    def __init__(self, account_sid: str, auth_token: str) -> None:
+        self.sent: list[dict[str, str]] = []
+        self.replies: list[tuple[int, int]] = []  # (HTTP status, Twilio error code) to answer before succeeding
+        counter = itertools.count(1)
+        fake = self
+        expected_auth = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != expected_auth:
+                    self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(JPEG)))
+                self.end_headers()
+                self.wfile.write(JPEG)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                if self.headers.get("Authorization") != expected_auth:
+                    self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                    return
+                if fake.replies:
+                    status, code = fake.replies.pop(0)
+                    self._json(
+                        status,
+                        {
+                            "code": code,
+                            "message": f"scripted error {code}",
+                            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                            "status": status,
+                        },
+                    )
+                    return
+                sid = f"SM{next(counter):032d}"
+                fake.sent.append({**form, "sid": sid, "path": self.path})
+                self._json(
+                    201,
+                    {
+                        "sid": sid,
+                        "status": "queued",
+                        "to": form.get("To"),
+                        "from": form.get("From"),
+                        "body": form.get("Body"),
+                        "account_sid": account_sid,
+                        "num_segments": "1",
+                        "direction": "outbound-api",
+                        "api_version": "2010-04-01",
+                    },
+                )
+
+            def _json(self, status: int, payload: dict[str, Any]) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeTwilio:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
