@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from ai_agent.models import KnowledgeSnippet, Playbook
+from channels_app.models import ChannelEndpoint
 from inbox.attachments import IncomingFile
 from inbox.models import Attachment
 from inbox.services import inbox_member_add
@@ -80,6 +81,9 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     "fact": lambda w: w.fact.pk,
     "fact-definition": lambda w: w.definition.pk,
     "knowledge": lambda w: w.snippet.pk,
+    "channel-endpoint": lambda w: (
+        ChannelEndpoint.objects.create(account=w.tenant.account, inbox=w.inbox, kind="sms", address="+15550000000").pk
+    ),
     "playbook": lambda w: (
         Playbook.objects.create(
             account=w.tenant.account, inbox=w.inbox, name="p", trigger="waiting", after_minutes=60, action="resolve"

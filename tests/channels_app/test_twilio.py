@@ -254,3 +254,32 @@ def test_the_sweeper_enqueues_events_the_broker_missed(endpoint: ChannelEndpoint
 def test_unknown_endpoint_is_404(endpoint: ChannelEndpoint) -> None:
     response = Client().post("/webhooks/twilio/00000000-0000-0000-0000-000000000000/messaging", {})
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_admins_connect_a_number_and_get_the_webhook_urls(tenant: Tenant, settings: Any) -> None:
+    settings.PUBLIC_BASE_URL = "https://inbox.example.com"
+    inbox = InboxFactory(account=tenant.account, name="Support")
+    url = f"/api/v1/accounts/{tenant.account.pk}/channel-endpoints"
+    body = {
+        "inbox": inbox.pk,
+        "kind": "sms",
+        "address": "(312) 555-0100",
+        "credentials": {"account_sid": SID, "auth_token": TOKEN},
+    }
+    assert tenant.client("agent").post(url, body, format="json").status_code == 403
+    created = tenant.client().post(url, body, format="json")
+    assert created.status_code == 201, created.json()
+    data = created.json()
+    assert data["address"] == "+13125550100" and data["credentials_set"] is True
+    assert (
+        data["webhook_urls"]["messaging"] == f"https://inbox.example.com/webhooks/twilio/{data['public_id']}/messaging"
+    )
+    assert TOKEN not in json.dumps(data)
+    assert TOKEN not in ChannelEndpoint.objects.get().credentials_encrypted
+    missing = tenant.client().post(url, {**body, "credentials": {"account_sid": SID}}, format="json")
+    assert missing.status_code == 400 and missing.json()["error"]["fields"]["credentials"] == [
+        "Twilio credentials need auth_token."
+    ]
+    voice = tenant.client().post(url, {**body, "kind": "voice"}, format="json")
+    assert voice.status_code == 400 and "kind" in voice.json()["error"]["fields"]
