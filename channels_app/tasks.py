@@ -177,8 +177,10 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
         if retry and self.request.retries < self.max_retries:
             raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from exc
         return fail(code, reason)
-    except (TwilioException, requests.RequestException) as exc:  # the network: try again
-        raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from exc
+    except (TwilioException, requests.RequestException) as exc:  # the network: try again, then say so
+        if self.request.retries < self.max_retries:
+            raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from exc
+        return fail("network", f"Could not reach Twilio after {self.max_retries + 1} tries ({type(exc).__name__}).")
     Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=sid)
     if TWILIO_STATUS.get(status, "queued") != DeliveryStatus.QUEUED:
         message_set_delivery(account=account, message=message, status=TWILIO_STATUS[status])

@@ -283,3 +283,20 @@ def test_admins_connect_a_number_and_get_the_webhook_urls(tenant: Tenant, settin
     ]
     voice = tenant.client().post(url, {**body, "kind": "voice"}, format="json")
     assert voice.status_code == 400 and "kind" in voice.json()["error"]["fields"]
+
+
+@pytest.mark.django_db
+def test_an_unreachable_twilio_ends_as_a_readable_failure(
+    endpoint: ChannelEndpoint, tenant: Tenant, settings: Any
+) -> None:
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    run_pending()
+    settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
+    reply = send_message(account=tenant.account, conversation=Message.objects.get().conversation, body="Hi")
+    deliver_message.max_retries, saved = 1, deliver_message.max_retries
+    try:
+        assert deliver_message.apply(args=(tenant.account.pk, reply.pk)).get() == "failed"
+    finally:
+        deliver_message.max_retries = saved
+    reply.refresh_from_db()
+    assert reply.delivery_status == "failed" and reply.error_message.startswith("Could not reach Twilio after 2 tries")
