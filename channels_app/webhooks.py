@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from django.db import transaction
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .adapters import twilio
-from .models import ChannelEndpoint, InboundEvent, Provider
+from .models import ChannelEndpoint, Provider
 
 logger = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -22,27 +23,38 @@ TWILIO_KINDS = {"messaging", "status"}
 def twilio_webhook(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     if kind not in TWILIO_KINDS:
         raise Http404
-    endpoint = (
-        ChannelEndpoint.objects.select_related("account")
-        .filter(public_id=public_id, provider=Provider.TWILIO, enabled=True)
-        .first()
-    )
+    endpoint = ChannelEndpoint.objects.filter(public_id=public_id, provider=Provider.TWILIO, enabled=True).first()
     if endpoint is None:
         raise Http404
     if not twilio.verify(request, endpoint, kind):
         logger.warning("Twilio %s webhook for endpoint %s refused: bad or missing signature", kind, public_id)
         return HttpResponseForbidden("Invalid X-Twilio-Signature.", content_type="text/plain")
     payload: dict[str, str] = {key: str(value) for key, value in request.POST.items()}
-    with transaction.atomic():
-        event, created = InboundEvent.objects.get_or_create(
-            endpoint=endpoint,
-            idempotency_key=twilio.idempotency_key(kind, payload),
-            defaults={"account_id": endpoint.account_id, "kind": kind, "payload": payload},
-        )
-        if created:
-            # robust: with the broker down the provider still gets its 200; the sweeper enqueues later.
-            transaction.on_commit(lambda: _enqueue(event.pk), robust=True)
+    event_id = _store_once(endpoint, kind, twilio.idempotency_key(kind, payload), payload)
+    if event_id is not None:
+        try:
+            _enqueue(event_id)
+        except Exception:  # the broker is down: Twilio still gets its 200, the sweeper enqueues the event later
+            logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+
+
+_INSERT_ONCE = """
+INSERT INTO channels_app_inboundevent
+    (account_id, endpoint_id, kind, idempotency_key, payload, status, error, attempts, received_at)
+VALUES (%s, %s, %s, %s, %s, 'pending', '', 0, now())
+ON CONFLICT (endpoint_id, idempotency_key) DO NOTHING
+RETURNING id
+"""
+
+
+def _store_once(endpoint: ChannelEndpoint, kind: str, key: str, payload: dict[str, str]) -> int | None:
+    """Store the event unless it is a retry; its id when new. One statement: a provider's retries, even
+    concurrent ones, meet the unique constraint and change nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_ONCE, [endpoint.account_id, endpoint.pk, kind, key, json.dumps(payload)])
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
 
 
 def _enqueue(event_id: int) -> None:
