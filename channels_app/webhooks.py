@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
@@ -11,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from .adapters import twilio
+from .credentials import credentials_get
 from .models import ChannelEndpoint, Provider
 
 logger = logging.getLogger(__name__)
@@ -23,10 +25,11 @@ TWILIO_KINDS = {"messaging", "status"}
 def twilio_webhook(request: HttpRequest, public_id: str, kind: str) -> HttpResponse:
     if kind not in TWILIO_KINDS:
         raise Http404
-    endpoint = ChannelEndpoint.objects.filter(public_id=public_id, provider=Provider.TWILIO, enabled=True).first()
-    if endpoint is None:
+    found = _twilio_endpoint(str(public_id))
+    if found is None:
         raise Http404
-    if not twilio.verify(request, endpoint, kind):
+    endpoint, token = found
+    if not twilio.verify(request, endpoint, kind, token=token):
         logger.warning("Twilio %s webhook for endpoint %s refused: bad or missing signature", kind, public_id)
         return HttpResponseForbidden("Invalid X-Twilio-Signature.", content_type="text/plain")
     payload: dict[str, str] = {key: str(value) for key, value in request.POST.items()}
@@ -37,6 +40,26 @@ def twilio_webhook(request: HttpRequest, public_id: str, kind: str) -> HttpRespo
         except Exception:  # the broker is down: Twilio still gets its 200, the sweeper enqueues the event later
             logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+
+
+# Endpoints (with their decrypted auth token) are kept per process for a few seconds: every webhook needs
+# them, and they change rarely. A disabled endpoint or a new token takes effect within this delay.
+ENDPOINT_CACHE_SECONDS = 10.0
+_endpoints: dict[str, tuple[float, ChannelEndpoint, str]] = {}
+
+
+def _twilio_endpoint(public_id: str) -> tuple[ChannelEndpoint, str] | None:
+    now = time.monotonic()
+    hit = _endpoints.get(public_id)
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    endpoint = ChannelEndpoint.objects.filter(public_id=public_id, provider=Provider.TWILIO, enabled=True).first()
+    if endpoint is None:
+        _endpoints.pop(public_id, None)
+        return None
+    token = str(credentials_get(endpoint).get("auth_token", ""))
+    _endpoints[public_id] = (now + ENDPOINT_CACHE_SECONDS, endpoint, token)
+    return endpoint, token
 
 
 _INSERT_ONCE = """

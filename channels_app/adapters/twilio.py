@@ -39,8 +39,9 @@ def webhook_url(endpoint: ChannelEndpoint, kind: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/webhooks/twilio/{endpoint.public_id}/{kind}"
 
 
-def verify(request: HttpRequest, endpoint: ChannelEndpoint, kind: str) -> bool:
-    token = credentials_get(endpoint).get("auth_token", "")
+def verify(request: HttpRequest, endpoint: ChannelEndpoint, kind: str, *, token: str | None = None) -> bool:
+    if token is None:
+        token = credentials_get(endpoint).get("auth_token", "")
     signature = request.headers.get("X-Twilio-Signature", "")
     if not token or not signature:
         return False
