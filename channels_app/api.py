@@ -5,20 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
-from accounts.errors import ServiceError
+from accounts.errors import Conflict, ServiceError
 from accounts.services import audit_log_record
 from contacts.addresses import normalize_phone
 from inbox.models import Inbox
 
 from .adapters.twilio import webhook_url
 from .credentials import credentials_encrypt
-from .models import ChannelEndpoint, EndpointKind
+from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent
 
 SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP}
 
@@ -146,3 +149,53 @@ class ChannelEndpointViewSet(
             data={"kind": instance.kind, "address": instance.address},
         )
         instance.delete()
+
+
+class InboundEventSerializer(serializers.ModelSerializer[InboundEvent]):
+    class Meta:
+        model = InboundEvent
+        fields = [
+            "id",
+            "endpoint",
+            "kind",
+            "idempotency_key",
+            "status",
+            "error",
+            "attempts",
+            "payload",
+            "received_at",
+            "processed_at",
+        ]
+        read_only_fields = fields
+
+
+class InboundEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+    """What providers posted (admins only): filter with `?status=failed` to see what could not be processed and
+    why, and replay an event once the cause is fixed."""
+
+    serializer_class = InboundEventSerializer
+    queryset = InboundEvent.objects.none()
+    admin_actions = {"list", "retrieve", "replay"}
+
+    def scoped_queryset(self) -> QuerySet[InboundEvent]:
+        events = InboundEvent.objects.filter(account=self.account).order_by("-received_at", "-id")
+        wanted = self.request.query_params.get("status")
+        if wanted:
+            if wanted not in EventStatus.values:
+                raise serializers.ValidationError({"status": [f"Use one of: {', '.join(EventStatus.values)}."]})
+            events = events.filter(status=wanted)
+        return events
+
+    @extend_schema(request=None, responses=InboundEventSerializer)
+    @action(detail=True, methods=["post"])
+    def replay(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        event = self.get_object()
+        if event.status == EventStatus.PROCESSED:
+            raise Conflict("This event was processed already; replaying it would change nothing.")
+        InboundEvent.objects.filter(pk=event.pk).update(status=EventStatus.PENDING, error="", attempts=0)
+        audit_log_record(account=self.account, actor=self.user, action="channels.event_replayed", target=event)
+        from .tasks import process_inbound_event
+
+        transaction.on_commit(lambda: process_inbound_event.delay(event.pk), robust=True)
+        event.refresh_from_db()
+        return Response(InboundEventSerializer(event).data)

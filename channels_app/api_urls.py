@@ -9,4 +9,6 @@ router.register(
     r"accounts/(?P<account_id>\d+)/channel-endpoints", api.ChannelEndpointViewSet, basename="channel-endpoint"
 )
 
+router.register(r"accounts/(?P<account_id>\d+)/inbound-events", api.InboundEventViewSet, basename="inbound-event")
+
 urlpatterns = router.urls

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
 from ai_agent.models import KnowledgeSnippet, Playbook
-from channels_app.models import ChannelEndpoint
+from channels_app.models import ChannelEndpoint, InboundEvent
 from inbox.attachments import IncomingFile
 from inbox.models import Attachment
 from inbox.services import inbox_member_add
@@ -81,6 +81,18 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     "fact": lambda w: w.fact.pk,
     "fact-definition": lambda w: w.definition.pk,
     "knowledge": lambda w: w.snippet.pk,
+    "inbound-event": lambda w: (
+        InboundEvent.objects.create(
+            account=w.tenant.account,
+            endpoint=ChannelEndpoint.objects.create(
+                account=w.tenant.account, inbox=w.inbox, kind="sms", address="+1555"
+            ),
+            kind="messaging",
+            idempotency_key="k",
+            payload={},
+            status="failed",
+        ).pk
+    ),
     "channel-endpoint": lambda w: (
         ChannelEndpoint.objects.create(account=w.tenant.account, inbox=w.inbox, kind="sms", address="+15550000000").pk
     ),

@@ -147,6 +147,27 @@ def test_malformed_but_signed_is_kept_failed_with_the_reason(endpoint: ChannelEn
 
 
 @pytest.mark.django_db
+def test_admins_see_failed_events_and_replay_them(endpoint: ChannelEndpoint, tenant: Tenant, monkeypatch: Any) -> None:
+    payload = {k: v for k, v in fixture("sms_inbound").items() if k != "From"}
+    post(endpoint, "messaging", payload)
+    run_pending()
+    url = f"/api/v1/accounts/{tenant.account.pk}/inbound-events"
+    assert tenant.client("agent").get(url).status_code == 403
+    [failed] = tenant.client().get(url, {"status": "failed"}).json()["results"]
+    assert failed["error"] == "A messaging webhook needs MessageSid and From."
+    # the cause is fixed (here: the payload is completed), then the event is replayed
+    InboundEvent.objects.filter(pk=failed["id"]).update(payload={**payload, "From": "+13125550188"})
+    queued: list[int] = []
+    monkeypatch.setattr(process_inbound_event, "delay", lambda pk: queued.append(pk))
+    replayed = tenant.client().post(f"{url}/{failed['id']}/replay")
+    assert replayed.status_code == 200 and replayed.json()["status"] == "pending"
+    assert process_inbound_event.run(failed["id"]) == "processed"
+    assert Message.objects.count() == 1
+    again = tenant.client().post(f"{url}/{failed['id']}/replay")
+    assert again.status_code == 409
+
+
+@pytest.mark.django_db
 def test_whatsapp_with_media_joins_the_sms_contact(
     endpoint: ChannelEndpoint, fake: FakeTwilio, settings: Any, tmp_path: Any
 ) -> None:
