@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
+from inbox import events
 from inbox.hours import is_open
 from inbox.models import Conversation, Message
 from inbox.services import conversation_hand_to_human, send_message
@@ -184,6 +188,7 @@ def _hand_off(
         assignee=assignee,
         text=f"AI agent handed off to {who}: {decision.reason}",
     )
+    _notify(account, conversation, assignee, decision.reason)
 
 
 def _next_step(memory: Recall, decision: Decision) -> str:
@@ -193,3 +198,22 @@ def _next_step(memory: Recall, decision: Decision) -> str:
     if decision.reason.startswith("The customer's issue is urgent"):
         return "Call the customer now; everything needed is in the facts."
     return "Reply to the customer's last message; the details are in the facts."
+
+
+def _notify(account: Account, conversation: Conversation, assignee: Any, reason: str) -> None:
+    """Tell the people who now own the conversation: a live notification in the inbox's consoles, and an email
+    to the assignee (after commit)."""
+    text = f"Conversation #{conversation.number} in {conversation.inbox.name} was handed to "
+    text += f"{assignee.display_name}: {reason}" if assignee is not None else f"the team: {reason}"
+    events.publish(
+        account.pk,
+        conversation.inbox_id,
+        "notification",
+        {"conversation_id": conversation.pk, "assignee_id": assignee.pk if assignee else None, "text": text},
+    )
+    if assignee is not None:
+        subject = f"#{conversation.number} handed to you by the AI agent"
+        body = f"{text}\n\nThe handoff, the AI's note and the customer's facts are on the conversation."
+        transaction.on_commit(
+            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [assignee.email], fail_silently=True)
+        )

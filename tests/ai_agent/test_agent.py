@@ -95,8 +95,21 @@ def test_greets_asks_one_thing_at_a_time_then_hands_off(tenant: Tenant, support:
 
 
 @pytest.mark.django_db
-def test_asking_for_a_person_hands_off_at_once(tenant: Tenant, support: Any) -> None:
-    message, decision = says(tenant, support, "Can I talk to a real person please")
+def test_asking_for_a_person_hands_off_at_once(
+    tenant: Tenant, support: Any, django_capture_on_commit_callbacks: Any, monkeypatch: Any
+) -> None:
+    from django.core import mail
+
+    from inbox import events
+
+    published: list[dict[str, Any]] = []
+    monkeypatch.setattr(events, "_send", lambda account_id, inbox_id, event: published.append(event))
+    with django_capture_on_commit_callbacks(execute=True):
+        message, decision = says(tenant, support, "Can I talk to a real person please")
+    notification = next(e for e in published if e["type"] == "notification")
+    assert notification["assignee_id"] == tenant.agent.pk and "The customer asked for a person." in notification["text"]
+    assert mail.outbox[-1].to == [tenant.agent.email]
+    assert mail.outbox[-1].subject.endswith("handed to you by the AI agent")
     assert decision == "handoff"
     assert Handoff.objects.get(conversation_id=message.conversation_id).reason == "The customer asked for a person."
 
