@@ -58,7 +58,3 @@ def prefix_tsquery(text: str) -> str:
     """A raw tsquery matching words that start with each typed word ("dan sm" -> "dan:* & sm:*")."""
     words = re.findall(r"\w+", text.lower())[:8]
     return " & ".join(f"{word}:*" for word in words)
-
-
-def identity_find(*, account: Account, kind: str, value: str) -> ContactIdentity | None:
-    return ContactIdentity.objects.select_related("contact").filter(account=account, kind=kind, value=value).first()

@@ -313,14 +313,8 @@ class FactViewSet(mixins.RetrieveModelMixin, MemoryScopedViewSet):
     queryset = Fact.objects.none()
 
     def scoped_queryset(self) -> QuerySet[Fact]:
-        from django.db.models import Q
-
         visible = visible_inboxes(account=self.account, membership=self.membership)
-        return (
-            Fact.objects.filter(account=self.account)
-            .filter(Q(inbox__in=visible) | Q(inbox__isnull=True))
-            .select_related("author_user", "confirmed_by", "source_message")
-        )
+        return selectors.fact_visible_list(account=self.account, inboxes=visible)
 
     @extend_schema(request=None, responses=FactSerializer)
     @action(detail=True, methods=["post"])

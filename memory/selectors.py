@@ -28,26 +28,6 @@ CONVERSATION_LIMIT = 10
 HANDOFF_LIMIT = 10
 FACT_HISTORY_LIMIT = 10  # the facts endpoint has the whole history
 
-# recall() loads only the columns its readers use: it runs on every AI turn and every console view.
-MESSAGE_FIELDS = (
-    "id",
-    "conversation_id",
-    "direction",
-    "kind",
-    "channel",
-    "sender_type",
-    "sender_user_id",
-    "body",
-    "delivery_status",
-    "error_code",
-    "error_message",
-    "created_at",
-)
-
-
-def _user_fields(relation: str) -> tuple[str, ...]:
-    return (f"{relation}__id", f"{relation}__name", f"{relation}__email")
-
 
 TREND_WINDOW = 5  # readings in the rolling mean
 TREND_READINGS = 2 * TREND_WINDOW
@@ -305,13 +285,12 @@ def _small_parts(*, account: Account, contact: Contact, inbox: Inbox) -> dict[st
     }
 
 
+def _trend(readings: QuerySet[SentimentReading]) -> Trend:
+    return Trend.from_readings(list(readings.order_by("-created_at", "-id")[:TREND_READINGS]))
+
+
 def conversation_trend(*, account: Account, conversation: Conversation) -> Trend:
-    readings = list(
-        SentimentReading.objects.filter(account=account, conversation=conversation).order_by("-created_at", "-id")[
-            :TREND_READINGS
-        ]
-    )
-    return Trend.from_readings(readings)
+    return _trend(SentimentReading.objects.filter(account=account, conversation=conversation))
 
 
 def sentiment_series(
@@ -346,13 +325,12 @@ def fact_list(*, account: Account, contact: Contact, inbox: Inbox) -> QuerySet[F
     )
 
 
-def fact_get_visible(*, account: Account, fact_id: int, inbox_ids: QuerySet[Inbox] | list[int]) -> Fact | None:
-    """A fact the member may see: from one of their inboxes, or shared."""
+def fact_visible_list(*, account: Account, inboxes: QuerySet[Inbox]) -> QuerySet[Fact]:
+    """Facts a member may see: from one of `inboxes` (theirs), or shared by the account."""
     return (
-        Fact.objects.filter(account=account, pk=fact_id)
-        .filter(Q(inbox__in=inbox_ids) | Q(inbox__isnull=True))
+        Fact.objects.filter(account=account)
+        .filter(Q(inbox__in=inboxes) | Q(inbox__isnull=True))
         .select_related("author_user", "confirmed_by", "source_message")
-        .first()
     )
 
 
@@ -378,9 +356,4 @@ def fact_definition_list(*, account: Account, inbox: Inbox) -> QuerySet[FactDefi
 
 
 def contact_trend(*, account: Account, contact: Contact, inbox: Inbox) -> Trend:
-    readings = list(
-        SentimentReading.objects.filter(account=account, contact=contact, inbox=inbox).order_by("-created_at", "-id")[
-            :TREND_READINGS
-        ]
-    )
-    return Trend.from_readings(readings)
+    return _trend(SentimentReading.objects.filter(account=account, contact=contact, inbox=inbox))
