@@ -29,3 +29,10 @@ class TooLarge(ServiceError):
 
     code = "too_large"
     status = 413
+
+
+class ProviderUnavailable(ServiceError):
+    """A channel provider could not be reached; nothing was changed."""
+
+    code = "provider_unreachable"
+    status = 502

@@ -12,13 +12,15 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
+from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
-from accounts.errors import Conflict, ServiceError
+from accounts.errors import Conflict, ProviderUnavailable, ServiceError
 from accounts.services import audit_log_record
 from contacts.addresses import normalize_phone
 from inbox.models import Inbox
 
+from .adapters import twilio
 from .adapters.twilio import webhook_url
 from .credentials import credentials_encrypt
 from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent
@@ -98,6 +100,11 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
         return super().update(instance, validated_data)
 
 
+class EndpointCheckSerializer(serializers.Serializer[Any]):
+    ok = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
 class ChannelEndpointViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, AccountScopedViewSet
 ):
@@ -105,7 +112,7 @@ class ChannelEndpointViewSet(
 
     serializer_class = EndpointSerializer
     queryset = ChannelEndpoint.objects.none()
-    admin_actions = {"list", "retrieve", "create", "partial_update", "destroy"}
+    admin_actions = {"list", "retrieve", "create", "partial_update", "destroy", "test"}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def scoped_queryset(self) -> QuerySet[ChannelEndpoint]:
@@ -139,6 +146,20 @@ class ChannelEndpointViewSet(
             },
         )
         return Response(self.get_serializer(endpoint).data)
+
+    @extend_schema(request=None, responses=EndpointCheckSerializer)
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Ask the provider whether the stored credentials work and the address belongs to them."""
+        endpoint = self.get_object()
+        try:
+            detail = twilio.check(endpoint)
+        except TwilioRestException as exc:
+            reason = "Twilio refused these credentials" if exc.status in (401, 403) else f"Twilio answered {exc.status}"
+            raise ServiceError(f"{reason}: {exc.msg}", field="credentials") from None
+        except TwilioException as exc:
+            raise ProviderUnavailable(f"Could not reach Twilio: {exc}") from None
+        return Response({"ok": True, "detail": detail})
 
     def perform_destroy(self, instance: ChannelEndpoint) -> None:
         audit_log_record(

@@ -6,12 +6,22 @@ Admins see every inbox of the account; agents only those they are members of.
 from __future__ import annotations
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db.models import Count, F, Prefetch, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Account, Membership
 from contacts.models import Contact
 
-from .models import BODY_SEARCH_CONFIG, Attachment, Conversation, Inbox, InboxMember, Kind, Message
+from .models import (
+    BODY_SEARCH_CONFIG,
+    Attachment,
+    Conversation,
+    ConversationRead,
+    Inbox,
+    InboxMember,
+    Kind,
+    Message,
+    Status,
+)
 
 
 def visible_inboxes(*, account: Account, membership: Membership) -> QuerySet[Inbox]:
@@ -133,3 +143,37 @@ def message_search(
         )
         .order_by("-rank", "-created_at", "-id")
     )
+
+
+def _read_since_last_inbound(user_id: int) -> Exists:
+    return Exists(
+        ConversationRead.objects.filter(
+            user_id=user_id, conversation_id=OuterRef("pk"), read_at__gte=OuterRef("last_inbound_at")
+        )
+    )
+
+
+def with_unread(conversations: QuerySet[Conversation], *, user_id: int) -> QuerySet[Conversation]:
+    """Annotate `is_unread`: the customer wrote since this person last read the conversation."""
+    return conversations.annotate(
+        is_unread=ExpressionWrapper(
+            Q(last_inbound_at__isnull=False) & ~Q(_read_since_last_inbound(user_id)), output_field=BooleanField()
+        )
+    )
+
+
+def unread_counts(*, account: Account, membership: Membership) -> dict[int, int]:
+    """Open conversations per visible inbox in which the customer wrote since this person last read them."""
+    rows = (
+        Conversation.objects.filter(
+            account=account,
+            inbox__in=visible_inboxes(account=account, membership=membership),
+            last_inbound_at__isnull=False,
+        )
+        .exclude(status=Status.RESOLVED)
+        .filter(~_read_since_last_inbound(membership.user_id))
+        .values("inbox_id")
+        .annotate(unread=Count("id"))
+        .values_list("inbox_id", "unread")
+    )
+    return dict(rows)

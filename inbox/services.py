@@ -28,6 +28,7 @@ from .models import (
     Channel,
     Conversation,
     ConversationCounter,
+    ConversationRead,
     DeliveryStatus,
     Direction,
     HandledBy,
@@ -597,3 +598,11 @@ def conversation_set_priority(
     conversation.priority = priority
     text = f"{_who(actor)} set the priority to {Priority(priority).label.lower()}"
     return _changed(account, conversation, actor, text, ["priority"])
+
+
+def conversation_mark_read(*, account: Account, user: User, conversation: Conversation) -> None:
+    """Record that `user` has read the conversation up to now (one upsert)."""
+    _same_account(account, conversation)
+    ConversationRead.objects.update_or_create(
+        user=user, conversation=conversation, defaults={"account": account, "read_at": timezone.now()}
+    )

@@ -10,6 +10,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from accounts.models import Membership
 from accounts.selectors import membership_for_user
 from inbox.events import inbox_group
+from inbox.models import Conversation
 from inbox.selectors import visible_inboxes
 
 # Close codes in the 4000 range are ours; the browser shows them to the reconnect logic.
@@ -37,7 +38,11 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.account_id = account_id
+        self.user_id = user.pk
+        self.user_name = user.display_name
+        self.membership = membership
         inbox_ids = await database_sync_to_async(_visible_inbox_ids)(membership)
+        self.inbox_ids = set(inbox_ids)
         self.groups = [account_group(account_id), *(inbox_group(inbox_id) for inbox_id in inbox_ids)]
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -50,15 +55,49 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "ping":
+            await self.send_json({"type": "pong"})
+        elif content.get("type") == "typing":
+            await self._typing(content.get("conversation_id"))
+
+    async def _typing(self, conversation_id: Any) -> None:
+        """An agent is writing in a conversation: tell the others looking at it (only within the inboxes this
+        person may see; anything else is ignored)."""
+        if not isinstance(conversation_id, int):
+            return
+        inbox_id = await database_sync_to_async(_conversation_inbox)(self.account_id, conversation_id)
+        if inbox_id is None or inbox_id not in self.inbox_ids:
+            return
+        event = {
+            "type": "typing",
+            "account_id": self.account_id,
+            "inbox_id": inbox_id,
+            "conversation_id": conversation_id,
+            "user_id": self.user_id,
+            "name": self.user_name,
+        }
+        await self.channel_layer.group_send(
+            inbox_group(inbox_id), {"type": "realtime.event", "event": event, "from": self.channel_name}
+        )
+
     async def realtime_event(self, message: dict[str, Any]) -> None:
         """A message sent to the group with {"type": "realtime.event", "event": {...}}."""
+        if message.get("from") == self.channel_name:  # one's own typing is not news
+            return
         await self.send_json(message["event"])
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "ping":
-            await self.send_json({"type": "pong"})
 
 
 def _visible_inbox_ids(membership: Membership) -> list[int]:
     inboxes = visible_inboxes(account=membership.account, membership=membership)
     return list(inboxes.order_by("id").values_list("id", flat=True))
+
+
+def _conversation_inbox(account_id: int, conversation_id: int) -> int | None:
+    return (
+        Conversation.objects.filter(account_id=account_id, pk=conversation_id)
+        .values_list("inbox_id", flat=True)
+        .first()
+    )

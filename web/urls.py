@@ -1,11 +1,29 @@
-"""Console routes."""
+"""Console routes: /a/<account_id>/... for everything inside an account."""
 
 from django.urls import path
 
-from . import views
+from . import settings_views, views
 
 app_name = "web"
 
+A = "a/<int:account_id>/"
+C = A + "conversations/<int:conversation_id>/"
+S = A + "settings/"
+
 urlpatterns = [
     path("", views.home, name="home"),
+    path(A, views.inbox_view, name="inbox"),
+    path(A + "list", views.conversation_list_partial, name="conversation-list"),
+    path(C, views.conversation_view, name="conversation"),
+    path(C + "thread", views.thread_partial, name="thread"),
+    path(C + "header", views.header_partial, name="conversation-header"),
+    path(C + "memory", views.memory_partial, name="memory"),
+    path(A + "contacts/<int:contact_id>/", views.contact_view, name="contact"),
+    path(A + "contacts/<int:contact_id>/merge/<int:other_id>/", views.merge_preview, name="merge"),
+    path(A + "search", views.search_view, name="search"),
+    path(S, settings_views.overview, name="settings"),
+    path(S + "inboxes/<int:inbox_id>/", settings_views.inbox_settings, name="settings-inbox"),
+    path(S + "members/", settings_views.members, name="settings-members"),
+    path(S + "tokens/", settings_views.tokens, name="settings-tokens"),
+    path(S + "audit/", settings_views.audit, name="settings-audit"),
 ]

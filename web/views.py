@@ -1,16 +1,314 @@
-"""Console pages."""
+"""Console pages for agents: the inbox, a conversation with its memory panel, a contact, search.
+
+Pages read through the apps' selectors and render HTML; the regions that change live (the conversation list, the
+thread, the header with its actions, the memory panel) are also served alone, for htmx to swap in when the
+websocket says something changed. Writes go through the REST API from the browser (see static/js/console.js),
+so the console and every integration share one path for validation, permissions and the audit log.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from accounts.selectors import user_membership_list
+from ai_agent.next_channel import next_best_channel
+from contacts.models import Contact, IdentityKind
+from contacts.selectors import contact_get, contact_search
+from inbox.models import CUSTOMER_CHANNEL_CHOICES, Conversation, HandledBy, Kind, Priority, Status
+from inbox.selectors import (
+    contact_timeline,
+    conversation_get,
+    conversation_list,
+    inbox_member_list,
+    message_list,
+    message_search,
+)
+from inbox.services import conversation_mark_read
+from memory.selectors import Recall, recall, sentiment_series
+
+from .context import ConsoleRequest, console_page
+from .selectors import FOLDER_BY_KEY, FOLDERS, folder_conversations, page_of, parse_cursor, sentiment_points
+
+THREAD_SIZE = 60
+TIMELINE_SIZE = 100
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Where a signed-in person lands: the accounts they work in, with their role."""
-    memberships = user_membership_list(user=request.user)  # type: ignore[arg-type]
+    """Straight into the console when the person works in one account; otherwise, which account."""
+    memberships = list(user_membership_list(user=request.user))  # type: ignore[arg-type]
+    if len(memberships) == 1:
+        return redirect("web:inbox", account_id=memberships[0].account_id)
     return render(request, "web/home.html", {"memberships": memberships})
+
+
+# --- The inbox ----------------------------------------------------------------------------------------------
+
+
+def _list_context(request: ConsoleRequest) -> dict[str, Any]:
+    console = request.console
+    folder = request.GET.get("folder") or "all"
+    if folder not in FOLDER_BY_KEY:
+        folder = "all"
+    inbox = console.inbox(request.GET["inbox"]) if request.GET.get("inbox") else None
+    rows = folder_conversations(
+        account=console.account,
+        membership=console.membership,
+        folder=folder,
+        inbox_id=inbox.pk if inbox else None,
+    )
+    conversations, next_cursor = page_of(rows, parse_cursor(request.GET.get("before")))
+    query = {"folder": folder, **({"inbox": str(inbox.pk)} if inbox else {})}
+    return {
+        "folders": FOLDERS,
+        "folder": FOLDER_BY_KEY[folder],
+        "current_inbox": inbox,
+        "conversations": conversations,
+        "next_cursor": next_cursor,
+        "list_query": query,
+        "paged": bool(request.GET.get("before")),
+    }
+
+
+@console_page()
+def inbox_view(request: ConsoleRequest) -> HttpResponse:
+    return render(request, "web/inbox.html", _list_context(request))
+
+
+@console_page()
+def conversation_list_partial(request: ConsoleRequest) -> HttpResponse:
+    return render(request, "web/_conversation_list.html", _list_context(request))
+
+
+# --- A conversation -----------------------------------------------------------------------------------------
+
+
+def _conversation(request: ConsoleRequest, conversation_id: int) -> Conversation:
+    console = request.console
+    conversation = conversation_get(
+        account=console.account, membership=console.membership, conversation_id=conversation_id
+    )
+    if conversation is None:
+        raise Http404("No such conversation")
+    return conversation
+
+
+def _thread_context(request: ConsoleRequest, conversation: Conversation) -> dict[str, Any]:
+    console = request.console
+    messages = list(message_list(account=console.account, conversation=conversation)[: THREAD_SIZE + 1])
+    older = len(messages) > THREAD_SIZE
+    conversation_mark_read(account=console.account, user=console.user, conversation=conversation)
+    return {"conversation": conversation, "thread": list(reversed(messages[:THREAD_SIZE])), "older": older}
+
+
+def _channel_options(memory: Recall, conversation: Conversation, suggested: str) -> list[dict[str, Any]]:
+    identities = list(memory.contact.identities.all())
+    opted_out = {i.kind for i in identities if i.opted_out_at is not None}
+    reachable = {i.kind for i in identities if i.opted_out_at is None}
+    options = []
+    for value, label in CUSTOMER_CHANNEL_CHOICES:
+        needs = {"sms": "phone", "voice": "phone", "whatsapp": "whatsapp", "email": "email"}.get(value)
+        note = ""
+        if needs in opted_out and needs not in reachable:
+            note = "opted out"
+        elif needs and needs not in reachable and value != conversation.active_channel:
+            note = f"no {IdentityKind(needs).label.lower()} known"
+        elif value == "webchat" and conversation.active_channel != "webchat" and not memory.history:
+            note = "visitor not on the site"
+        options.append(
+            {
+                "value": value,
+                "label": label,
+                "note": note,
+                "selected": value == conversation.active_channel,
+                "suggested": value == suggested,
+            }
+        )
+    return options
+
+
+def _memory_context(request: ConsoleRequest, conversation: Conversation) -> dict[str, Any]:
+    console = request.console
+    memory = recall(account=console.account, contact=conversation.contact, inbox=conversation.inbox)
+    suggestion = next_best_channel(memory, now=timezone.now())
+    series = sentiment_series(account=console.account, contact=conversation.contact, inbox=conversation.inbox)
+    handoffs = [
+        h for h in memory.handoffs if h.conversation_id == conversation.pk or h.to_conversation_id == conversation.pk
+    ]
+    latest_handoff = handoffs[0] if handoffs else None
+    pinned = False
+    if latest_handoff is not None and conversation.handled_by == HandledBy.HUMAN:
+        replied = any(
+            m.conversation_id == conversation.pk
+            and m.sender_type == "user"
+            and m.kind == Kind.MESSAGE
+            and m.created_at > latest_handoff.created_at
+            for m in memory.history
+        )
+        pinned = not replied  # a human has just taken over and not yet written to the customer
+    definitions = memory.definitions
+    facts = [
+        {"fact": fact, "label": definitions[fact.key].label if fact.key in definitions else fact.key}
+        for fact in memory.facts
+    ]
+    return {
+        "conversation": conversation,
+        "memory": memory,
+        "note": memory.notes.get(conversation.pk),
+        "facts": facts,
+        "missing": [definitions[key].label if key in definitions else key for key in memory.missing],
+        "handoff": latest_handoff,
+        "handoff_pinned": pinned,
+        "previous": [c for c in memory.conversations if c.pk != conversation.pk][:10],
+        "suggestion": suggestion,
+        "chart": sentiment_points(series[-30:]),
+        "trend": memory.sentiment,
+        "definitions": list(definitions.values()),
+    }
+
+
+def _header_context(request: ConsoleRequest, conversation: Conversation) -> dict[str, Any]:
+    console = request.console
+    now = timezone.localtime()
+    tomorrow_9 = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    return {
+        "conversation": conversation,
+        "members": [m.user for m in inbox_member_list(account=console.account, inbox=conversation.inbox)],
+        "statuses": Status.choices,
+        "priorities": Priority.choices,
+        "move_inboxes": [i for i in console.inboxes if i.pk != conversation.inbox_id],
+        "snooze_choices": [
+            ("1 hour", (now + timedelta(hours=1)).isoformat()),
+            ("4 hours", (now + timedelta(hours=4)).isoformat()),
+            ("Tomorrow 9:00", tomorrow_9.isoformat()),
+            ("Next week", (tomorrow_9 + timedelta(days=6)).isoformat()),
+        ],
+    }
+
+
+@console_page()
+def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    memory = _memory_context(request, conversation)
+    context = {
+        **_list_context(request),
+        **_header_context(request, conversation),
+        **_thread_context(request, conversation),
+        **memory,
+        "channel_options": _channel_options(memory["memory"], conversation, memory["suggestion"].channel),
+    }
+    return render(request, "web/conversation.html", context)
+
+
+@console_page()
+def thread_partial(request: ConsoleRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    return render(request, "web/_thread.html", _thread_context(request, conversation))
+
+
+@console_page()
+def header_partial(request: ConsoleRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    return render(request, "web/_conversation_header.html", _header_context(request, conversation))
+
+
+@console_page()
+def memory_partial(request: ConsoleRequest, conversation_id: int) -> HttpResponse:
+    conversation = _conversation(request, conversation_id)
+    return render(request, "web/_memory.html", _memory_context(request, conversation))
+
+
+# --- Contacts and search ------------------------------------------------------------------------------------
+
+
+def _contact(request: ConsoleRequest, contact_id: int) -> Contact:
+    contact = contact_get(account=request.console.account, contact_id=contact_id)
+    if contact is None:
+        raise Http404("No such contact")
+    if contact.merged_into_id:
+        raise Http404("Merged")
+    return contact
+
+
+@console_page()
+def contact_view(request: ConsoleRequest, contact_id: int) -> HttpResponse:
+    console = request.console
+    contact = contact_get(account=console.account, contact_id=contact_id)
+    if contact is None:
+        raise Http404("No such contact")
+    if contact.merged_into_id:  # a merged contact's old link leads to the one it was folded into
+        return redirect("web:contact", account_id=console.account.pk, contact_id=contact.merged_into_id)
+    timeline = list(
+        contact_timeline(account=console.account, membership=console.membership, contact=contact)[:TIMELINE_SIZE]
+    )
+    conversations = list(
+        conversation_list(account=console.account, membership=console.membership, contact_id=contact.pk)[:50]
+    )
+    merge_query = request.GET.get("merge_q", "").strip()
+    candidates: list[Contact] = []
+    if merge_query:
+        candidates = list(
+            contact_search(account=console.account, query=merge_query)
+            .exclude(pk=contact.pk)
+            .prefetch_related("identities")[:10]
+        )
+    return render(
+        request,
+        "web/contact.html",
+        {
+            "contact": contact,
+            "timeline": list(reversed(timeline)),
+            "conversations": conversations,
+            "identity_kinds": IdentityKind.choices,
+            "merge_query": merge_query,
+            "candidates": candidates,
+        },
+    )
+
+
+@console_page()
+def merge_preview(request: ConsoleRequest, contact_id: int, other_id: int) -> HttpResponse:
+    console = request.console
+    keep = _contact(request, contact_id)
+    drop = _contact(request, other_id)
+    if keep.pk == drop.pk:
+        raise Http404("Same contact")
+    counts = {
+        c.pk: conversation_list(account=console.account, membership=console.membership, contact_id=c.pk).count()
+        for c in (keep, drop)
+    }
+    return render(request, "web/merge.html", {"keep": keep, "drop": drop, "counts": counts})
+
+
+@console_page()
+def search_view(request: ConsoleRequest) -> HttpResponse:
+    console = request.console
+    query = request.GET.get("q", "").strip()
+    contacts: list[Contact] = []
+    messages: list[Any] = []
+    by_number: Conversation | None = None
+    if query:
+        contacts = list(contact_search(account=console.account, query=query).prefetch_related("identities")[:20])
+        messages = list(
+            message_search(account=console.account, membership=console.membership, query=query).select_related(
+                "conversation", "contact"
+            )[:30]
+        )
+        number = query.removeprefix("#")
+        if number.isdigit():
+            by_number = (
+                conversation_list(account=console.account, membership=console.membership)
+                .filter(number=int(number))
+                .first()
+            )
+    return render(
+        request,
+        "web/search.html",
+        {"q": query, "contacts": contacts, "messages": messages, "by_number": by_number},
+    )

@@ -122,3 +122,21 @@ def failure(exc: TwilioRestException) -> tuple[bool, str, str]:
     if code in RETRYABLE_ERRORS or (exc.status and exc.status >= 500):
         return True, str(code or exc.status), "Twilio is busy; retrying."
     return False, str(code or exc.status), PERMANENT_ERRORS.get(code, f"Twilio refused the message: {exc.msg}")[:500]
+
+
+def check(endpoint: ChannelEndpoint) -> str:
+    """Ask Twilio whether the endpoint's credentials work and its number belongs to that Twilio account; returns
+    what an admin should know. Raises TwilioRestException when Twilio refuses the credentials."""
+    client = client_for(endpoint)
+    credentials = credentials_get(endpoint)
+    account = client.api.v2010.accounts(credentials.get("account_sid", "")).fetch()
+    name = account.friendly_name or account.sid
+    if endpoint.kind == "whatsapp":  # WhatsApp senders are registered apart from the account's phone numbers
+        return (
+            f"Twilio accepted the credentials (account {name}). "
+            f"Send a WhatsApp message to {endpoint.address} to finish checking."
+        )
+    number = endpoint.address.removeprefix(WHATSAPP)
+    if not client.incoming_phone_numbers.list(phone_number=number, limit=1):
+        return f"Twilio accepted the credentials (account {name}), but {number} is not a number of that account."
+    return f"Twilio accepted the credentials (account {name}) and {number} belongs to it."

@@ -18,6 +18,7 @@ class FakeTwilio:
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.sent: list[dict[str, str]] = []
         self.replies: list[tuple[int, int]] = []  # (HTTP status, Twilio error code) to answer before succeeding
+        self.numbers: set[str] = set()  # E.164 numbers of the account (IncomingPhoneNumbers)
         counter = itertools.count(1)
         fake = self
         expected_auth = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
@@ -29,6 +30,15 @@ class FakeTwilio:
             def do_GET(self) -> None:
                 if self.headers.get("Authorization") != expected_auth:
                     self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
+                    return
+                path, _, query = self.path.partition("?")
+                if path == f"/2010-04-01/Accounts/{account_sid}.json":
+                    self._json(200, {"sid": account_sid, "friendly_name": "Test account", "status": "active"})
+                    return
+                if path.endswith("/IncomingPhoneNumbers.json"):
+                    wanted = parse_qs(query).get("PhoneNumber", [""])[0]
+                    found = [{"sid": "PN" + "0" * 32, "phone_number": wanted}] if wanted in fake.numbers else []
+                    self._json(200, {"incoming_phone_numbers": found, "next_page_uri": None, "page": 0, "page_size": 1})
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "image/jpeg")

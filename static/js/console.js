@@ -1,0 +1,416 @@
+/* Continuum console: live updates over the account's websocket, forms that write through the REST API, and
+ * keyboard shortcuts. No inline scripts (the pages are served with a strict Content-Security-Policy). */
+(function () {
+  "use strict";
+
+  const $ = (selector, root) => (root || document).querySelector(selector);
+  const $$ = (selector, root) => Array.from((root || document).querySelectorAll(selector));
+
+  function csrfToken() {
+    const meta = $('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  function announce(text, kind) {
+    const box = $("#toasts");
+    if (!box || !text) return;
+    const toast = document.createElement("p");
+    toast.className = "toast" + (kind ? " toast-" + kind : "");
+    toast.setAttribute("role", kind === "error" ? "alert" : "status");
+    toast.textContent = text;
+    box.appendChild(toast);
+    setTimeout(() => toast.remove(), kind === "error" ? 8000 : 4000);
+  }
+
+  // --- Regions that refresh themselves (each has an id and data-src) -----------------------------------------
+
+  const pending = {};
+
+  function refresh(id, delay) {
+    const el = document.getElementById(id);
+    if (!el || !el.dataset.src || el.dataset.paged) return Promise.resolve();
+    if (pending[id]) return pending[id].promise;
+    let resolve;
+    const promise = new Promise((r) => (resolve = r));
+    pending[id] = { promise };
+    setTimeout(() => {
+      delete pending[id];
+      const target = document.getElementById(id);
+      if (!target) return resolve();
+      const keep = keepState(target);
+      htmx
+        .ajax("GET", target.dataset.src, { target: "#" + id, swap: "outerHTML" })
+        .then(() => {
+          restoreState(id, keep);
+          resolve();
+        }, resolve);
+    }, delay === undefined ? 120 : delay);
+    return promise;
+  }
+
+  // Keep what the person was doing across a refresh: open <details>, focus, and the thread's scroll position.
+  function keepState(el) {
+    const open = $$("details[open]", el).map((d) => d.querySelector("summary")?.textContent);
+    const active = document.activeElement && el.contains(document.activeElement) ? document.activeElement.id : null;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    return { open, active, atBottom, scrollTop: el.scrollTop };
+  }
+
+  function restoreState(id, keep) {
+    const el = document.getElementById(id);
+    if (!el) return;
+    $$("details", el).forEach((d) => {
+      if (keep.open.includes(d.querySelector("summary")?.textContent)) d.open = true;
+    });
+    if (keep.active) document.getElementById(keep.active)?.focus();
+    if (id === "thread") el.scrollTop = keep.atBottom ? el.scrollHeight : keep.scrollTop;
+  }
+
+  function scrollThread() {
+    const thread = $("#thread");
+    if (!thread) return;
+    const target = location.hash && $(location.hash, thread);
+    if (target) {
+      target.scrollIntoView({ block: "center" });
+      target.classList.add("highlight");
+    } else {
+      thread.scrollTop = thread.scrollHeight;
+    }
+  }
+
+  // --- The websocket -----------------------------------------------------------------------------------------
+
+  let socket = null;
+  let socketPath = null;
+  let retry = 0;
+
+  function current() {
+    const section = $("section.conversation");
+    return section
+      ? {
+          conversation: Number(section.dataset.conversationId),
+          contact: Number(section.dataset.contactId),
+        }
+      : {};
+  }
+
+  function onEvent(event) {
+    const here = current();
+    switch (event.type) {
+      case "message.created":
+      case "conversation.updated":
+        refresh("conversation-list", 250);
+        if (event.conversation_id === here.conversation || event.conversation?.id === here.conversation) {
+          refresh("thread");
+          if (event.type === "conversation.updated") refresh("conversation-header");
+        }
+        break;
+      case "message.updated":
+        if (event.conversation_id === here.conversation) refresh("thread");
+        break;
+      case "memory.updated":
+        if (event.contact_id === here.contact) refresh("memory", 300);
+        refresh("conversation-list", 400);
+        break;
+      case "typing":
+        if (event.conversation_id === here.conversation) showTyping(event.name);
+        break;
+      case "notification":
+        announce(event.text || "Something needs your attention");
+        break;
+    }
+  }
+
+  let typingTimer = null;
+  function showTyping(name) {
+    const box = $("#typing");
+    if (!box) return;
+    box.textContent = (name || "Someone") + " is typing…";
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => (box.textContent = ""), 4000);
+  }
+
+  function connect() {
+    const path = $("#main")?.dataset.wsPath;
+    if (!path) return;
+    if (socket && socketPath === path && socket.readyState <= 1) return;
+    if (socket) socket.close();
+    socketPath = path;
+    const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+    socket = new WebSocket(url);
+    socket.addEventListener("open", () => {
+      retry = 0;
+      document.documentElement.dataset.live = "on";
+    });
+    socket.addEventListener("message", (msg) => {
+      let event;
+      try {
+        event = JSON.parse(msg.data);
+      } catch (e) {
+        return;
+      }
+      if (event.type === "hello") {
+        // Anything that happened while we were away: catch up once.
+        ["conversation-list", "thread", "conversation-header", "memory"].forEach((id) => refresh(id, 0));
+        return;
+      }
+      onEvent(event);
+    });
+    socket.addEventListener("close", (closed) => {
+      document.documentElement.dataset.live = "off";
+      if (closed.code === 4401 || closed.code === 4404 || socketPath !== $("#main")?.dataset.wsPath) return;
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, 500 * 2 ** retry);
+    });
+  }
+
+  let lastTypingSent = 0;
+  function sendTyping() {
+    const here = current();
+    if (!here.conversation || !socket || socket.readyState !== 1) return;
+    const now = Date.now();
+    if (now - lastTypingSent < 2500) return;
+    lastTypingSent = now;
+    socket.send(JSON.stringify({ type: "typing", conversation_id: here.conversation }));
+  }
+
+  // --- Forms that write through the REST API -----------------------------------------------------------------
+
+  function typed(input, raw) {
+    switch (input.dataset.type) {
+      case "int":
+        return raw === "" ? null : parseInt(raw, 10);
+      case "float":
+        return raw === "" ? null : parseFloat(raw);
+      case "bool":
+        return raw === "true";
+      case "nullable":
+        return raw === "" ? null : raw;
+      default:
+        return raw;
+    }
+  }
+
+  function setPath(obj, name, value) {
+    const parts = name.split(".");
+    let node = obj;
+    parts.slice(0, -1).forEach((part) => (node = node[part] = node[part] || {}));
+    node[parts[parts.length - 1]] = value;
+  }
+
+  function formBody(form) {
+    const files = $$('input[type="file"]', form).filter((f) => f.files.length);
+    if (files.length) {
+      const data = new FormData(form);
+      return { body: data, json: false };
+    }
+    const body = {};
+    $$("input[name], select[name], textarea[name]", form).forEach((input) => {
+      if (input.type === "file") return;
+      if (input.type === "radio" && !input.checked) return;
+      if (input.type === "checkbox") return setPath(body, input.name, input.checked);
+      if (input.dataset.omitEmpty !== undefined && input.value === "") return;
+      setPath(body, input.name, typed(input, input.value));
+    });
+    $$("[data-hours]", form).forEach((box) => {
+      const hours = {};
+      $$("[data-day]", box).forEach((row) => {
+        const open = $("[data-hours-open]", row).value;
+        let close = $("[data-hours-close]", row).value;
+        if (close === "23:59") close = "24:00";
+        if (open && close) hours[row.dataset.day] = [[open, close]];
+      });
+      body[box.dataset.hours] = hours;
+    });
+    return { body: JSON.stringify(body), json: true };
+  }
+
+  function clearErrors(form) {
+    $$(".field-error", form).forEach((e) => e.remove());
+    $$("[aria-invalid]", form).forEach((e) => e.removeAttribute("aria-invalid"));
+  }
+
+  function showErrors(form, error) {
+    const fields = error.fields || {};
+    let placed = false;
+    Object.entries(fields).forEach(([name, messages]) => {
+      const input = form.querySelector(`[name="${name}"], [name^="${name}."], [data-hours="${name}"]`);
+      if (!input) return;
+      placed = true;
+      const note = document.createElement("p");
+      note.className = "field-error";
+      note.id = "err-" + Math.random().toString(36).slice(2);
+      note.textContent = messages.join(" ");
+      input.setAttribute("aria-invalid", "true");
+      input.setAttribute("aria-describedby", note.id);
+      input.insertAdjacentElement("afterend", note);
+    });
+    announce(error.message || "That did not work", "error");
+    if (placed) form.querySelector("[aria-invalid]")?.focus();
+  }
+
+  async function submitApiForm(form) {
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) return;
+    if (form.dataset.busy) return;
+    form.dataset.busy = "1";
+    clearErrors(form);
+    const { body, json } = formBody(form);
+    const method = (form.dataset.method || "POST").toUpperCase();
+    const headers = { "X-CSRFToken": csrfToken(), Accept: "application/json" };
+    if (json) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(form.dataset.api, {
+        method,
+        headers,
+        body: method === "DELETE" ? undefined : body,
+        credentials: "same-origin",
+      });
+    } catch (e) {
+      delete form.dataset.busy;
+      announce("Could not reach Continuum. Check your connection and try again.", "error");
+      return;
+    }
+    delete form.dataset.busy;
+    let data = {};
+    if (response.status !== 204) {
+      try {
+        data = await response.json();
+      } catch (e) {
+        data = {};
+      }
+    }
+    if (!response.ok) {
+      showErrors(form, data.error || { message: `Failed (${response.status})` });
+      return;
+    }
+    if (form.dataset.output) {
+      const [id, field] = form.dataset.output.split(":");
+      const box = document.getElementById(id);
+      if (box) {
+        $("[data-output-value]", box).textContent = data[field] || "";
+        box.hidden = false;
+      }
+    }
+    announce(form.dataset.done || "Saved");
+    if (form.dataset.reset !== undefined) form.reset();
+    if (form.dataset.redirect) {
+      location.assign(form.dataset.redirect.replace("{id}", data.id));
+      return;
+    }
+    if (form.dataset.reload !== undefined) {
+      htmx.ajax("GET", location.pathname + location.search, { target: "#main", select: "#main", swap: "outerHTML" });
+      return;
+    }
+    (form.dataset.refresh || "").split(/\s+/).filter(Boolean).forEach((id) => refresh(id, 0));
+  }
+
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form[data-api]");
+    if (!form) return;
+    event.preventDefault();
+    submitApiForm(form);
+  });
+
+  // --- Copy buttons, shortcuts, typing -----------------------------------------------------------------------
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-copy-from]");
+    if (!button) return;
+    const source = $(button.dataset.copyFrom);
+    if (!source) return;
+    const text = source.textContent.trim();
+    const done = () => announce("Copied");
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => selectText(source));
+    } else {
+      selectText(source);
+      try {
+        document.execCommand("copy");
+        done();
+      } catch (e) {
+        announce("Press Ctrl+C to copy the selected text");
+      }
+    }
+  });
+
+  function selectText(node) {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  function moveInList(step) {
+    const rows = $$("#conversation-list .row a");
+    if (!rows.length) return;
+    let index = rows.findIndex((a) => a.getAttribute("aria-current") === "page");
+    index = index === -1 ? (step > 0 ? 0 : rows.length - 1) : Math.min(Math.max(index + step, 0), rows.length - 1);
+    rows[index].click();
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const inField = /^(INPUT|TEXTAREA|SELECT)$/.test(event.target.tagName);
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.closest("#composer")) {
+      event.preventDefault();
+      $("#composer").requestSubmit();
+      return;
+    }
+    if (event.altKey && !event.ctrlKey && !event.metaKey) {
+      const key = event.key.toLowerCase();
+      if (key === "n" && $("#composer")) {
+        event.preventDefault();
+        const note = $('#composer input[name="kind"][value="note"]');
+        const reply = $('#composer input[name="kind"][value="message"]');
+        (note.checked ? reply : note).checked = true;
+        $("#composer").dataset.mode = note.checked ? "note" : "message";
+        $("#composer-body").focus();
+        return;
+      }
+      if (key === "j" || key === "arrowdown") {
+        event.preventDefault();
+        moveInList(1);
+        return;
+      }
+      if (key === "k" || key === "arrowup") {
+        event.preventDefault();
+        moveInList(-1);
+        return;
+      }
+    }
+    if (event.key === "/" && !inField) {
+      const search = $("#global-search");
+      if (search) {
+        event.preventDefault();
+        search.focus();
+      }
+    }
+  });
+
+  document.addEventListener("input", (event) => {
+    if (event.target.id === "composer-body") sendTyping();
+  });
+
+  document.addEventListener("change", (event) => {
+    if (event.target.name === "kind" && event.target.closest("#composer")) {
+      $("#composer").dataset.mode = event.target.value;
+    }
+  });
+
+  // --- Start, and again after every boosted navigation -------------------------------------------------------
+
+  function start() {
+    connect();
+    scrollThread();
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (event.detail.target === document.body || event.detail.target.id === "main") start();
+    if (event.detail.target.id === "thread" && !event.detail.requestConfig?.triggeringEvent) {
+      /* refresh() restores the scroll position itself */
+    }
+  });
+  document.addEventListener("htmx:historyRestore", start);
+})();

@@ -1,0 +1,105 @@
+"""What the console's pages read, composed from every app's selectors (the web layer sits on top of them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Account, Membership
+from inbox.models import Conversation, HandledBy, Status
+from inbox.selectors import conversation_list, with_unread
+from memory.models import SentimentReading
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Folder:
+    key: str
+    label: str
+    empty: str  # what to say (and suggest) when it has nothing in it
+
+
+FOLDERS = [
+    Folder("mine", "Mine", "Nothing assigned to you is open. Pick one from Unassigned or Escalated."),
+    Folder("unassigned", "Unassigned", "Every conversation a person handles has an owner."),
+    Folder("ai", "AI-handled", "The AI agent is not handling any open conversation right now."),
+    Folder("escalated", "Escalated", "No escalations: nothing is waiting for a person urgently."),
+    Folder("waiting", "Waiting", "No conversation is waiting on a customer's reply."),
+    Folder("resolved", "Resolved", "Nothing resolved yet."),
+    Folder("all", "All", "No conversations yet. They appear here as soon as a customer writes on any channel."),
+]
+FOLDER_BY_KEY = {folder.key: folder for folder in FOLDERS}
+
+
+def folder_conversations(
+    *, account: Account, membership: Membership, folder: str, inbox_id: int | None = None
+) -> QuerySet[Conversation]:
+    """The conversations of one console folder, newest activity first."""
+    rows = conversation_list(account=account, membership=membership, inbox_id=inbox_id)
+    open_rows = rows.exclude(status=Status.RESOLVED)
+    if folder == "mine":
+        rows = open_rows.filter(assignee_id=membership.user_id)
+    elif folder == "unassigned":
+        rows = open_rows.filter(handled_by=HandledBy.HUMAN, assignee__isnull=True)
+    elif folder == "ai":
+        rows = open_rows.filter(handled_by=HandledBy.AI)
+    elif folder in (Status.ESCALATED, Status.WAITING, Status.RESOLVED):
+        rows = rows.filter(status=folder)
+    latest_sentiment = SentimentReading.objects.filter(conversation_id=OuterRef("pk")).order_by("-created_at", "-id")
+    return with_unread(rows, user_id=membership.user_id).annotate(
+        sentiment_label=Subquery(latest_sentiment.values("label")[:1]),
+        sentiment_score=Subquery(latest_sentiment.values("score")[:1]),
+    )
+
+
+def parse_cursor(raw: str | None) -> tuple[datetime, int] | None:
+    """The "older" link's cursor: `<last_activity_at ISO>|<id>` of the last row shown."""
+    if not raw or "|" not in raw:
+        return None
+    stamp, _, ident = raw.rpartition("|")
+    at = parse_datetime(stamp)
+    if at is None or not ident.isdigit():
+        return None
+    if timezone.is_naive(at):
+        at = timezone.make_aware(at, UTC)
+    return at, int(ident)
+
+
+def page_of(rows: QuerySet[Conversation], cursor: tuple[datetime, int] | None) -> tuple[list[Conversation], str]:
+    """One page of a folder and the cursor of the next one ("" at the end)."""
+    from django.db.models import Q
+
+    if cursor is not None:
+        at, ident = cursor
+        rows = rows.filter(Q(last_activity_at__lt=at) | Q(last_activity_at=at, id__lt=ident))
+    page = list(rows[: PAGE_SIZE + 1])
+    more = len(page) > PAGE_SIZE
+    page = page[:PAGE_SIZE]
+    next_cursor = f"{page[-1].last_activity_at.isoformat()}|{page[-1].pk}" if more else ""
+    return page, next_cursor
+
+
+def sentiment_points(series: list[dict[str, Any]], *, width: int = 280, height: int = 80) -> dict[str, Any]:
+    """Coordinates of an inline SVG line chart of the daily mean sentiment (-1 at the bottom, +1 at the top)."""
+    pad = 6
+    if not series:
+        return {"points": [], "polyline": "", "width": width, "height": height, "zero_y": height / 2}
+    step = (width - 2 * pad) / max(len(series) - 1, 1)
+    points = []
+    for index, row in enumerate(series):
+        x = pad + index * step if len(series) > 1 else width / 2
+        y = pad + (1 - (float(row["mean"]) + 1) / 2) * (height - 2 * pad)
+        points.append({"x": round(x, 1), "y": round(y, 1), **row})
+    return {
+        "points": points,
+        "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
+        "width": width,
+        "height": height,
+        "zero_y": round(pad + 0.5 * (height - 2 * pad), 1),
+    }

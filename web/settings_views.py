@@ -1,0 +1,124 @@
+"""Admin settings pages: the account, its inboxes (members, channel endpoints, the AI agent, fact definitions,
+knowledge, playbooks), members, API tokens and the audit log.
+
+The pages render current values; their forms write through the REST API (static/js/console.js), so the API's
+validation, role checks and audit entries apply exactly as they do for scripts."""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from accounts.models import Role
+from accounts.selectors import api_token_list, audit_log_list, membership_list
+from ai_agent.models import (
+    AccountAiSettings,
+    AnswerMode,
+    Assignment,
+    EngineChoice,
+    Playbook,
+    PlaybookAction,
+    PlaybookTrigger,
+)
+from ai_agent.selectors import agent_settings_get, knowledge_list
+from channels_app.adapters.twilio import webhook_url
+from channels_app.models import ChannelEndpoint, EndpointKind
+from inbox.hours import DAYS
+from inbox.selectors import inbox_list, inbox_member_list
+from memory.selectors import fact_definition_list
+
+from .context import ConsoleRequest, console_page
+
+DAY_LABELS = dict(
+    zip(DAYS, ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"], strict=True)
+)
+
+
+@console_page(admin=True)
+def overview(request: ConsoleRequest) -> HttpResponse:
+    console = request.console
+    ai_settings, _ = AccountAiSettings.objects.get_or_create(account=console.account)
+    return render(
+        request,
+        "web/settings/overview.html",
+        {
+            "inboxes": inbox_list(account=console.account, membership=console.membership),
+            "ai_settings": ai_settings,
+            "engines": EngineChoice.choices,
+        },
+    )
+
+
+@console_page(admin=True)
+def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
+    console = request.console
+    inbox = console.inbox(inbox_id)
+    members = inbox_member_list(account=console.account, inbox=inbox)
+    member_ids = {m.user_id for m in members}
+    endpoints = [
+        {
+            "endpoint": endpoint,
+            "urls": [
+                ("Messaging (incoming messages)", webhook_url(endpoint, "messaging")),
+                ("Status callback", webhook_url(endpoint, "status")),
+            ],
+        }
+        for endpoint in ChannelEndpoint.objects.filter(account=console.account, inbox=inbox).order_by(
+            "created_at", "id"
+        )
+    ]
+    hours = [
+        {
+            "day": day,
+            "label": DAY_LABELS[day],
+            "range": (inbox.business_hours.get(day) or [["", ""]])[0],
+            "closed": day in inbox.business_hours and not inbox.business_hours[day],
+        }
+        for day in DAYS
+    ]
+    return render(
+        request,
+        "web/settings/inbox.html",
+        {
+            "inbox": inbox,
+            "hours": hours,
+            "members": members,
+            "candidates": [m for m in membership_list(account=console.account) if m.user_id not in member_ids],
+            "endpoints": endpoints,
+            "endpoint_kinds": [(k, label) for k, label in EndpointKind.choices if k in ("sms", "whatsapp")],
+            "agent": agent_settings_get(account=console.account, inbox=inbox),
+            "answer_modes": AnswerMode.choices,
+            "assignments": Assignment.choices,
+            "definitions": fact_definition_list(account=console.account, inbox=inbox),
+            "knowledge": knowledge_list(account=console.account, inbox=inbox),
+            "playbooks": Playbook.objects.filter(account=console.account, inbox=inbox).order_by("after_minutes", "id"),
+            "triggers": PlaybookTrigger.choices,
+            "actions": PlaybookAction.choices,
+        },
+    )
+
+
+@console_page(admin=True)
+def members(request: ConsoleRequest) -> HttpResponse:
+    console = request.console
+    return render(
+        request,
+        "web/settings/members.html",
+        {"members": membership_list(account=console.account), "roles": Role.choices},
+    )
+
+
+@console_page()
+def tokens(request: ConsoleRequest) -> HttpResponse:
+    """Everyone manages their own API tokens; admins also see everyone's."""
+    console = request.console
+    rows = api_token_list(account=console.account, user=None if console.is_admin else console.user)
+    return render(request, "web/settings/tokens.html", {"tokens": rows.select_related("user")})
+
+
+@console_page(admin=True)
+def audit(request: ConsoleRequest) -> HttpResponse:
+    console = request.console
+    page = Paginator(audit_log_list(account=console.account), 50).get_page(request.GET.get("page"))
+    return render(request, "web/settings/audit.html", {"page": page})
