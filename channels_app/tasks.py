@@ -124,7 +124,7 @@ def _status(event: InboundEvent) -> None:
     )
 
 
-@shared_task(acks_late=True, time_limit=60)
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def sweep_inbound_events() -> int:
     """Beat: enqueue events still pending after 30 s (their task was never queued, or was lost)."""
     stale = InboundEvent.objects.filter(

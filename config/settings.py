@@ -120,7 +120,12 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "continuum:channels"},
+        # redis-py reads time out after 5 s by default, exactly channels-redis's blocking receive (BZPOPMIN 5 s):
+        # every idle websocket would crash after 5 s. Reads get a longer limit than the blocking receive.
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 2}],
+            "prefix": "continuum:channels",
+        },
     }
 }
 

@@ -603,6 +603,9 @@ def conversation_set_priority(
 def conversation_mark_read(*, account: Account, user: User, conversation: Conversation) -> None:
     """Record that `user` has read the conversation up to now (one upsert)."""
     _same_account(account, conversation)
-    ConversationRead.objects.update_or_create(
-        user=user, conversation=conversation, defaults={"account": account, "read_at": timezone.now()}
+    ConversationRead.objects.bulk_create(  # one INSERT ... ON CONFLICT DO UPDATE
+        [ConversationRead(account=account, user=user, conversation=conversation, read_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["user", "conversation"],
+        update_fields=["read_at"],
     )

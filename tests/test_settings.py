@@ -37,3 +37,18 @@ def test_production_with_a_real_key_runs_without_debug() -> None:
 def test_unknown_environment_is_named() -> None:
     result = _import_settings(CONTINUUM_ENV="staging")
     assert "CONTINUUM_ENV must be development, test or production, not 'staging'" in result.stderr
+
+
+def test_every_task_can_be_scheduled_with_its_time_limits() -> None:
+    """Celery refuses to send a task whose soft limit exceeds its hard limit (beat logs it and never runs it)."""
+    from config.celery_app import app
+
+    app.loader.import_default_modules()
+    ours = [t for name, t in app.tasks.items() if name.split(".")[0] in {"channels_app", "ai_agent", "inbox", "memory"}]
+    assert ours
+    for task in ours:
+        soft = task.soft_time_limit or app.conf.task_soft_time_limit
+        hard = task.time_limit or app.conf.task_time_limit
+        assert soft <= hard, f"{task.name}: soft limit {soft} s > hard limit {hard} s"
+    for entry in app.conf.beat_schedule.values():
+        assert entry["task"] in app.tasks

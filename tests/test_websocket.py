@@ -113,3 +113,49 @@ async def test_inbox_events_reach_only_members_of_that_inbox() -> None:
     assert admin_bodies == ["billing secret", "sales question"]
     await agent_socket.disconnect()
     await admin_socket.disconnect()
+
+
+async def test_typing_reaches_the_others_in_that_inbox_only() -> None:
+    from inbox.services import inbox_member_add
+    from tests.factories import InboxFactory, inbound
+
+    tenant: Tenant = await sync_to_async(make_tenant)("A")
+    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales")
+    billing = await sync_to_async(InboxFactory)(account=tenant.account, name="Billing")
+    await sync_to_async(inbox_member_add)(account=tenant.account, actor=None, inbox=sales, user=tenant.agent)
+    in_sales = await sync_to_async(inbound)(tenant.account, sales, "+15550005678", "sales question")
+    in_billing = await sync_to_async(inbound)(tenant.account, billing, "+15550001234", "billing question")
+    agent, _, _ = await _connect(tenant.account.pk, await sync_to_async(_session_cookie)(tenant.agent))
+    admin, _, _ = await _connect(tenant.account.pk, await sync_to_async(_session_cookie)(tenant.admin))
+    await agent.receive_json_from(timeout=5)
+    await admin.receive_json_from(timeout=5)
+
+    await admin.send_json_to({"type": "typing", "conversation_id": in_sales.conversation_id})
+    event = await agent.receive_json_from(timeout=5)
+    assert event["type"] == "typing" and event["conversation_id"] == in_sales.conversation_id
+    assert event["name"] == tenant.admin.display_name
+    assert await admin.receive_nothing(timeout=0.3)  # not echoed to the one typing
+
+    # the agent cannot announce typing in an inbox it does not see (nor in another account's conversation)
+    await agent.send_json_to({"type": "typing", "conversation_id": in_billing.conversation_id})
+    await agent.send_json_to({"type": "typing", "conversation_id": "1; DROP"})
+    assert await admin.receive_nothing(timeout=0.5)
+    await agent.disconnect()
+    await admin.disconnect()
+
+
+async def test_an_idle_socket_stays_open_and_still_receives() -> None:
+    """redis-py's default read timeout (5 s) equals channels-redis's blocking receive; an idle console must not
+    be dropped when they meet."""
+    import asyncio
+
+    tenant: Tenant = await sync_to_async(make_tenant)("A")
+    socket, connected, _ = await _connect(tenant.account.pk, await sync_to_async(_session_cookie)(tenant.agent))
+    assert connected
+    await socket.receive_json_from(timeout=5)
+    await asyncio.sleep(6.5)
+    await get_channel_layer().group_send(
+        account_group(tenant.account.pk), {"type": "realtime.event", "event": {"type": "late.news"}}
+    )
+    assert await socket.receive_json_from(timeout=5) == {"type": "late.news"}
+    await socket.disconnect()

@@ -283,7 +283,7 @@ def merge_preview(request: ConsoleRequest, contact_id: int, other_id: int) -> Ht
         c.pk: conversation_list(account=console.account, membership=console.membership, contact_id=c.pk).count()
         for c in (keep, drop)
     }
-    return render(request, "web/merge.html", {"keep": keep, "drop": drop, "counts": counts})
+    return render(request, "web/merge.html", {"keep": keep, "drop": drop, "sides": [keep, drop], "counts": counts})
 
 
 @console_page()

@@ -6,7 +6,10 @@
   const $ = (selector, root) => (root || document).querySelector(selector);
   const $$ = (selector, root) => Array.from((root || document).querySelectorAll(selector));
 
+  // The cookie, not the page: signing in rotates the token, and boosted navigation keeps the old <head>.
   function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    if (match) return decodeURIComponent(match[1]);
     const meta = $('meta[name="csrf-token"]');
     return meta ? meta.content : "";
   }
@@ -305,12 +308,18 @@
     (form.dataset.refresh || "").split(/\s+/).filter(Boolean).forEach((id) => refresh(id, 0));
   }
 
-  document.addEventListener("submit", (event) => {
-    const form = event.target.closest("form[data-api]");
-    if (!form) return;
-    event.preventDefault();
-    submitApiForm(form);
-  });
+  // Capture phase: runs before htmx's own (boost) handler on the form, which must not submit it as well.
+  document.addEventListener(
+    "submit",
+    (event) => {
+      const form = event.target.closest("form[data-api]");
+      if (!form) return;
+      event.preventDefault();
+      event.stopPropagation();
+      submitApiForm(form);
+    },
+    true
+  );
 
   // --- Copy buttons, shortcuts, typing -----------------------------------------------------------------------
 

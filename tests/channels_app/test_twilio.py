@@ -321,3 +321,21 @@ def test_an_unreachable_twilio_ends_as_a_readable_failure(
         deliver_message.max_retries = saved
     reply.refresh_from_db()
     assert reply.delivery_status == "failed" and reply.error_message.startswith("Could not reach Twilio after 2 tries")
+
+
+def test_send_test_checks_credentials_and_number_with_twilio(
+    endpoint: ChannelEndpoint, fake: FakeTwilio, tenant: Tenant
+) -> None:
+    url = f"/api/v1/accounts/{tenant.account.pk}/channel-endpoints/{endpoint.pk}/test"
+    response = tenant.client().post(url)
+    assert response.status_code == 200
+    assert "+13125550100 is not a number of that account" in response.json()["detail"]
+    fake.numbers.add("+13125550100")
+    assert "+13125550100 belongs to it" in tenant.client().post(url).json()["detail"]
+    assert tenant.client("agent").post(url).status_code == 403
+
+    endpoint.credentials_encrypted = credentials_encrypt({"account_sid": SID, "auth_token": "wrong"})
+    endpoint.save()
+    refused = tenant.client().post(url)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["fields"]["credentials"][0].startswith("Twilio refused these credentials")

@@ -1,0 +1,334 @@
+"""The console's pages through Django's test client: who sees what, folders, unread counts, escaping, CSP, and
+query counts that stay flat as the account grows."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from inbox.models import InboxMember
+from inbox.services import (
+    conversation_assign,
+    conversation_hand_to_human,
+    conversation_set_status,
+    send_message,
+)
+from memory.services import fact_record_ai, handoff_record, sentiment_record
+from tests.conftest import Tenant, make_tenant
+from tests.factories import InboxFactory, inbound
+
+pytestmark = pytest.mark.django_db
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def shop(tenant: Tenant) -> dict[str, Any]:
+    """Sales (the agent is a member) and Billing (the agent is not)."""
+    sales = InboxFactory(account=tenant.account, name="Sales")
+    billing = InboxFactory(account=tenant.account, name="Billing")
+    InboxMember.objects.create(account=tenant.account, inbox=sales, user=tenant.agent)
+    return {"sales": sales, "billing": billing}
+
+
+def page(client: Client, name: str, **kwargs: Any) -> Any:
+    return client.get(reverse(f"web:{name}", kwargs=kwargs))
+
+
+def test_sign_in_required_and_single_account_lands_in_its_inbox(tenant: Tenant) -> None:
+    assert Client().get("/").status_code == 302
+    response = signed_in(tenant.agent).get("/")
+    assert response.status_code == 302
+    assert response.url == reverse("web:inbox", kwargs={"account_id": tenant.account.pk})
+
+
+def test_people_in_several_accounts_choose_one(tenant: Tenant, other_tenant: Tenant) -> None:
+    from accounts.models import Membership
+
+    Membership.objects.create(account=other_tenant.account, user=tenant.agent, role="agent")
+    response = signed_in(tenant.agent).get("/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert tenant.account.name in text and other_tenant.account.name in text
+
+
+def test_agents_see_only_their_inboxes(tenant: Tenant, shop: dict[str, Any]) -> None:
+    inbound(tenant.account, shop["sales"], "+15550001111", "Sales question about pricing")
+    secret = inbound(tenant.account, shop["billing"], "+15550002222", "Billing secret about invoice 77")
+    agent = signed_in(tenant.agent)
+    text = page(agent, "inbox", account_id=tenant.account.pk).content.decode()
+    assert "Sales question about pricing" in text
+    assert "Billing secret" not in text and "Billing</a>" not in text
+    assert (
+        page(agent, "conversation", account_id=tenant.account.pk, conversation_id=secret.conversation_id).status_code
+        == 404
+    )
+    admin_text = page(signed_in(tenant.admin), "inbox", account_id=tenant.account.pk).content.decode()
+    assert "Billing secret about invoice 77" in admin_text
+
+
+def test_other_accounts_pages_are_404(tenant: Tenant, other_tenant: Tenant) -> None:
+    inbox = InboxFactory(account=other_tenant.account, name="Theirs")
+    message = inbound(other_tenant.account, inbox, "+15550003333", "Not yours")
+    client = signed_in(tenant.admin)
+    A = other_tenant.account.pk
+    for name, kwargs in [
+        ("inbox", {}),
+        ("conversation", {"conversation_id": message.conversation_id}),
+        ("thread", {"conversation_id": message.conversation_id}),
+        ("memory", {"conversation_id": message.conversation_id}),
+        ("contact", {"contact_id": message.contact_id}),
+        ("search", {}),
+        ("settings", {}),
+        ("settings-inbox", {"inbox_id": inbox.pk}),
+        ("settings-tokens", {}),
+    ]:
+        assert page(client, name, account_id=A, **kwargs).status_code == 404, name
+        if name not in ("inbox", "search", "settings", "settings-tokens"):
+            # their object through our own account's URL: still nothing
+            assert page(client, name, account_id=tenant.account.pk, **kwargs).status_code == 404, name
+
+
+def test_settings_are_for_admins(tenant: Tenant, shop: dict[str, Any]) -> None:
+    agent = signed_in(tenant.agent)
+    A = tenant.account.pk
+    assert page(agent, "settings", account_id=A).status_code == 403
+    assert page(agent, "settings-inbox", account_id=A, inbox_id=shop["sales"].pk).status_code == 403
+    assert page(agent, "settings-members", account_id=A).status_code == 403
+    assert page(agent, "settings-audit", account_id=A).status_code == 403
+    assert page(agent, "settings-tokens", account_id=A).status_code == 200  # their own tokens
+
+
+def test_folders(tenant: Tenant, shop: dict[str, Any]) -> None:
+    A, sales = tenant.account, shop["sales"]
+    ai = inbound(A, sales, "+15550000001", "AI has this one").conversation
+    mine = inbound(A, sales, "+15550000002", "Mine to handle").conversation
+    conversation_hand_to_human(account=A, conversation=mine, assignee=tenant.agent, text="handed over")
+    unassigned = inbound(A, sales, "+15550000003", "Nobody owns this").conversation
+    conversation_hand_to_human(account=A, conversation=unassigned, assignee=None, text="handed over")
+    done = inbound(A, sales, "+15550000004", "All done here").conversation
+    conversation_set_status(account=A, actor=None, conversation=done, status="resolved")
+    escalated = inbound(A, sales, "+15550000005", "Escalated thing").conversation
+    conversation_set_status(account=A, actor=None, conversation=escalated, status="escalated")
+    agent = signed_in(tenant.agent)
+
+    def shown(folder: str) -> set[str]:
+        text = agent.get(reverse("web:conversation-list", kwargs={"account_id": A.pk}), {"folder": folder}).content
+        return set(re.findall(r'data-conversation-id="(\d+)"', text.decode()))
+
+    ids = {c: str(c.pk) for c in (ai, mine, unassigned, done, escalated)}
+    assert shown("mine") == {ids[mine]}
+    assert shown("unassigned") == {ids[unassigned]}
+    assert shown("ai") == {ids[ai], ids[escalated]}
+    assert shown("escalated") == {ids[escalated]}
+    assert shown("resolved") == {ids[done]}
+    assert shown("all") == set(ids.values())
+
+
+def test_unread_until_opened_and_again_when_the_customer_writes(tenant: Tenant, shop: dict[str, Any]) -> None:
+    A, sales = tenant.account, shop["sales"]
+    first = inbound(A, sales, "+15550000001", "Are you open Sunday?")
+    agent = signed_in(tenant.agent)
+
+    def unread_badge() -> str:
+        text = page(agent, "inbox", account_id=A.pk).content.decode()
+        match = re.search(r"Sales <span class=\"count\">(\d+)", text)
+        return match.group(1) if match else "0"
+
+    assert unread_badge() == "1"
+    assert page(agent, "conversation", account_id=A.pk, conversation_id=first.conversation_id).status_code == 200
+    assert unread_badge() == "0"
+    inbound(A, sales, "+15550000001", "Hello?")
+    assert unread_badge() == "1"
+    # reading is per person: the admin has not read it
+    admin_text = page(signed_in(tenant.admin), "inbox", account_id=A.pk).content.decode()
+    assert 'class="row unread' in admin_text
+
+
+def test_customer_text_is_escaped_everywhere(tenant: Tenant, shop: dict[str, Any]) -> None:
+    message = inbound(tenant.account, shop["sales"], "+15550000009", f"Hi {XSS} pumpkin", name=XSS)
+    fact_record_ai(
+        account=tenant.account,
+        contact=message.contact,
+        inbox=shop["sales"],
+        key="name",
+        value=XSS,
+        confidence=0.9,
+        engine="local/1",
+        source_message=message,
+        conversation=message.conversation,
+    )
+    client = signed_in(tenant.admin)
+    A = tenant.account.pk
+    for response in [
+        page(client, "inbox", account_id=A),
+        page(client, "conversation", account_id=A, conversation_id=message.conversation_id),
+        page(client, "contact", account_id=A, contact_id=message.contact_id),
+        client.get(reverse("web:search", kwargs={"account_id": A}), {"q": "pumpkin"}),
+    ]:
+        text = response.content.decode()
+        assert response.status_code == 200
+        assert XSS not in text
+        assert "&lt;img src=x onerror=alert(1)&gt;" in text
+
+
+def test_pages_carry_a_strict_csp_and_no_inline_script_or_style(tenant: Tenant, shop: dict[str, Any]) -> None:
+    message = inbound(tenant.account, shop["sales"], "+15550000009", "Hello")
+    client = signed_in(tenant.admin)
+    A = tenant.account.pk
+    for response in [
+        page(client, "inbox", account_id=A),
+        page(client, "conversation", account_id=A, conversation_id=message.conversation_id),
+        page(client, "contact", account_id=A, contact_id=message.contact_id),
+        page(client, "settings", account_id=A),
+        page(client, "settings-inbox", account_id=A, inbox_id=shop["sales"].pk),
+        Client().get(reverse("login")),
+    ]:
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
+        text = response.content.decode()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), "inline <script>"
+        assert not re.search(r"\son[a-z]+=", text), "inline event handler"
+        assert not re.search(r"\sstyle=", text), "inline style attribute"
+
+
+def test_conversation_page_shows_thread_memory_and_pinned_handoff(tenant: Tenant, shop: dict[str, Any]) -> None:
+    A, sales = tenant.account, shop["sales"]
+    message = inbound(A, sales, "+15550000009", "My order ORD-1 never came and I am upset", name="Rosa Diaz")
+    conversation = message.conversation
+    fact_record_ai(
+        account=A,
+        contact=message.contact,
+        inbox=sales,
+        key="email",
+        value="rosa@example.com",
+        confidence=0.9,
+        engine="local/1",
+        source_message=message,
+        conversation=conversation,
+    )
+    send_message(account=A, conversation=conversation, body="Looking into it", kind="note", sender_user=tenant.admin)
+    handoff_record(
+        account=A,
+        conversation=conversation,
+        from_party="AI agent",
+        reason="The customer asked for a person",
+        what_was_done={"actions": ["Greeted the customer"], "facts_collected": {"email": "rosa@example.com"}},
+        missing=["order number"],
+        suggested_next_step="Call her back",
+    )
+    sentiment_record(account=A, message=message, score=-0.6, engine="local/1")
+    conversation_hand_to_human(account=A, conversation=conversation, assignee=tenant.agent, text="handed over")
+    text = page(signed_in(tenant.agent), "conversation", account_id=A.pk, conversation_id=conversation.pk).content
+    html = text.decode()
+    assert "My order ORD-1 never came" in html
+    assert "Private note" in html and "Looking into it" in html
+    assert 'class="card handoff pinned"' in html
+    assert "The customer asked for a person" in html and "Greeted the customer" in html and "Call her back" in html
+    assert "rosa@example.com" in html and f"#message-{message.pk}" in html
+    assert '<svg class="chart"' in html and 'class="point mood-negative"' in html
+
+
+def test_handoff_card_unpins_once_the_person_replies(tenant: Tenant, shop: dict[str, Any]) -> None:
+    A = tenant.account
+    conversation = inbound(A, shop["sales"], "+15550000009", "Help please").conversation
+    handoff_record(account=A, conversation=conversation, from_party="AI agent", reason="asked for a person")
+    conversation_hand_to_human(account=A, conversation=conversation, assignee=tenant.agent, text="handed over")
+    send_message(account=A, conversation=conversation, body="Hi, I am on it", sender_user=tenant.agent)
+    html = page(signed_in(tenant.agent), "memory", account_id=A.pk, conversation_id=conversation.pk).content.decode()
+    assert "asked for a person" in html and "handoff pinned" not in html
+
+
+def test_search_finds_messages_contacts_and_numbers_in_visible_inboxes(tenant: Tenant, shop: dict[str, Any]) -> None:
+    A = tenant.account
+    mine = inbound(A, shop["sales"], "+15550000001", "The refunds policy please", name="Ann Lee")
+    inbound(A, shop["billing"], "+15550000002", "Refund my invoice", name="Bob Hidden")
+    agent = signed_in(tenant.agent)
+    url = reverse("web:search", kwargs={"account_id": A.pk})
+    text = agent.get(url, {"q": "refund"}).content.decode()
+    assert "The refunds policy please" in text and "Refund my invoice" not in text
+    assert "Ann Lee" in agent.get(url, {"q": "555 000 0001"}).content.decode()
+    assert f"#{mine.conversation.number}" in agent.get(url, {"q": f"#{mine.conversation.number}"}).content.decode()
+
+
+def test_contact_merge_preview_and_merged_contact_redirects(tenant: Tenant, shop: dict[str, Any]) -> None:
+    from contacts.services import contact_merge
+
+    A = tenant.account
+    one = inbound(A, shop["sales"], "+15550000001", "from my phone", name="Rosa Diaz").contact
+    two = inbound(A, shop["sales"], "rosa@example.com", "from my email", kind="email", channel="email").contact
+    client = signed_in(tenant.agent)
+    found = client.get(
+        reverse("web:contact", kwargs={"account_id": A.pk, "contact_id": one.pk}), {"merge_q": "rosa@example.com"}
+    )
+    assert (
+        reverse("web:merge", kwargs={"account_id": A.pk, "contact_id": one.pk, "other_id": two.pk})
+        in found.content.decode()
+    )
+    preview = page(client, "merge", account_id=A.pk, contact_id=one.pk, other_id=two.pk).content.decode()
+    assert "+15550000001" in preview and "rosa@example.com" in preview and "Merge contacts" in preview
+    contact_merge(account=A, actor=tenant.agent, keep=one, drop=two)
+    response = page(client, "contact", account_id=A.pk, contact_id=two.pk)
+    assert response.status_code == 302 and response.url.endswith(f"/contacts/{one.pk}/")
+    timeline = client.get(response.url).content.decode()
+    assert "from my phone" in timeline and "from my email" in timeline
+
+
+def test_inbox_settings_show_webhook_urls_and_never_credentials(
+    tenant: Tenant, shop: dict[str, Any], settings: Any
+) -> None:
+    from channels_app.credentials import credentials_encrypt
+    from channels_app.models import ChannelEndpoint
+
+    settings.PUBLIC_BASE_URL = "https://inbox.example.com"
+    endpoint = ChannelEndpoint.objects.create(
+        account=tenant.account,
+        inbox=shop["sales"],
+        kind="sms",
+        address="+13125550100",
+        credentials_encrypted=credentials_encrypt({"account_sid": "AC" + "1" * 32, "auth_token": "tok-secret-123"}),
+    )
+    html = page(signed_in(tenant.admin), "settings-inbox", account_id=tenant.account.pk, inbox_id=shop["sales"].pk)
+    text = html.content.decode()
+    assert f"https://inbox.example.com/webhooks/twilio/{endpoint.public_id}/messaging" in text
+    assert "tok-secret-123" not in text and "1" * 32 not in text
+
+
+def _count_queries(client: Client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_query_counts_stay_flat(tenant: Tenant, shop: dict[str, Any]) -> None:
+    A, sales = tenant.account, shop["sales"]
+    first = inbound(A, sales, "+15550000000", "first")
+    client = signed_in(tenant.agent)
+    inbox_url = reverse("web:inbox", kwargs={"account_id": A.pk})
+    conversation_url = reverse(
+        "web:conversation", kwargs={"account_id": A.pk, "conversation_id": first.conversation_id}
+    )
+    small_inbox, small_conversation = _count_queries(client, inbox_url), _count_queries(client, conversation_url)
+    for n in range(1, 12):
+        message = inbound(A, sales, f"+1555000{n:04d}", f"message {n}")
+        conversation_assign(account=A, actor=None, conversation=message.conversation, assignee=tenant.agent)
+        inbound(A, sales, "+15550000000", f"more {n}")
+        send_message(account=A, conversation=first.conversation, body=f"reply {n}", sender_user=tenant.agent)
+    assert _count_queries(client, inbox_url) == small_inbox
+    assert _count_queries(client, conversation_url) == small_conversation
+    # session, user, membership, inboxes, unread counts, the folder page, the account switcher
+    assert small_inbox == 7, small_inbox
+    # the above, plus the conversation, its members, thread (+attachments), read marker, recall (1), series
+    assert small_conversation == 14, small_conversation
