@@ -20,7 +20,7 @@ from inbox.services import (
     send_message,
 )
 from memory.services import fact_record_ai, handoff_record, sentiment_record
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import Tenant
 from tests.factories import InboxFactory, inbound
 
 pytestmark = pytest.mark.django_db
