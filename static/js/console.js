@@ -53,7 +53,7 @@
 
   // Keep what the person was doing across a refresh: open <details>, focus, and the thread's scroll position.
   function keepState(el) {
-    const open = $$("details[open]", el).map((d) => d.querySelector("summary")?.textContent);
+    const open = $$("details[open][id]", el).map((d) => d.id);
     const active = document.activeElement && el.contains(document.activeElement) ? document.activeElement.id : null;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     return { open, active, atBottom, scrollTop: el.scrollTop };
@@ -62,8 +62,9 @@
   function restoreState(id, keep) {
     const el = document.getElementById(id);
     if (!el) return;
-    $$("details", el).forEach((d) => {
-      if (keep.open.includes(d.querySelector("summary")?.textContent)) d.open = true;
+    keep.open.forEach((id) => {
+      const details = document.getElementById(id);
+      if (details && el.contains(details)) details.open = true;
     });
     if (keep.active) document.getElementById(keep.active)?.focus();
     if (id === "thread") el.scrollTop = keep.atBottom ? el.scrollHeight : keep.scrollTop;

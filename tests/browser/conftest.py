@@ -52,3 +52,44 @@ def page(browser: Any) -> Iterator[Any]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None) -> Iterator[str]:
+    """The real ASGI application (HTTP and websockets) served by uvicorn in a thread, on this test's database
+    and Redis: what `make run` serves, so pages update live in the browser."""
+    import threading
+
+    import uvicorn
+    from channels.layers import channel_layers
+
+    from config.asgi import application
+    from tests.conftest import _free_port, wait_until
+
+    channel_layers.backends.clear()  # a channel layer receives on one event loop: a fresh one for this server
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(application, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name="asgi-test-server", daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, timeout=20, what="the ASGI test server")
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    channel_layers.backends.clear()
+
+
+def sign_in(page: Any, base_url: str, email: str) -> None:
+    from tests.factories import TEST_PASSWORD
+
+    page.goto(f"{base_url}/auth/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login/" not in url)
+
+
+def wait_live(page: Any) -> None:
+    """Wait until the console's websocket is open (events from now on reach this page)."""
+    page.locator("html[data-live='on']").wait_for(state="attached")
