@@ -15,7 +15,7 @@ from accounts.crypto import encrypt
 from accounts.services import audit_log_record
 from inbox.hours import is_open
 from inbox.models import Conversation, Inbox
-from inbox.selectors import conversation_get, conversation_list, visible_inboxes
+from inbox.selectors import conversation_get, conversations_visible, visible_inboxes
 from memory.selectors import recall
 
 from . import selectors
@@ -180,7 +180,7 @@ class NextChannelViewSet(AccountScopedViewSet):
     queryset = Conversation.objects.none()
 
     def scoped_queryset(self) -> QuerySet[Conversation]:
-        return conversation_list(account=self.account, membership=self.membership)
+        return conversations_visible(account=self.account, membership=self.membership)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         from django.utils import timezone

@@ -293,7 +293,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
     def scoped_queryset(self) -> QuerySet[Conversation]:
         params = self.request.query_params
         if self.action != "list":
-            return selectors.conversation_list(account=self.account, membership=self.membership)
+            return selectors.conversations_visible(account=self.account, membership=self.membership)
         filters: dict[str, Any] = {}
         for name in ("inbox", "assignee", "contact"):
             if params.get(name):

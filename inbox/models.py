@@ -119,6 +119,8 @@ class Conversation(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "number"], name="conversation_number_unique")]
         indexes = [
+            models.Index(fields=["account", "-last_activity_at", "-id"], name="conv_recent"),
+            models.Index(fields=["account", "status", "-last_activity_at", "-id"], name="conv_status_recent"),
             models.Index(fields=["account", "inbox", "-last_activity_at", "-id"], name="conv_inbox_recent"),
             models.Index(fields=["account", "inbox", "status", "-last_activity_at", "-id"], name="conv_inbox_status"),
             models.Index(fields=["account", "assignee", "-last_activity_at", "-id"], name="conv_assignee"),

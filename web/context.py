@@ -17,7 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from accounts.models import Account, Membership, User
 from accounts.selectors import membership_for_user, user_membership_list
 from inbox.models import Inbox
-from inbox.selectors import unread_counts, visible_inboxes
+from inbox.selectors import UNREAD_CAP, unread_counts, visible_inboxes
 
 
 @dataclass
@@ -78,6 +78,15 @@ def console_page(*, admin: bool = False) -> Callable[[Callable[..., HttpResponse
     return decorate
 
 
+def _count_label(count: int, *, capped: bool = False) -> str:
+    """'' for none, '7', or '99+' once a count reaches the cap (counting stops there)."""
+    if count == 0:
+        return ""
+    if count >= UNREAD_CAP:
+        return f"{UNREAD_CAP - 1}+"
+    return f"{count}+" if capped else str(count)
+
+
 def console_context(request: HttpRequest) -> dict[str, Any]:
     """Template context processor: the account switcher and the inbox navigation with unread counts."""
     console: Console | None = getattr(request, "console", None)
@@ -86,12 +95,18 @@ def console_context(request: HttpRequest) -> dict[str, Any]:
 
     @functools.cache
     def unread() -> dict[int, int]:  # computed only if the page shows the navigation (partials do not)
-        return unread_counts(account=console.account, membership=console.membership)
+        return unread_counts(
+            account=console.account, membership=console.membership, inbox_ids=[i.pk for i in console.inboxes]
+        )
+
+    def total() -> str:
+        counts = unread()
+        return _count_label(sum(counts.values()), capped=any(n >= UNREAD_CAP for n in counts.values()))
 
     return {
         "console": console,
         "account": console.account,
-        "nav_inboxes": lambda: [(inbox, unread().get(inbox.pk, 0)) for inbox in console.inboxes],
-        "unread_total": lambda: sum(unread().values()),
+        "nav_inboxes": lambda: [(inbox, _count_label(unread().get(inbox.pk, 0))) for inbox in console.inboxes],
+        "unread_total": total,
         "switch_memberships": lambda: list(user_membership_list(user=console.user)),
     }

@@ -27,28 +27,52 @@
 
   // --- Regions that refresh themselves (each has an id and data-src) -----------------------------------------
 
+  // A burst of events (message.created, conversation.updated, memory.updated arrive within a few ms) costs one
+  // request per region: a refresh waits `delay` ms for company, an earlier deadline moves a pending one forward,
+  // and a region is not fetched more than once per MIN_GAP ms.
   const pending = {};
+  const lastRun = {};
+  const inflight = {};
+  const MIN_GAP = 250;
 
   function refresh(id, delay) {
     const el = document.getElementById(id);
     if (!el || !el.dataset.src || el.dataset.paged) return Promise.resolve();
-    if (pending[id]) return pending[id].promise;
-    let resolve;
-    const promise = new Promise((r) => (resolve = r));
-    pending[id] = { promise };
-    setTimeout(() => {
+    const now = performance.now();
+    const due = Math.max(now + (delay === undefined ? 60 : delay), (lastRun[id] || -Infinity) + MIN_GAP);
+    let entry = pending[id];
+    if (entry && entry.due <= due) return entry.promise;
+    if (entry) {
+      clearTimeout(entry.timer);
+    } else {
+      entry = pending[id] = {};
+      entry.promise = new Promise((r) => (entry.resolve = r));
+    }
+    entry.due = due;
+    entry.timer = setTimeout(() => {
       delete pending[id];
+      if (inflight[id]) {
+        // htmx drops a request for an element that already has one in flight: fetch again once it lands, so
+        // what changed after that request started is not lost.
+        inflight[id].then(() => refresh(id, 0)).then(entry.resolve);
+        return;
+      }
+      lastRun[id] = performance.now();
       const target = document.getElementById(id);
-      if (!target) return resolve();
+      if (!target) return entry.resolve();
       const keep = keepState(target);
-      htmx
-        .ajax("GET", target.dataset.src, { target: "#" + id, swap: "outerHTML" })
-        .then(() => {
-          restoreState(id, keep);
-          resolve();
-        }, resolve);
-    }, delay === undefined ? 120 : delay);
-    return promise;
+      inflight[id] = htmx
+        // The region is the request's source too: without one htmx uses <body> for every call, and a second
+        // call while the first is in flight is silently dropped.
+        .ajax("GET", target.dataset.src, { source: target, target: target, swap: "outerHTML" })
+        .then(
+          () => restoreState(id, keep),
+          () => {}
+        )
+        .finally(() => delete inflight[id]);
+      inflight[id].then(entry.resolve);
+    }, due - now);
+    return entry.promise;
   }
 
   // Keep what the person was doing across a refresh: open <details>, focus, and the thread's scroll position.
@@ -103,7 +127,7 @@
     switch (event.type) {
       case "message.created":
       case "conversation.updated":
-        refresh("conversation-list", 250);
+        refresh("conversation-list");
         if (event.conversation_id === here.conversation || event.conversation?.id === here.conversation) {
           refresh("thread");
           if (event.type === "conversation.updated") refresh("conversation-header");

@@ -185,11 +185,12 @@ class TestConversations:
             inbound(tenant.account, sales, f"+1555000{n:04d}", "hi")
         client = tenant.client("agent")
         client.get(api(tenant, "/conversations"))
-        with django_assert_num_queries(3):  # token, membership, page (cursor pages need no count)
+        # token, membership, the agent's inbox ids, page (cursor pages need no count)
+        with django_assert_num_queries(4):
             client.get(api(tenant, "/conversations"))
         for n in range(3, 30):
             inbound(tenant.account, sales, f"+1555000{n:04d}", "hi")
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(4):
             first = client.get(api(tenant, "/conversations?page_size=20")).json()
         assert len(first["results"]) == 20 and first["next"]
         second = client.get(first["next"]).json()
