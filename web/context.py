@@ -78,13 +78,11 @@ def console_page(*, admin: bool = False) -> Callable[[Callable[..., HttpResponse
     return decorate
 
 
-def _count_label(count: int, *, capped: bool = False) -> str:
-    """'' for none, '7', or '99+' once a count reaches the cap (counting stops there)."""
-    if count == 0:
-        return ""
+def _count_label(count: int) -> str:
+    """One inbox's badge: '' for none, '7', or '99+' once the count reaches the cap (counting stops there)."""
     if count >= UNREAD_CAP:
         return f"{UNREAD_CAP - 1}+"
-    return f"{count}+" if capped else str(count)
+    return str(count) if count else ""
 
 
 def console_context(request: HttpRequest) -> dict[str, Any]:
@@ -101,7 +99,10 @@ def console_context(request: HttpRequest) -> dict[str, Any]:
 
     def total() -> str:
         counts = unread()
-        return _count_label(sum(counts.values()), capped=any(n >= UNREAD_CAP for n in counts.values()))
+        total = sum(counts.values())
+        if any(n >= UNREAD_CAP for n in counts.values()):
+            return f"{total}+"  # at least this many
+        return str(total) if total else ""
 
     return {
         "console": console,

@@ -157,6 +157,23 @@ def test_unread_until_opened_and_again_when_the_customer_writes(tenant: Tenant, 
     assert 'class="row unread' in admin_text
 
 
+def test_unread_counts_stop_at_the_cap(tenant: Tenant, shop: dict[str, Any], monkeypatch: Any) -> None:
+    """Counting stops at UNREAD_CAP per inbox (bounded cost at any volume); the nav then says "99+"-style."""
+    import inbox.selectors
+    import web.context
+
+    monkeypatch.setattr(inbox.selectors, "UNREAD_CAP", 3)
+    monkeypatch.setattr(web.context, "UNREAD_CAP", 3)
+    A, sales, billing = tenant.account, shop["sales"], shop["billing"]
+    for n in range(5):
+        inbound(A, sales, f"+1555000010{n}", "hello")
+    inbound(A, billing, "+15550000200", "billing question")
+    text = page(signed_in(tenant.admin), "inbox", account_id=A.pk).content.decode()
+    assert re.search(r"Sales <span class=\"count\">2\+", text)  # 5 unread, counted up to 3
+    assert re.search(r"Billing <span class=\"count\">1<", text)
+    assert re.search(r"All inboxes <span class=\"count\" title=\"unread\">4\+", text)  # 3 + 1, and more
+
+
 def test_customer_text_is_escaped_everywhere(tenant: Tenant, shop: dict[str, Any]) -> None:
     message = inbound(tenant.account, shop["sales"], "+15550000009", f"Hi {XSS} pumpkin", name=XSS)
     fact_record_ai(
