@@ -34,13 +34,6 @@ os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
 
 SID, TOKEN = "AC" + "c" * 32, "console-bench-auth-token"
 PASSWORD = "bench-password-0123"  # noqa: S105 - a throwaway bench login
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 WATCH = """probe => {
   window.__probeSeen = null;
@@ -161,6 +154,7 @@ def webhook_to_browser(samples: int) -> None:
     from channels_app.adapters.twilio import webhook_url
     from channels_app.credentials import credentials_encrypt
     from channels_app.models import ChannelEndpoint
+    from config.chromium import CHROMIUM, CHROMIUM_ARGS
     from inbox.services import inbox_create
 
     account = Account.objects.filter(name="Console latency (benchmark)").first()
@@ -240,7 +234,7 @@ def webhook_to_browser(samples: int) -> None:
         validator = RequestValidator(TOKEN)
         http = requests.Session()
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(f"{base}/auth/login/")
             page.get_by_label("Email").fill(membership.user.email)

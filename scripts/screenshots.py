@@ -12,17 +12,14 @@ saves each at 1280x800, plus the conversation at phone width (390x844). Fails on
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from config.chromium import CHROMIUM, CHROMIUM_ARGS
+
 ADMIN = "admin@demo.continuum.test"
 PASSWORD = "continuum-demo"  # noqa: S105 - the published demo password
 
@@ -56,7 +53,7 @@ def main() -> None:
         print(f"{out / name}.png  {page.url}")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
