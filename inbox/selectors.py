@@ -199,7 +199,8 @@ WHERE i.account_id = %s AND i.id = ANY(%s)
 def unread_counts(*, account: Account, membership: Membership, inbox_ids: list[int] | None = None) -> dict[int, int]:
     """Open conversations per visible inbox in which the customer wrote since this person last read them, counted
     up to UNREAD_CAP per inbox (newest first, on the conv_inbox_recent index), so the cost is bounded by the cap
-    and not by the account's volume."""
+    and not by the account's volume. `inbox_ids`, when given, must come from visible_inboxes (the console passes
+    the list it already loaded for the navigation)."""
     if inbox_ids is None:
         inbox_ids = list(visible_inboxes(account=account, membership=membership).values_list("id", flat=True))
     with connection.cursor() as cursor:
