@@ -52,6 +52,8 @@ def decide(
     """What the agent does now. Pure: reads memory and settings, writes nothing."""
     if conversation.handled_by != "ai" or not settings.enabled or settings.answer_mode == AnswerMode.NEVER:
         return Decision("none", reason="the AI agent is not answering this conversation")
+    if conversation.status == "resolved":  # resolved after the customer wrote (a new message would reopen it)
+        return Decision("none", reason="the conversation was resolved: nothing to answer")
     if settings.answer_mode == AnswerMode.AFTER_HOURS and is_open(
         memory.inbox.business_hours, memory.inbox.timezone, at
     ):

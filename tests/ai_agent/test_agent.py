@@ -148,6 +148,15 @@ def test_quiet_in_business_hours_when_set_to_after_hours_only(tenant: Tenant, su
 
 
 @pytest.mark.django_db
+def test_quiet_when_the_conversation_was_resolved_before_its_turn(tenant: Tenant, support: Any) -> None:
+    """A turn that runs late (a worker back after an outage) does not answer a conversation a person resolved."""
+    message = inbound(tenant.account, support, "visitor-9", "Thanks, all sorted!", kind="webchat", channel="webchat")
+    Conversation.objects.filter(pk=message.conversation_id).update(status="resolved")
+    assert run_agent_turn.run(tenant.account.pk, message.pk, [], False, 0.5) == "none"
+    assert ai_lines(message) == []
+
+
+@pytest.mark.django_db
 def test_settings_api(tenant: Tenant, support: Any) -> None:
     url = f"/api/v1/accounts/{tenant.account.pk}/inboxes/{support.pk}/agent"
     assert tenant.client("agent").get(url).json()["persona_name"] == "Ava"
