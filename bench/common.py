@@ -73,3 +73,45 @@ def gunicorn(workers: int = 2) -> Iterator[str]:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
+
+
+@contextlib.contextmanager
+def celery_worker(queues: str = "celery,ai,channels", env: dict[str, str] | None = None) -> Iterator[None]:
+    """A real Celery worker (2 processes, as in the Procfile) on the stack's Redis, answering pings before the
+    block runs; stopped afterwards."""
+    worker = subprocess.Popen(  # noqa: S603 - a fixed command line
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--concurrency",
+            "2",
+            "--queues",
+            queues,
+            "--without-mingle",
+            "--without-gossip",
+            "--hostname",
+            f"bench-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=env or os.environ.copy(),
+    )
+    try:
+        from config.celery_app import app
+
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=0.5):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise SystemExit("the Celery worker did not start")
+        yield
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()

@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 
-from common import ROOT, free_port, gunicorn, percentile, production_settings
+from common import ROOT, celery_worker, free_port, gunicorn, percentile, production_settings
 
 production_settings()
 # Served over plain http on 127.0.0.1 here: cookies cannot be https-only (requests would not send them back).
@@ -203,87 +203,63 @@ def webhook_to_browser(samples: int) -> None:
         cwd=ROOT,
         env=env,
     )
-    worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "WARNING",
-            "--queues",
-            "celery,ai,channels",
-            "--hostname",
-            f"console-bench-{uuid.uuid4().hex[:6]}@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
     try:
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):
-            if time.monotonic() > deadline:
-                raise SystemExit("the Celery worker did not start")
-        url = webhook_url(endpoint, "messaging")
-        validator = RequestValidator(TOKEN)
-        http = requests.Session()
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(f"{base}/auth/login/")
-            page.get_by_label("Email").fill(membership.user.email)
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_url(lambda u: "/auth/login/" not in u)
-            page.locator("html[data-live='on']").wait_for(state="attached")
-            posts: list[float] = []
-            visible: list[float] = []
-            for n in range(samples + 5):
-                body = f"Latency probe {uuid.uuid4().hex[:10]}"
-                sid = "SM" + uuid.uuid4().hex
-                payload = {
-                    "MessageSid": sid,
-                    "SmsSid": sid,
-                    "AccountSid": SID,
-                    "From": f"+1312555{n % 10000:04d}",
-                    "To": "+13125550100",
-                    "Body": body,
-                    "NumMedia": "0",
-                }
-                signature = validator.compute_signature(url, payload)
-                # The page notes the moment the text enters the DOM (Playwright's own wait polls every 500 ms
-                # after the first few tries, too coarse for this figure). Same machine, same wall clock.
-                page.evaluate(WATCH, body)
-                started = time.time()
-                response = http.post(url, data=payload, headers={"X-Twilio-Signature": signature}, timeout=10)
-                posted = time.time()
-                assert response.status_code == 200, response.status_code
-                page.get_by_text(body).wait_for(timeout=15_000)
-                shown = page.evaluate("() => window.__probeSeen") / 1000
-                if n >= 5:  # the first few warm the worker and the page
-                    posts.append((posted - started) * 1000)
-                    visible.append((shown - started) * 1000)
-                time.sleep(0.3)
-            browser.close()
-        report(
-            f"Webhook to visible in the browser: {samples} signed SMS webhooks, one at a time; uvicorn + one worker "
-            f"(2 processes) + headless Chromium on {os.cpu_count()} cores",
-            {"baseline: the webhook's HTTP round trip": posts, "webhook -> new row visible in the open inbox": visible},
-        )
+        with celery_worker(env=env):
+            url = webhook_url(endpoint, "messaging")
+            validator = RequestValidator(TOKEN)
+            http = requests.Session()
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(f"{base}/auth/login/")
+                page.get_by_label("Email").fill(membership.user.email)
+                page.get_by_label("Password").fill(PASSWORD)
+                page.get_by_role("button", name="Sign in").click()
+                page.wait_for_url(lambda u: "/auth/login/" not in u)
+                page.locator("html[data-live='on']").wait_for(state="attached")
+                posts: list[float] = []
+                visible: list[float] = []
+                for n in range(samples + 5):
+                    body = f"Latency probe {uuid.uuid4().hex[:10]}"
+                    sid = "SM" + uuid.uuid4().hex
+                    payload = {
+                        "MessageSid": sid,
+                        "SmsSid": sid,
+                        "AccountSid": SID,
+                        "From": f"+1312555{n % 10000:04d}",
+                        "To": "+13125550100",
+                        "Body": body,
+                        "NumMedia": "0",
+                    }
+                    signature = validator.compute_signature(url, payload)
+                    # The page notes the moment the text enters the DOM (Playwright's own wait polls every 500 ms
+                    # after the first few tries, too coarse for this figure). Same machine, same wall clock.
+                    page.evaluate(WATCH, body)
+                    started = time.time()
+                    response = http.post(url, data=payload, headers={"X-Twilio-Signature": signature}, timeout=10)
+                    posted = time.time()
+                    assert response.status_code == 200, response.status_code
+                    page.get_by_text(body).wait_for(timeout=15_000)
+                    shown = page.evaluate("() => window.__probeSeen") / 1000
+                    if n >= 5:  # the first few warm the worker and the page
+                        posts.append((posted - started) * 1000)
+                        visible.append((shown - started) * 1000)
+                    time.sleep(0.3)
+                browser.close()
+            report(
+                f"Webhook to visible in the browser: {samples} signed SMS webhooks, one at a time; uvicorn + one "
+                f"worker (2 processes) + headless Chromium on {os.cpu_count()} cores",
+                {
+                    "baseline: the webhook's HTTP round trip": posts,
+                    "webhook -> new row visible in the open inbox": visible,
+                },
+            )
     finally:
-        for process in (web, worker):
-            process.terminate()
-        for process in (web, worker):
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        web.terminate()
+        try:
+            web.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            web.kill()
 
 
 def main() -> None:

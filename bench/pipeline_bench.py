@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from common import percentile  # noqa: E402 - after the path set-up
+from common import celery_worker, percentile  # noqa: E402 - after the path set-up
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
@@ -72,42 +71,11 @@ def main() -> None:
     inbox = Inbox.objects.get(account=account, name="Support")
     contacts = [contact_resolve(account=account, kind="webchat", raw_address=f"bench-{n}") for n in range(CUSTOMERS)]
 
-    worker = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--loglevel",
-            "WARNING",
-            "--concurrency",
-            "2",
-            "--queues",
-            "celery,ai",
-            "--without-mingle",
-            "--without-gossip",
-            "--hostname",
-            f"bench-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
-    try:
-        from config.celery_app import app
-
-        deadline = time.monotonic() + 60
-        while not app.control.ping(timeout=0.5):
-            if time.monotonic() > deadline:
-                raise SystemExit("the worker did not start")
+    with celery_worker("celery,ai"):
         results = {
             rate: run(rate, args.seconds, account, inbox, contacts, receive_message, SentimentReading, AiNote)
             for rate in (1, 20)
         }
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
 
     print(f"one worker, 2 processes, {os.cpu_count()} cores; {CUSTOMERS} customers; {args.seconds} s per rate")
     print(f"{'rate':<22} {'messages':>8} {'sentiment p50/p95 s':>20} {'note p50/p95 s':>16}")
