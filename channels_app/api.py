@@ -17,28 +17,69 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
 from accounts.errors import Conflict, ProviderUnavailable, ServiceError
 from accounts.services import audit_log_record
-from contacts.addresses import normalize_phone
+from contacts.addresses import normalize_email, normalize_phone
 from inbox.models import Inbox
 
-from .adapters import twilio
+from .adapters import email, twilio
 from .adapters.twilio import webhook_url
 from .credentials import credentials_encrypt
-from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent
+from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent, Provider
 
-SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP}
+SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.EMAIL}
+EMAIL_PROVIDERS = {Provider.SENDGRID, Provider.MAILGUN, Provider.POSTMARK, Provider.MIME}
+SMTP_FIELDS = ("smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_tls")
 
 
 def _inboxes(*, account: Any) -> QuerySet[Inbox]:
     return Inbox.objects.filter(account=account)
 
 
+def _twilio_credentials(value: dict[str, str]) -> dict[str, str]:
+    missing = [name for name in ("account_sid", "auth_token") if not value.get(name)]
+    if missing:
+        raise serializers.ValidationError({"credentials": [f"Twilio credentials need {' and '.join(missing)}."]})
+    if not value["account_sid"].startswith("AC"):
+        raise serializers.ValidationError({"credentials": ["A Twilio Account SID starts with AC."]})
+    return {"account_sid": value["account_sid"], "auth_token": value["auth_token"]}
+
+
+def _email_credentials(provider: str, value: dict[str, str]) -> dict[str, str]:
+    kept = {name: value[name] for name in SMTP_FIELDS if value.get(name)}
+    if "smtp_port" in kept and not kept["smtp_port"].isdigit():
+        raise serializers.ValidationError({"credentials": ["smtp_port is a number, such as 587."]})
+    if provider == Provider.MAILGUN:
+        if not value.get("signing_key"):
+            raise serializers.ValidationError(
+                {"credentials": ["Mailgun needs signing_key (Sending > Webhooks > HTTP webhook signing key)."]}
+            )
+        return {"signing_key": value["signing_key"], **kept}
+    secret = value.get("webhook_secret", "")
+    if len(secret) < 16:
+        raise serializers.ValidationError(
+            {
+                "credentials": [
+                    "webhook_secret: choose a random secret of at least 16 characters; the provider "
+                    "sends it as the basic-auth password of the webhook URL."
+                ]
+            }
+        )
+    return {"webhook_secret": secret, **kept}
+
+
 class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
     inbox = AccountScopedRelatedField(queryset_for=_inboxes)
+    provider = serializers.ChoiceField(
+        choices=Provider.choices,
+        required=False,
+        help_text="twilio for sms and whatsapp (the default); sendgrid, mailgun, postmark or mime for email",
+    )
     credentials = serializers.DictField(
         child=serializers.CharField(),
         write_only=True,
         required=False,
-        help_text='{"account_sid": "AC...", "auth_token": "..."}; stored encrypted, never shown again',
+        help_text='Twilio: {"account_sid": "AC...", "auth_token": "..."}. Email: {"webhook_secret": "..."} '
+        '(Mailgun: {"signing_key": "..."}), plus optional smtp_host, smtp_port, smtp_username, smtp_password, '
+        "smtp_tls for replies. Stored encrypted, never shown again.",
     )
     credentials_set = serializers.SerializerMethodField()
     webhook_urls = serializers.SerializerMethodField(help_text="paste these into the provider's console")
@@ -58,34 +99,54 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
             "public_id",
             "created_at",
         ]
-        read_only_fields = ["id", "provider", "public_id", "created_at"]
+        read_only_fields = ["id", "public_id", "created_at"]
 
     def get_credentials_set(self, endpoint: ChannelEndpoint) -> bool:
         return bool(endpoint.credentials_encrypted)
 
     def get_webhook_urls(self, endpoint: ChannelEndpoint) -> dict[str, str]:
+        if endpoint.kind == EndpointKind.EMAIL:
+            return {"inbound": email.webhook_url(endpoint)}
         return {"messaging": webhook_url(endpoint, "messaging"), "status": webhook_url(endpoint, "status")}
 
     def validate_kind(self, value: str) -> str:
         if value not in SUPPORTED:
             raise serializers.ValidationError(f"Only {', '.join(sorted(SUPPORTED))} endpoints can be connected so far.")
+        if self.instance is not None and value != self.instance.kind:
+            raise serializers.ValidationError("The kind of an endpoint cannot change; add a new endpoint.")
         return value
 
-    def validate_credentials(self, value: dict[str, str]) -> dict[str, str]:
-        missing = [name for name in ("account_sid", "auth_token") if not value.get(name)]
-        if missing:
-            raise serializers.ValidationError(f"Twilio credentials need {' and '.join(missing)}.")
-        if not value["account_sid"].startswith("AC"):
-            raise serializers.ValidationError("A Twilio Account SID starts with AC.")
-        return {"account_sid": value["account_sid"], "auth_token": value["auth_token"]}
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        kind = attrs.get("kind") or (self.instance.kind if self.instance else "")
+        provider = attrs.get("provider") or (self.instance.provider if self.instance else "")
+        if kind == EndpointKind.EMAIL:
+            if provider not in EMAIL_PROVIDERS:
+                raise serializers.ValidationError(
+                    {"provider": [f"An email endpoint's provider is one of: {', '.join(sorted(EMAIL_PROVIDERS))}."]}
+                )
+        else:
+            if provider and provider != Provider.TWILIO:
+                raise serializers.ValidationError({"provider": [f"{kind} endpoints are connected through twilio."]})
+            provider = Provider.TWILIO
+        attrs["provider"] = provider
         if self.instance is None and "credentials" not in attrs:
-            raise serializers.ValidationError({"credentials": ["Give the Twilio Account SID and auth token."]})
+            wanted = "the Twilio Account SID and auth token" if provider == Provider.TWILIO else "the webhook secret"
+            raise serializers.ValidationError({"credentials": [f"Give {wanted}."]})
+        if "credentials" in attrs:
+            attrs["credentials"] = (
+                _twilio_credentials(attrs["credentials"])
+                if provider == Provider.TWILIO
+                else _email_credentials(provider, attrs["credentials"])
+            )
         if "address" in attrs:
-            raw = attrs["address"].removeprefix("whatsapp:")
+            raw = attrs["address"]
             try:
-                attrs["address"] = normalize_phone(raw, region=self.context["account"].default_region)
+                if kind == EndpointKind.EMAIL:
+                    attrs["address"] = normalize_email(raw)
+                else:
+                    attrs["address"] = normalize_phone(
+                        raw.removeprefix("whatsapp:"), region=self.context["account"].default_region
+                    )
             except ServiceError as exc:
                 raise serializers.ValidationError({"address": [exc.message]}) from None
         return attrs
@@ -152,6 +213,8 @@ class ChannelEndpointViewSet(
     def test(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Ask the provider whether the stored credentials work and the address belongs to them."""
         endpoint = self.get_object()
+        if endpoint.kind == EndpointKind.EMAIL:
+            return Response({"ok": True, "detail": email.check(endpoint)})
         try:
             detail = twilio.check(endpoint)
         except TwilioRestException as exc:

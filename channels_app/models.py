@@ -22,6 +22,11 @@ class EndpointKind(models.TextChoices):
 
 class Provider(models.TextChoices):
     TWILIO = "twilio", "Twilio"
+    SENDGRID = "sendgrid", "SendGrid Inbound Parse"
+    MAILGUN = "mailgun", "Mailgun"
+    POSTMARK = "postmark", "Postmark"
+    MIME = "mime", "Raw MIME (any mail server)"
+    WIDGET = "widget", "Continuum webchat widget"
 
 
 class ChannelEndpoint(models.Model):
@@ -34,6 +39,8 @@ class ChannelEndpoint(models.Model):
     address = models.CharField(max_length=320, help_text="E.164 number, whatsapp: sender, email or widget token")
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     credentials_encrypted = models.TextField(blank=True)
+    # Settings that are not secret: a widget's allowed origins and pre-chat form, a phone line's greeting.
+    options = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=now)
 
@@ -56,7 +63,7 @@ class InboundEvent(models.Model):
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     endpoint = models.ForeignKey(ChannelEndpoint, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=16)  # messaging, status
+    kind = models.CharField(max_length=16)  # messaging, status, voice, call, recording, transcription, email
     idempotency_key = models.CharField(max_length=200)
     payload = models.JSONField()
     status = models.CharField(max_length=12, choices=EventStatus.choices, default=EventStatus.PENDING)

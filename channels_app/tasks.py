@@ -4,6 +4,7 @@ sweeper that catches events whose task never ran (the broker was down when they 
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import timedelta
 
 import requests
@@ -12,13 +13,14 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from accounts.errors import ServiceError
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
-from inbox.attachments import IncomingFile
-from inbox.models import DeliveryStatus, Message
+from inbox.attachments import IncomingFile, attachment_check
+from inbox.models import Conversation, DeliveryStatus, Message
 from inbox.services import message_set_delivery, receive_message
 
-from .adapters import twilio
+from .adapters import email, twilio
 from .credentials import credentials_get
 from .models import ChannelEndpoint, EventStatus, InboundEvent
 
@@ -49,10 +51,14 @@ def process_inbound_event(self, event_id: int) -> str:  # type: ignore[no-untype
                 _messaging(event)
             elif event.kind == "status":
                 _status(event)
+            elif event.kind == "email":
+                _email(event)
+            else:
+                raise twilio.MalformedPayload(f"Unknown event kind {event.kind!r}.")
             InboundEvent.objects.filter(pk=event.pk).update(
                 status=EventStatus.PROCESSED, processed_at=timezone.now(), error=""
             )
-    except twilio.MalformedPayload as exc:
+    except (twilio.MalformedPayload, email.MalformedEmail) as exc:
         InboundEvent.objects.filter(pk=event.pk).update(status=EventStatus.FAILED, error=str(exc)[:500])
         return "failed"
     except (OperationalError, requests.RequestException) as exc:
@@ -95,6 +101,69 @@ def _messaging(event: InboundEvent) -> None:
         attachments=files,
         metadata={"to": event.payload.get("To", "")},
     )
+
+
+def _email(event: InboundEvent) -> None:
+    endpoint = event.endpoint
+    mail = email.parse(event.payload)
+    try:
+        contact = contact_resolve(
+            account=event.account, kind="email", raw_address=mail.sender, name=mail.sender_name or None
+        )
+    except ServiceError as exc:
+        raise email.MalformedEmail(f"From {mail.sender!r} is not an address we can use: {exc.message}") from None
+    files, refused = [], []
+    for filename, content_type, data in mail.attachments:
+        incoming = IncomingFile.from_bytes(filename, data, content_type)
+        try:
+            attachment_check(incoming)
+        except ServiceError as exc:  # kept out, and the agent is told which file and why
+            refused.append(exc.message)
+            continue
+        files.append(incoming)
+    body = email.visible_text(mail)
+    receive_message(
+        account=event.account,
+        inbox=endpoint.inbox,
+        contact=contact,
+        channel="email",
+        body=body,
+        provider_endpoint=str(endpoint.public_id),
+        provider_id=mail.message_id or f"event:{event.pk}",
+        attachments=files,
+        metadata={
+            "subject": mail.subject[:300],
+            "to": mail.recipients[:20],
+            "references": [*mail.references, mail.in_reply_to][-20:] if mail.in_reply_to else mail.references[-20:],
+            "html": email.safe_html(mail.html),
+            "quoted_text_removed": body != (mail.text or "").strip(),
+            "attachments_refused": refused,
+        },
+        thread=_email_thread(event, mail),
+    )
+
+
+def _email_thread(event: InboundEvent, mail: email.InboundEmail) -> Conversation | None:
+    """The conversation an email answers: by its In-Reply-To/References against the Message-IDs of this
+    endpoint's emails (ours and the customer's), else by a reply+<token>@ address it was sent to."""
+    endpoint = event.endpoint
+    if mail.thread_ids:
+        answered = (
+            Message.objects.filter(
+                account=event.account,
+                provider_endpoint=str(endpoint.public_id),
+                provider_id__in=mail.thread_ids[:20],
+            )
+            .select_related("conversation")
+            .order_by("-created_at")
+            .first()
+        )
+        if answered is not None:
+            return answered.conversation
+    conversation_id = email.conversation_from_token(event.account_id, mail.recipients)
+    if conversation_id is not None:
+        return Conversation.objects.filter(account=event.account, inbox=endpoint.inbox, pk=conversation_id).first()
+    return None
 
 
 def _download(endpoint: ChannelEndpoint, url: str, content_type: str, n: int) -> IncomingFile:
@@ -145,8 +214,6 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
     )
     if message is None or message.provider_id or message.delivery_status != DeliveryStatus.QUEUED:
         return "nothing to do"
-    if message.channel not in ("sms", "whatsapp"):
-        return f"no provider for {message.channel} yet"
     account = message.account
 
     def fail(code: str, reason: str) -> str:
@@ -154,6 +221,11 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
             account=account, message=message, status=DeliveryStatus.FAILED, error_code=code, error_message=reason
         )
         return "failed"
+
+    if message.channel == "email":
+        return _deliver_email(self, message, fail)
+    if message.channel not in ("sms", "whatsapp"):
+        return f"no provider for {message.channel} yet"
 
     endpoint = ChannelEndpoint.objects.filter(
         account=account, inbox_id=message.inbox_id, kind=message.channel, enabled=True
@@ -184,4 +256,57 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
     Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=sid)
     if TWILIO_STATUS.get(status, "queued") != DeliveryStatus.QUEUED:
         message_set_delivery(account=account, message=message, status=TWILIO_STATUS[status])
+    return "sent"
+
+
+SMTP_PERMANENT = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
+
+
+def _deliver_email(task, message: Message, fail) -> str:  # type: ignore[no-untyped-def]
+    account, conversation = message.account, message.conversation
+    endpoint = ChannelEndpoint.objects.filter(
+        account=account, inbox_id=message.inbox_id, kind="email", enabled=True
+    ).first()
+    if endpoint is None:
+        return str(fail("no_endpoint", "No email address is connected to this inbox."))
+    identity = ContactIdentity.objects.filter(account=account, contact=message.contact, kind="email").first()
+    if identity is None:
+        return str(fail("no_address", "The customer has no email address."))
+    last_in = (
+        Message.objects.filter(conversation=conversation, direction="in", channel="email")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    subject = str(last_in.metadata.get("subject", "")) if last_in else ""
+    if not subject:
+        subject = f"{conversation.inbox.name} — conversation #{conversation.number}"
+    elif not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    # The Message-ID is chosen once and kept: a retry after a crash sends the same email, not a new thread.
+    message_id = str(message.metadata.get("email_message_id") or email.new_message_id(endpoint))
+    if "email_message_id" not in message.metadata:
+        message.metadata["email_message_id"] = message_id
+        Message.objects.filter(pk=message.pk).update(metadata=message.metadata)
+    attachments = [(a.filename, a.file.read(), a.content_type) for a in message.attachments.all()]
+    try:
+        email.send(
+            endpoint,
+            to=identity.value,
+            subject=subject,
+            body=message.body,
+            message_id=message_id,
+            in_reply_to=last_in.provider_id if last_in and last_in.provider_id.startswith("<") else "",
+            references=list(last_in.metadata.get("references", [])) if last_in else [],
+            reply_to=email.reply_address(endpoint, conversation.pk),
+            from_name=f"{account.name} {conversation.inbox.name}",
+            attachments=attachments,
+        )
+    except SMTP_PERMANENT as exc:
+        return str(fail("smtp_refused", f"The mail server refused the email: {exc}"[:500]))
+    except (smtplib.SMTPException, OSError) as exc:
+        if task.request.retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=5 * 2**task.request.retries) from exc
+        return str(fail("smtp_unreachable", f"Could not hand the email to the mail server ({type(exc).__name__})."))
+    Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=message_id)
+    message_set_delivery(account=account, message=message, status=DeliveryStatus.SENT)
     return "sent"

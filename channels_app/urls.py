@@ -5,5 +5,6 @@ from django.urls import path
 from . import webhooks
 
 urlpatterns = [
+    path("webhooks/email/<uuid:public_id>/<str:provider>", webhooks.email_webhook, name="email-webhook"),
     path("webhooks/twilio/<uuid:public_id>/<str:kind>", webhooks.twilio_webhook, name="twilio-webhook"),
 ]

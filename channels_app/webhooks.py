@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any
 
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from .adapters import twilio
+from .adapters import email, twilio
 from .credentials import credentials_get
 from .models import ChannelEndpoint, Provider
 
@@ -40,6 +41,35 @@ def twilio_webhook(request: HttpRequest, public_id: str, kind: str) -> HttpRespo
         except Exception:  # the broker is down: Twilio still gets its 200, the sweeper enqueues the event later
             logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
+
+
+@csrf_exempt
+@require_POST
+def email_webhook(request: HttpRequest, public_id: str, provider: str) -> HttpResponse:
+    """Inbound email from SendGrid, Mailgun, Postmark or a mail server posting raw MIME."""
+    if provider not in email.PROVIDERS:
+        raise Http404
+    endpoint = ChannelEndpoint.objects.filter(
+        public_id=public_id, kind="email", provider=provider, enabled=True
+    ).first()
+    if endpoint is None:
+        raise Http404
+    try:
+        email.verify(request, endpoint)
+        payload = email.raw_payload(request, endpoint)
+        key = email.idempotency_key(payload)
+        if provider == "mailgun":
+            email.mailgun_token_claim(endpoint, request.POST.get("token", ""), key)
+    except email.Refused as exc:
+        logger.warning("%s email webhook for endpoint %s refused: %s", provider, public_id, exc)
+        return HttpResponseForbidden(str(exc), content_type="text/plain")
+    event_id = _store_once(endpoint, "email", key, payload)
+    if event_id is not None:
+        try:
+            _enqueue(event_id)
+        except Exception:
+            logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
+    return HttpResponse("OK", content_type="text/plain")
 
 
 # Endpoints (with their decrypted auth token) are kept per process for a few seconds: every webhook needs
@@ -71,7 +101,7 @@ RETURNING id
 """
 
 
-def _store_once(endpoint: ChannelEndpoint, kind: str, key: str, payload: dict[str, str]) -> int | None:
+def _store_once(endpoint: ChannelEndpoint, kind: str, key: str, payload: dict[str, Any]) -> int | None:
     """Store the event unless it is a retry; its id when new. One statement: a provider's retries, even
     concurrent ones, meet the unique constraint and change nothing."""
     with connection.cursor() as cursor:

@@ -310,7 +310,8 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
         "application/vnd.ms-excel",
     ],
 )
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Postmark posts JSON and mail servers post raw MIME: an email with attachments at the limit, base64-encoded.
+DATA_UPLOAD_MAX_MEMORY_SIZE = ATTACHMENT_MAX_BYTES * 3 // 2 + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Fernet keys for secrets at rest, newest first (python -c "from cryptography.fernet import Fernet;

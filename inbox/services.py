@@ -295,8 +295,11 @@ def receive_message(
     attachments: Iterable[IncomingFile] = (),
     metadata: dict[str, Any] | None = None,
     received_at: datetime | None = None,
+    thread: Conversation | None = None,
 ) -> Message:
-    """Store a customer's message on their conversation in `inbox` (found, reopened or started).
+    """Store a customer's message on their conversation in `inbox` (found, reopened or started). `thread` is the
+    conversation the message answers, when the channel says so (an email's In-Reply-To): used, and reopened if
+    resolved, when it is this contact's conversation in this inbox.
 
     A provider id already stored for this endpoint returns the existing message: provider retries are no-ops.
     """
@@ -315,7 +318,15 @@ def receive_message(
     at = received_at or timezone.now()
     # One conversation per contact and inbox at a time, even when two messages arrive at once.
     advisory_xact_lock(f"inbound:{inbox.pk}:{contact.pk}")
-    conversation, _created = _conversation_for_inbound(account, inbox, contact, at)
+    if thread is not None and thread.account_id == account.pk and thread.inbox_id == inbox.pk:
+        conversation = Conversation.objects.select_for_update().get(pk=thread.pk)
+        if conversation.contact_id != contact.pk:
+            conversation, _created = _conversation_for_inbound(account, inbox, contact, at)
+        elif conversation.status == Status.RESOLVED:
+            conversation.status = Status.LIVE
+            conversation.resolved_at = None
+    else:
+        conversation, _created = _conversation_for_inbound(account, inbox, contact, at)
     if conversation.status == Status.WAITING:
         conversation.status = Status.LIVE  # the customer answered
     conversation.active_channel = channel

@@ -1,0 +1,410 @@
+"""Email: inbound from SendGrid Inbound Parse, Mailgun routes, Postmark inbound webhooks or raw MIME, read into
+one shape; threading tokens; outbound through Django's email backend with proper Message-ID headers.
+
+Every provider's post is checked before it is stored: Mailgun signs timestamp + token with HMAC-SHA256 (a stale
+timestamp or a token reused for another message is refused); SendGrid, Postmark and raw MIME authenticate with
+the endpoint's webhook secret, as the password of HTTP basic auth in the URL or as `?secret=`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import smtplib
+import time
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses, make_msgid, parseaddr
+from typing import Any
+
+import nh3
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
+from email_reply_parser import EmailReplyParser
+
+from accounts.errors import ServiceError
+
+from ..credentials import credentials_get
+from ..models import ChannelEndpoint
+
+PROVIDERS = ("sendgrid", "mailgun", "postmark", "mime")
+MAILGUN_MAX_AGE = 300  # seconds: Mailgun's signature is refused after this (a replay)
+MAX_HTML = 200_000
+REPLY_TOKEN = re.compile(r"reply\+(\d+)\.([0-9a-f]{16})@", re.IGNORECASE)
+MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+
+class MalformedEmail(Exception):
+    """Authenticated, but not an email we can read: kept, marked failed, replayable."""
+
+
+class Refused(Exception):
+    """The post is not from the provider (bad signature or secret, stale or reused token): 403, nothing stored."""
+
+
+@dataclass
+class InboundEmail:
+    message_id: str
+    sender: str
+    sender_name: str
+    recipients: list[str]
+    subject: str
+    text: str
+    html: str
+    in_reply_to: str = ""
+    references: list[str] = field(default_factory=list)
+    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, content type, data)
+
+    @property
+    def thread_ids(self) -> list[str]:
+        """Message-IDs this email answers, nearest first."""
+        ids = [self.in_reply_to] if self.in_reply_to else []
+        return ids + [ref for ref in reversed(self.references) if ref not in ids]
+
+
+def webhook_url(endpoint: ChannelEndpoint) -> str:
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/webhooks/email/{endpoint.public_id}/{endpoint.provider}"
+
+
+# --- Checking the post ---------------------------------------------------------------------------------------
+
+
+def verify(request: HttpRequest, endpoint: ChannelEndpoint) -> None:
+    """Raise Refused unless the post comes from the endpoint's provider."""
+    credentials = credentials_get(endpoint)
+    if endpoint.provider == "mailgun":
+        _verify_mailgun(request, str(credentials.get("signing_key", "")))
+        return
+    secret = str(credentials.get("webhook_secret", ""))
+    given = request.GET.get("secret", "")
+    auth = request.headers.get("Authorization", "")
+    if auth.lower().startswith("basic "):
+        try:
+            given = base64.b64decode(auth[6:].strip()).decode().partition(":")[2]
+        except (binascii.Error, UnicodeDecodeError):
+            raise Refused("The Authorization header is not valid basic auth.") from None
+    if not secret or not given or not hmac.compare_digest(given.encode(), secret.encode()):
+        raise Refused("Missing or wrong webhook secret.")
+
+
+def _verify_mailgun(request: HttpRequest, signing_key: str) -> None:
+    form = request.POST
+    timestamp, token, signature = form.get("timestamp", ""), form.get("token", ""), form.get("signature", "")
+    if not (signing_key and timestamp and token and signature):
+        raise Refused("Mailgun posts carry timestamp, token and signature.")
+    expected = hmac.new(signing_key.encode(), f"{timestamp}{token}".encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        raise Refused("The Mailgun signature does not match.")
+    try:
+        age = abs(time.time() - int(timestamp))
+    except ValueError:
+        raise Refused("The Mailgun timestamp is not a number.") from None
+    if age > MAILGUN_MAX_AGE:
+        raise Refused(f"The Mailgun timestamp is {int(age)} s off; the limit is {MAILGUN_MAX_AGE} s (a replay?).")
+
+
+def mailgun_token_claim(endpoint: ChannelEndpoint, token: str, key: str) -> None:
+    """A Mailgun token signs one message: the same message again is a retry (fine, stored once), but the token
+    on another message is a replay of a captured signature. Raises Refused for that."""
+    name = f"mailgun-token:{endpoint.pk}:{hashlib.sha256(token.encode()).hexdigest()}"
+    if not cache.add(name, key, timeout=MAILGUN_MAX_AGE * 3) and cache.get(name) != key:
+        raise Refused("This Mailgun token was already used for another message.")
+
+
+# --- Storing the post as received ----------------------------------------------------------------------------
+
+
+def raw_payload(request: HttpRequest, endpoint: ChannelEndpoint) -> dict[str, Any]:
+    """What the provider posted, in a form that fits a JSON column (files base64-encoded)."""
+    if endpoint.provider == "postmark":
+        try:
+            return {"format": "postmark", "json": json.loads(request.body)}
+        except ValueError:
+            return {"format": "postmark", "unreadable": request.body.decode("utf-8", "replace")[:10_000]}
+    if endpoint.provider == "mime" and not (request.content_type or "").startswith(("multipart/", "application/x-www")):
+        return {"format": "mime", "mime": base64.b64encode(request.body).decode()}
+    fields = {key: request.POST.get(key, "") for key in request.POST}
+    files = [
+        {
+            "field": name,
+            "name": upload.name or name,
+            "content_type": upload.content_type or "",
+            "data": base64.b64encode(upload.read()).decode(),
+        }
+        for name in request.FILES
+        for upload in request.FILES.getlist(name)
+    ]
+    return {"format": endpoint.provider, "fields": fields, "files": files}
+
+
+def idempotency_key(payload: dict[str, Any]) -> str:
+    """The email's Message-ID when it has one (a provider's retry carries the same), else a hash of the post."""
+    try:
+        message_id = parse(payload).message_id
+    except MalformedEmail:
+        message_id = ""
+    if message_id:
+        return f"email:{message_id}"[:200]
+    return "no-id:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+# --- Reading it ----------------------------------------------------------------------------------------------
+
+
+def parse(payload: dict[str, Any]) -> InboundEmail:
+    kind = payload.get("format")
+    if kind == "postmark":
+        return _postmark(payload.get("json"))
+    if kind == "mime":
+        return from_mime(_b64(payload.get("mime", ""), "the MIME message"))
+    fields: dict[str, str] = payload.get("fields") or {}
+    files: list[dict[str, str]] = payload.get("files") or []
+    if kind == "sendgrid":
+        if fields.get("email"):  # "POST the raw, full MIME message" is on
+            return from_mime(fields["email"].encode())
+        return _sendgrid(fields, files)
+    if kind == "mailgun":
+        if fields.get("body-mime"):
+            return from_mime(fields["body-mime"].encode())
+        return _mailgun(fields, files)
+    if kind == "mime" and fields.get("email"):
+        return from_mime(fields["email"].encode())
+    raise MalformedEmail(f"Unknown email post format {kind!r}.")
+
+
+def _b64(value: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedEmail(f"{what} is not valid base64.") from None
+
+
+def _ids(value: str) -> list[str]:
+    return MESSAGE_ID.findall(value or "")
+
+
+def _sender(value: str) -> tuple[str, str]:
+    name, address = parseaddr(value or "")
+    if "@" not in address:
+        raise MalformedEmail(f"The sender {value!r} is not an email address.")
+    return address, name
+
+
+def _recipients(*values: str) -> list[str]:
+    return [address.lower() for _name, address in getaddresses([v for v in values if v]) if "@" in address]
+
+
+def from_mime(data: bytes) -> InboundEmail:
+    message = message_from_bytes(data, policy=policy.default)
+    if not isinstance(message, EmailMessage) or not message.get("From"):
+        raise MalformedEmail("The MIME message has no From header.")
+    sender, name = _sender(str(message.get("From")))
+    text_part = message.get_body(preferencelist=("plain",))
+    html_part = message.get_body(preferencelist=("html",))
+    attachments = []
+    for part in message.iter_attachments():
+        content = part.get_payload(decode=True)
+        if isinstance(content, bytes):
+            attachments.append((part.get_filename() or "attachment", part.get_content_type(), content))
+    return InboundEmail(
+        message_id=(_ids(str(message.get("Message-ID", ""))) or [""])[0],
+        sender=sender,
+        sender_name=name,
+        recipients=_recipients(str(message.get("To", "")), str(message.get("Cc", ""))),
+        subject=str(message.get("Subject", "")),
+        text=text_part.get_content() if text_part is not None else "",
+        html=html_part.get_content() if html_part is not None else "",
+        in_reply_to=(_ids(str(message.get("In-Reply-To", ""))) or [""])[0],
+        references=_ids(str(message.get("References", ""))),
+        attachments=attachments,
+    )
+
+
+def _header_lines(raw: str) -> dict[str, str]:
+    """SendGrid's `headers` field: the raw header block."""
+    parsed = message_from_bytes((raw or "").encode() + b"\n\n", policy=policy.default)
+    return {key.lower(): str(value) for key, value in parsed.items()}
+
+
+def _files(files: list[dict[str, str]], prefix: str) -> list[tuple[str, str, bytes]]:
+    return [
+        (f.get("name") or "attachment", f.get("content_type", ""), _b64(f.get("data", ""), "an attachment"))
+        for f in files
+        if f.get("field", "").startswith(prefix)
+    ]
+
+
+def _sendgrid(fields: dict[str, str], files: list[dict[str, str]]) -> InboundEmail:
+    headers = _header_lines(fields.get("headers", ""))
+    sender, name = _sender(fields.get("from", ""))
+    return InboundEmail(
+        message_id=(_ids(headers.get("message-id", "")) or [""])[0],
+        sender=sender,
+        sender_name=name,
+        recipients=_recipients(fields.get("to", ""), fields.get("cc", "")),
+        subject=fields.get("subject", ""),
+        text=fields.get("text", ""),
+        html=fields.get("html", ""),
+        in_reply_to=(_ids(headers.get("in-reply-to", "")) or [""])[0],
+        references=_ids(headers.get("references", "")),
+        attachments=_files(files, "attachment"),
+    )
+
+
+def _mailgun(fields: dict[str, str], files: list[dict[str, str]]) -> InboundEmail:
+    try:
+        headers = {str(k).lower(): str(v) for k, v in json.loads(fields.get("message-headers") or "[]")}
+    except (ValueError, TypeError):
+        raise MalformedEmail("message-headers is not a JSON list of [name, value] pairs.") from None
+    sender, name = _sender(fields.get("from") or fields.get("sender", ""))
+    return InboundEmail(
+        message_id=(_ids(fields.get("Message-Id") or headers.get("message-id", "")) or [""])[0],
+        sender=sender,
+        sender_name=name,
+        recipients=_recipients(fields.get("To") or fields.get("recipient", ""), fields.get("Cc", "")),
+        subject=fields.get("subject", ""),
+        text=fields.get("body-plain", ""),
+        html=fields.get("body-html", ""),
+        in_reply_to=(_ids(fields.get("In-Reply-To") or headers.get("in-reply-to", "")) or [""])[0],
+        references=_ids(fields.get("References") or headers.get("references", "")),
+        attachments=_files(files, "attachment"),
+    )
+
+
+def _postmark(data: Any) -> InboundEmail:
+    if not isinstance(data, dict):
+        raise MalformedEmail("A Postmark inbound post is a JSON object.")
+    headers = {str(h.get("Name", "")).lower(): str(h.get("Value", "")) for h in data.get("Headers") or []}
+    full = data.get("FromFull") or {}
+    sender, name = _sender(full.get("Email") or data.get("From", ""))
+    attachments = [
+        (a.get("Name") or "attachment", a.get("ContentType", ""), _b64(a.get("Content", ""), "an attachment"))
+        for a in data.get("Attachments") or []
+    ]
+    message_id = (_ids(headers.get("message-id", "")) or [""])[0]
+    if not message_id and data.get("MessageID"):
+        message_id = f"<{data['MessageID']}@inbound.postmarkapp.com>"
+    return InboundEmail(
+        message_id=message_id,
+        sender=sender,
+        sender_name=full.get("Name") or name,
+        recipients=_recipients(data.get("To", ""), data.get("Cc", "")),
+        subject=data.get("Subject", ""),
+        text=data.get("TextBody", ""),
+        html=data.get("HtmlBody", ""),
+        in_reply_to=(_ids(headers.get("in-reply-to", "")) or [""])[0],
+        references=_ids(headers.get("references", "")),
+        attachments=attachments,
+    )
+
+
+def visible_text(email: InboundEmail) -> str:
+    """What the customer wrote this time: the quoted history and signature stripped."""
+    text = email.text or nh3.clean(email.html, tags=set()).replace("&nbsp;", " ")
+    reply = EmailReplyParser.parse_reply(text.replace("\r\n", "\n"))
+    return (reply or text).strip()
+
+
+def safe_html(html: str) -> str:
+    """The HTML body with scripts, styles, event handlers and remote-loading tricks removed."""
+    return nh3.clean(html[:MAX_HTML], url_schemes={"http", "https", "mailto"}) if html else ""
+
+
+# --- Threading -----------------------------------------------------------------------------------------------
+
+
+def reply_token(account_id: int, conversation_id: int) -> str:
+    signature = salted_hmac("continuum.email.reply", f"{account_id}:{conversation_id}").hexdigest()[:16]
+    return f"{conversation_id}.{signature}"
+
+
+def reply_address(endpoint: ChannelEndpoint, conversation_id: int) -> str:
+    """reply+<token>@ the endpoint's domain: route the whole domain to the inbound webhook and a reply finds its
+    conversation even when the mail client dropped In-Reply-To."""
+    return f"reply+{reply_token(endpoint.account_id, conversation_id)}@{endpoint.address.partition('@')[2]}"
+
+
+def conversation_from_token(account_id: int, recipients: list[str]) -> int | None:
+    for address in recipients:
+        match = REPLY_TOKEN.search(address)
+        if match and hmac.compare_digest(reply_token(account_id, int(match.group(1))), f"{match[1]}.{match[2]}"):
+            return int(match.group(1))
+    return None
+
+
+# --- Sending -------------------------------------------------------------------------------------------------
+
+
+def new_message_id(endpoint: ChannelEndpoint) -> str:
+    return make_msgid(idstring="continuum", domain=endpoint.address.partition("@")[2] or None)
+
+
+def _connection(endpoint: ChannelEndpoint) -> Any:
+    credentials = credentials_get(endpoint)
+    if not credentials.get("smtp_host"):
+        return get_connection()
+    return get_connection(
+        "django.core.mail.backends.smtp.EmailBackend",
+        host=credentials["smtp_host"],
+        port=int(credentials.get("smtp_port") or 587),
+        username=credentials.get("smtp_username") or None,
+        password=credentials.get("smtp_password") or None,
+        use_tls=str(credentials.get("smtp_tls", "true")).lower() != "false",
+        timeout=30,
+    )
+
+
+def check(endpoint: ChannelEndpoint) -> str:
+    """What an admin should know about the endpoint; logs in to its SMTP server when it has one."""
+    inbound = f"Send an email to {endpoint.address} to check the inbound route."
+    if not credentials_get(endpoint).get("smtp_host"):
+        return f"Replies go out through the server's email settings. {inbound}"
+    connection = _connection(endpoint)
+    try:
+        connection.open()
+    except (smtplib.SMTPException, OSError) as exc:
+        raise ServiceError(f"The SMTP server refused or could not be reached: {exc}", field="credentials") from None
+    finally:
+        connection.close()
+    return f"The SMTP server accepted the login; replies will go out through it. {inbound}"
+
+
+def send(
+    endpoint: ChannelEndpoint,
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    in_reply_to: str,
+    references: list[str],
+    reply_to: str,
+    from_name: str,
+    attachments: list[tuple[str, bytes, str]],
+) -> None:
+    """Send one email through the endpoint's SMTP server (its credentials) or the global email backend."""
+    connection = _connection(endpoint)
+    headers = {"Message-ID": message_id}
+    if in_reply_to:
+        headers["In-Reply-To"] = in_reply_to
+        headers["References"] = " ".join([*references, in_reply_to][-20:])
+    email = EmailMultiAlternatives(
+        subject=subject,
+        body=body,
+        from_email=f"{from_name} <{endpoint.address}>" if from_name else endpoint.address,
+        to=[to],
+        reply_to=[reply_to],
+        headers=headers,
+        connection=connection,
+    )
+    for filename, data, content_type in attachments:
+        email.attach(filename, data, content_type or None)
+    email.send(fail_silently=False)
