@@ -3,8 +3,11 @@ the provider's console. Credentials are write-only and stored encrypted."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -20,12 +23,13 @@ from accounts.services import audit_log_record
 from contacts.addresses import normalize_email, normalize_phone
 from inbox.models import Inbox
 
+from . import webchat
 from .adapters import email, twilio
 from .adapters.twilio import webhook_url
 from .credentials import credentials_encrypt
 from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent, Provider
 
-SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.EMAIL}
+SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.EMAIL, EndpointKind.WEBCHAT}
 EMAIL_PROVIDERS = {Provider.SENDGRID, Provider.MAILGUN, Provider.POSTMARK, Provider.MIME}
 SMTP_FIELDS = ("smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_tls")
 
@@ -66,6 +70,43 @@ def _email_credentials(provider: str, value: dict[str, str]) -> dict[str, str]:
     return {"webhook_secret": secret, **kept}
 
 
+PRECHAT_FIELDS = ("name", "email", "phone")
+
+
+def _options(kind: str, value: Any) -> dict[str, Any]:
+    """Checked, non-secret settings: for a widget, allowed_origins, prechat_fields, title, greeting, color."""
+    if not isinstance(value, dict):
+        raise serializers.ValidationError({"options": ["Give an object."]})
+    if kind != EndpointKind.WEBCHAT:
+        return {}
+    options: dict[str, Any] = {}
+    origins = value.get("allowed_origins", [])
+    if not isinstance(origins, list):
+        raise serializers.ValidationError({"options.allowed_origins": ["Give a list of origins."]})
+    for origin in origins:
+        parsed = urlsplit(str(origin))
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path not in ("", "/"):
+            raise serializers.ValidationError(
+                {"options.allowed_origins": [f"{origin!r} is not an origin such as https://www.example.com."]}
+            )
+    options["allowed_origins"] = [str(o).rstrip("/").lower() for o in origins]
+    prechat = value.get("prechat_fields", [])
+    if not isinstance(prechat, list) or any(f not in PRECHAT_FIELDS for f in prechat):
+        raise serializers.ValidationError(
+            {"options.prechat_fields": [f"Choose among {', '.join(PRECHAT_FIELDS)} (or none)."]}
+        )
+    options["prechat_fields"] = list(dict.fromkeys(prechat))
+    for key, limit in (("title", 80), ("greeting", 500), ("color", 7)):
+        text = str(value.get(key) or "").strip()
+        if len(text) > limit:
+            raise serializers.ValidationError({f"options.{key}": [f"At most {limit} characters."]})
+        if key == "color" and text and not re.fullmatch(r"#[0-9a-fA-F]{6}", text):
+            raise serializers.ValidationError({"options.color": ["A color such as #2563eb."]})
+        if text:
+            options[key] = text
+    return options
+
+
 class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
     inbox = AccountScopedRelatedField(queryset_for=_inboxes)
     provider = serializers.ChoiceField(
@@ -96,10 +137,12 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
             "credentials",
             "credentials_set",
             "webhook_urls",
+            "options",
             "public_id",
             "created_at",
         ]
         read_only_fields = ["id", "public_id", "created_at"]
+        extra_kwargs = {"address": {"required": False}, "options": {"required": False}}
 
     def get_credentials_set(self, endpoint: ChannelEndpoint) -> bool:
         return bool(endpoint.credentials_encrypted)
@@ -107,6 +150,12 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
     def get_webhook_urls(self, endpoint: ChannelEndpoint) -> dict[str, str]:
         if endpoint.kind == EndpointKind.EMAIL:
             return {"inbound": email.webhook_url(endpoint)}
+        if endpoint.kind == EndpointKind.WEBCHAT:
+            base = settings.PUBLIC_BASE_URL.rstrip("/")
+            return {
+                "script": f'<script src="{base}/static/widget/continuum.js" data-widget="{endpoint.address}" async>'
+                "</script>",
+            }
         return {"messaging": webhook_url(endpoint, "messaging"), "status": webhook_url(endpoint, "status")}
 
     def validate_kind(self, value: str) -> str:
@@ -119,6 +168,16 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         kind = attrs.get("kind") or (self.instance.kind if self.instance else "")
         provider = attrs.get("provider") or (self.instance.provider if self.instance else "")
+        if "options" in attrs:
+            attrs["options"] = _options(kind, attrs["options"])
+        if kind == EndpointKind.WEBCHAT:
+            attrs["provider"] = Provider.WIDGET
+            attrs.pop("credentials", None)  # the widget's identity secret is ours to generate
+            if self.instance is None:
+                attrs["address"] = webchat.new_widget_token()
+            else:
+                attrs.pop("address", None)
+            return attrs
         if kind == EndpointKind.EMAIL:
             if provider not in EMAIL_PROVIDERS:
                 raise serializers.ValidationError(
@@ -129,6 +188,8 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
                 raise serializers.ValidationError({"provider": [f"{kind} endpoints are connected through twilio."]})
             provider = Provider.TWILIO
         attrs["provider"] = provider
+        if self.instance is None and not attrs.get("address"):
+            raise serializers.ValidationError({"address": ["Give the number or email address customers write to."]})
         if self.instance is None and "credentials" not in attrs:
             wanted = "the Twilio Account SID and auth token" if provider == Provider.TWILIO else "the webhook secret"
             raise serializers.ValidationError({"credentials": [f"Give {wanted}."]})
@@ -152,6 +213,13 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> ChannelEndpoint:
+        if validated_data["kind"] == EndpointKind.WEBCHAT:
+            secret = webchat.new_identity_secret()
+            endpoint = ChannelEndpoint.objects.create(
+                credentials_encrypted=credentials_encrypt({"identity_secret": secret}), **validated_data
+            )
+            endpoint.identity_secret_once = secret  # type: ignore[attr-defined]
+            return endpoint
         credentials = validated_data.pop("credentials")
         return ChannelEndpoint.objects.create(credentials_encrypted=credentials_encrypt(credentials), **validated_data)
 
@@ -190,7 +258,11 @@ class ChannelEndpointViewSet(
             target=endpoint,
             data={"kind": endpoint.kind, "address": endpoint.address},
         )
-        return Response(self.get_serializer(endpoint).data, status=status.HTTP_201_CREATED)
+        body = dict(self.get_serializer(endpoint).data)
+        if hasattr(endpoint, "identity_secret_once"):
+            # Shown once: the host site's server signs visitors' identifiers with it (identifier_hash).
+            body["identity_secret"] = endpoint.identity_secret_once
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = self.get_serializer(self.get_object(), data=request.data, partial=True)

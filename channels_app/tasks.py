@@ -16,10 +16,12 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from accounts.errors import ServiceError
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
+from inbox import events
 from inbox.attachments import IncomingFile, attachment_check
 from inbox.models import Conversation, DeliveryStatus, Message
 from inbox.services import message_set_delivery, receive_message
 
+from . import webchat
 from .adapters import email, twilio
 from .credentials import credentials_get
 from .models import ChannelEndpoint, EventStatus, InboundEvent
@@ -224,6 +226,8 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
 
     if message.channel == "email":
         return _deliver_email(self, message, fail)
+    if message.channel == "webchat":
+        return _deliver_webchat(message, fail)
     if message.channel not in ("sms", "whatsapp"):
         return f"no provider for {message.channel} yet"
 
@@ -309,4 +313,21 @@ def _deliver_email(task, message: Message, fail) -> str:  # type: ignore[no-unty
         return str(fail("smtp_unreachable", f"Could not hand the email to the mail server ({type(exc).__name__})."))
     Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=message_id)
     message_set_delivery(account=account, message=message, status=DeliveryStatus.SENT)
+    return "sent"
+
+
+def _deliver_webchat(message: Message, fail) -> str:  # type: ignore[no-untyped-def]
+    """Push the reply to the visitor's open widgets; one that is closed shows it from history when it opens."""
+    endpoint = ChannelEndpoint.objects.filter(
+        account=message.account, inbox_id=message.inbox_id, kind="webchat", enabled=True
+    ).first()
+    if endpoint is None:
+        return str(fail("no_endpoint", "No webchat widget is connected to this inbox."))
+    if not ContactIdentity.objects.filter(account=message.account, contact=message.contact, kind="webchat").exists():
+        return str(fail("no_address", "The customer has not used the webchat; reply on another channel."))
+    event = {"type": "message", "message": webchat.message_json(message)}
+    group = webchat.visitor_group(message.account_id, message.contact_id)
+    events.send_group(group, {"type": "webchat.event", "event": event})
+    Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id))
+    message_set_delivery(account=message.account, message=message, status=DeliveryStatus.SENT)
     return "sent"

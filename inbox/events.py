@@ -61,6 +61,14 @@ def _send(account_id: int, inbox_id: int, event: dict[str, Any]) -> None:
         logger.exception("realtime publish failed for %s in inbox %s", event.get("type"), inbox_id)
 
 
+def send_group(group: str, message: dict[str, Any]) -> None:
+    """Send a channel-layer message to any group now (outside a transaction: callers are tasks and consumers)."""
+    try:
+        _publisher.send(group, message)
+    except Exception:
+        logger.exception("realtime publish to %s failed", group)
+
+
 def publish(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) -> None:
     """Send `type` with `payload` to the inbox's browsers once the current transaction commits."""
     event = {"type": type, "account_id": account_id, "inbox_id": inbox_id, **payload}

@@ -9,6 +9,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.models import Membership
 from accounts.selectors import membership_for_user
+from channels_app.webchat import visitor_group
 from inbox.events import inbox_group
 from inbox.models import Conversation
 from inbox.selectors import visible_inboxes
@@ -68,9 +69,10 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         person may see; anything else is ignored)."""
         if not isinstance(conversation_id, int):
             return
-        inbox_id = await database_sync_to_async(_conversation_inbox)(self.account_id, conversation_id)
-        if inbox_id is None or inbox_id not in self.inbox_ids:
+        found = await database_sync_to_async(_conversation_inbox)(self.account_id, conversation_id)
+        if found is None or found[0] not in self.inbox_ids:
             return
+        inbox_id, contact_id = found
         event = {
             "type": "typing",
             "account_id": self.account_id,
@@ -81,6 +83,11 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         }
         await self.channel_layer.group_send(
             inbox_group(inbox_id), {"type": "realtime.event", "event": event, "from": self.channel_name}
+        )
+        # The customer sees "typing" in the webchat widget, with the agent's first name only.
+        await self.channel_layer.group_send(
+            visitor_group(self.account_id, contact_id),
+            {"type": "webchat.event", "event": {"type": "typing", "name": self.user_name.split(" ")[0]}},
         )
 
     async def realtime_event(self, message: dict[str, Any]) -> None:
@@ -95,9 +102,9 @@ def _visible_inbox_ids(membership: Membership) -> list[int]:
     return list(inboxes.order_by("id").values_list("id", flat=True))
 
 
-def _conversation_inbox(account_id: int, conversation_id: int) -> int | None:
+def _conversation_inbox(account_id: int, conversation_id: int) -> tuple[int, int] | None:
     return (
         Conversation.objects.filter(account_id=account_id, pk=conversation_id)
-        .values_list("inbox_id", flat=True)
+        .values_list("inbox_id", "contact_id")
         .first()
     )

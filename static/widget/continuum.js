@@ -1,0 +1,296 @@
+/*
+ * Continuum webchat widget. Put one tag on any page:
+ *
+ *   <script src="https://YOUR-CONTINUUM/static/widget/continuum.js" data-widget="wgt_..." async></script>
+ *
+ * Optional, before the tag: window.ContinuumSettings = {identifier, identifier_hash, name, email, phone}
+ * (identifier_hash = HMAC-SHA256(widget secret, identifier), computed on the host site's server).
+ *
+ * The visitor's session token is kept in localStorage; messages travel over a websocket, with plain HTTP
+ * (polling) when a websocket cannot be opened. Everything lives in a shadow root: the host page's CSS does not
+ * leak in and ours does not leak out. window.Continuum.open() / .close() control it from the page.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript || document.querySelector("script[data-widget]");
+  if (!script || window.Continuum) return;
+  var token = script.getAttribute("data-widget");
+  var base = new URL(script.src, location.href).origin;
+  var storeKey = "continuum:" + token;
+  var settings = window.ContinuumSettings || {};
+  var state = { session: null, config: null, known: false, lastId: 0, socket: null, failures: 0, polling: null,
+                open: false, pending: {}, typingSentAt: 0, typingTimer: null, started: null };
+
+  function load() { try { return localStorage.getItem(storeKey); } catch (e) { return null; } }
+  function save(value) { try { localStorage.setItem(storeKey, value); } catch (e) { /* private mode */ } }
+
+  function api(method, path, body) {
+    var headers = { "Content-Type": "application/json" };
+    if (state.session) headers.Authorization = "Bearer " + state.session;
+    return fetch(base + "/webchat/" + encodeURIComponent(token) + path, {
+      method: method, headers: headers, body: body ? JSON.stringify(body) : undefined, credentials: "omit",
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        if (!response.ok) {
+          var error = new Error((data.error && data.error.message) || "The chat is unavailable.");
+          error.status = response.status;
+          throw error;
+        }
+        return data;
+      });
+    });
+  }
+
+  // --- The interface ----------------------------------------------------------------------------------------
+  var host = document.createElement("div");
+  host.setAttribute("data-continuum-widget", "");
+  var root = host.attachShadow({ mode: "open" });
+  root.innerHTML =
+    '<style>' +
+    ':host{all:initial}[hidden]{display:none!important}*{box-sizing:border-box;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}' +
+    '.bubble{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;' +
+    'background:var(--c);color:#fff;box-shadow:0 4px 16px rgba(0,0,0,.25);z-index:2147483000;display:grid;place-items:center}' +
+    '.bubble svg{width:26px;height:26px}' +
+    '.panel{position:fixed;right:20px;bottom:88px;width:360px;max-width:calc(100vw - 24px);height:520px;' +
+    'max-height:calc(100vh - 110px);background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.25);' +
+    'display:none;flex-direction:column;overflow:hidden;z-index:2147483000;color:#111827;font-size:14px}' +
+    '.panel.open{display:flex}' +
+    'header{background:var(--c);color:#fff;padding:14px 16px;display:flex;align-items:center;justify-content:space-between}' +
+    'header h2{font-size:16px;margin:0;font-weight:600}header button{background:none;border:0;color:#fff;font-size:22px;cursor:pointer;line-height:1}' +
+    '.log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f9fafb}' +
+    '.msg{max-width:80%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word;line-height:1.4}' +
+    '.msg.in{align-self:flex-end;background:var(--c);color:#fff;border-bottom-right-radius:4px}' +
+    '.msg.out{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}' +
+    '.msg.pending{opacity:.6}.msg.failed{outline:2px solid #dc2626}' +
+    '.who{display:block;font-size:11px;color:#6b7280;margin-bottom:2px}' +
+    '.greeting{align-self:flex-start;color:#374151;background:#eef2ff;border-radius:12px;padding:8px 12px;max-width:85%}' +
+    '.typing{font-size:12px;color:#6b7280;padding:0 14px 6px;min-height:18px;background:#f9fafb}' +
+    '.note{font-size:12px;color:#b91c1c;padding:4px 14px}' +
+    'form.compose{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb}' +
+    'textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:8px;padding:8px;font-size:14px;height:40px}' +
+    'button.send,form.prechat button{background:var(--c);color:#fff;border:0;border-radius:8px;padding:0 14px;cursor:pointer;font-size:14px}' +
+    'form.prechat{padding:16px;display:flex;flex-direction:column;gap:10px;overflow-y:auto}' +
+    'form.prechat label{display:flex;flex-direction:column;gap:4px;font-size:13px;color:#374151}' +
+    'form.prechat input{border:1px solid #d1d5db;border-radius:8px;padding:8px;font-size:14px}' +
+    'form.prechat button{height:38px}' +
+    ':focus-visible{outline:2px solid #111827;outline-offset:2px}' +
+    '</style>' +
+    '<button class="bubble" type="button" aria-label="Open chat" aria-expanded="false">' +
+    '<svg viewBox="0 0 24 24" fill="currentColor" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg></button>' +
+    '<section class="panel" role="dialog" aria-label="Chat">' +
+    '<header><h2></h2><button type="button" class="close" aria-label="Close chat">&times;</button></header>' +
+    '<form class="prechat" hidden></form>' +
+    '<div class="log" aria-live="polite"></div><div class="typing" aria-live="polite"></div><div class="note" role="alert"></div>' +
+    '<form class="compose"><textarea name="body" aria-label="Your message" placeholder="Write a message…" maxlength="5000"></textarea>' +
+    '<button class="send" type="submit">Send</button></form></section>';
+  var $ = function (selector) { return root.querySelector(selector); };
+  var bubble = $(".bubble"), panel = $(".panel"), log = $(".log"), typing = $(".typing"), note = $(".note");
+  var compose = $("form.compose"), textarea = $("textarea"), prechat = $("form.prechat");
+
+  function setNote(text) { note.textContent = text || ""; }
+
+  function addMessage(message, pendingId) {
+    var element = pendingId ? state.pending[pendingId] : null;
+    if (message.id && root.querySelector('[data-id="' + message.id + '"]')) return;
+    if (!element) element = document.createElement("div");
+    if (!element.isConnected) log.appendChild(element);
+    element.className = "msg " + (message.direction === "in" ? "in" : "out") + (message.id ? "" : " pending");
+    element.textContent = "";
+    if (message.direction === "out") {
+      var who = document.createElement("span");
+      who.className = "who";
+      who.textContent = message.sender_type === "ai" ? (state.config.title + " assistant") : state.config.title;
+      element.appendChild(who);
+    }
+    element.appendChild(document.createTextNode(message.body));
+    if (message.id) {
+      element.setAttribute("data-id", message.id);
+      state.lastId = Math.max(state.lastId, message.id);
+      if (pendingId) delete state.pending[pendingId];
+    }
+    log.scrollTop = log.scrollHeight;
+    if (message.direction === "out" && message.id) seen(message.id);
+    return element;
+  }
+
+  function seen(id) {
+    if (state.open && state.socket && state.socket.readyState === 1) state.socket.send(JSON.stringify({ type: "seen", id: id }));
+  }
+
+  function showTyping(name) {
+    typing.textContent = (name || "Someone") + " is typing…";
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(function () { typing.textContent = ""; }, 4000);
+  }
+
+  // --- Session ----------------------------------------------------------------------------------------------
+  function start(details) {
+    var body = { session: load() };
+    ["identifier", "identifier_hash", "name", "email", "phone"].forEach(function (key) {
+      if (settings[key]) body[key] = settings[key];
+    });
+    Object.keys(details || {}).forEach(function (key) { if (details[key]) body[key] = details[key]; });
+    return api("POST", "/session", body).then(function (data) {
+      state.session = data.session;
+      state.config = data.config;
+      state.known = data.known;
+      save(data.session);
+      render(data.messages);
+      connect();
+      return data;
+    });
+  }
+
+  function render(messages) {
+    host.style.setProperty("--c", state.config.color);
+    panel.style.setProperty("--c", state.config.color);
+    bubble.style.setProperty("--c", state.config.color);
+    $("h2").textContent = state.config.title;
+    log.textContent = "";
+    var greeting = document.createElement("div");
+    greeting.className = "greeting";
+    greeting.textContent = state.config.greeting;
+    log.appendChild(greeting);
+    messages.forEach(function (message) { addMessage(message); });
+    var needsForm = state.config.prechat.length && !state.known && !settings.identifier;
+    prechat.hidden = !needsForm;
+    compose.hidden = !!needsForm;
+    log.hidden = !!needsForm;
+    if (needsForm) buildPrechat();
+  }
+
+  function buildPrechat() {
+    var labels = { name: "Your name", email: "Email", phone: "Phone" };
+    var types = { name: "text", email: "email", phone: "tel" };
+    prechat.textContent = "";
+    var intro = document.createElement("p");
+    intro.textContent = state.config.greeting;
+    prechat.appendChild(intro);
+    state.config.prechat.forEach(function (field) {
+      var label = document.createElement("label");
+      label.textContent = labels[field];
+      var input = document.createElement("input");
+      input.name = field;
+      input.type = types[field];
+      input.autocomplete = field === "phone" ? "tel" : field;
+      label.appendChild(input);
+      prechat.appendChild(label);
+    });
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.textContent = "Start chat";
+    prechat.appendChild(button);
+  }
+
+  prechat.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var details = {};
+    state.config.prechat.forEach(function (field) { details[field] = prechat.elements[field].value.trim(); });
+    setNote("");
+    start(details).then(function () { textarea.focus(); }, function (error) { setNote(error.message); });
+  });
+
+  // --- Transport: websocket, else polling ---------------------------------------------------------------------
+  function connect() {
+    if (state.socket || state.polling) return;
+    var url = base.replace(/^http/, "ws") + "/ws/webchat/" + encodeURIComponent(token) + "/?session=" +
+      encodeURIComponent(state.session);
+    var socket;
+    try { socket = new WebSocket(url); } catch (e) { return fallback(); }
+    state.socket = socket;
+    socket.onopen = function () { state.failures = 0; catchUp(); };
+    socket.onmessage = function (event) {
+      var data = JSON.parse(event.data);
+      if (data.type === "message") { typing.textContent = ""; addMessage(data.message); }
+      else if (data.type === "ack") addMessage(data.message, data.client_id);
+      else if (data.type === "typing") showTyping(data.name);
+      else if (data.type === "error") failed(data.client_id, data.message);
+    };
+    socket.onclose = function (event) {
+      state.socket = null;
+      if (event.code === 4401) { save(""); state.session = null; return start(); }
+      if (event.code === 4403 || event.code === 4404) return setNote("This chat is not available on this site.");
+      state.failures += 1;
+      if (state.failures >= 3) return fallback();
+      setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, state.failures)));
+    };
+  }
+
+  function fallback() {
+    if (state.polling) return;
+    state.polling = setInterval(catchUp, 3000);
+    setTimeout(function () { clearInterval(state.polling); state.polling = null; state.failures = 0; connect(); }, 60000);
+  }
+
+  function catchUp() {
+    if (!state.session) return;
+    api("GET", "/messages?after=" + state.lastId).then(function (data) {
+      data.messages.forEach(function (message) { addMessage(message); });
+    }, function () { /* offline: the next round tries again */ });
+  }
+
+  function failed(clientId, text) {
+    var element = state.pending[clientId];
+    if (element) element.classList.add("failed");
+    setNote(text);
+  }
+
+  compose.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var body = textarea.value.trim();
+    if (!body) return;
+    setNote("");
+    textarea.value = "";
+    var clientId = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    state.pending[clientId] = addMessage({ direction: "in", body: body });
+    if (state.socket && state.socket.readyState === 1) {
+      state.socket.send(JSON.stringify({ type: "message", body: body, client_id: clientId }));
+    } else {
+      api("POST", "/messages", { body: body, client_id: clientId }).then(
+        function (data) { addMessage(data.message, clientId); },
+        function (error) { failed(clientId, error.message); }
+      );
+    }
+  });
+
+  textarea.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); compose.requestSubmit(); }
+  });
+  textarea.addEventListener("input", function () {
+    var now = Date.now();
+    if (now - state.typingSentAt > 2000 && state.socket && state.socket.readyState === 1) {
+      state.typingSentAt = now;
+      state.socket.send(JSON.stringify({ type: "typing" }));
+    }
+  });
+
+  // --- Open and close ---------------------------------------------------------------------------------------
+  function open() {
+    state.open = true;
+    panel.classList.add("open");
+    bubble.setAttribute("aria-expanded", "true");
+    bubble.setAttribute("aria-label", "Close chat");
+    (state.started || (state.started = start())).then(function () {
+      (prechat.hidden ? textarea : prechat.querySelector("input") || textarea).focus();
+      root.querySelectorAll(".msg.out[data-id]").forEach(function (el) { seen(Number(el.getAttribute("data-id"))); });
+    }, function (error) { state.started = null; setNote(error.message); });
+  }
+  function close() {
+    state.open = false;
+    panel.classList.remove("open");
+    bubble.setAttribute("aria-expanded", "false");
+    bubble.setAttribute("aria-label", "Open chat");
+    bubble.focus();
+  }
+  bubble.addEventListener("click", function () { (state.open ? close : open)(); });
+  $(".close").addEventListener("click", close);
+  panel.addEventListener("keydown", function (event) { if (event.key === "Escape") close(); });
+
+  host.style.setProperty("--c", "#2563eb");
+  bubble.style.setProperty("--c", "#2563eb");
+  function mount() { document.body.appendChild(host); }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+  // A returning visitor reconnects at once, so replies that arrived while away are there when they open it.
+  if (load()) state.started = start().catch(function () { state.started = null; });
+  window.Continuum = { open: open, close: close };
+})();
