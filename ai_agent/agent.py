@@ -116,7 +116,7 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
             conversation=conversation,
             body=decision.text,
             sender_type="ai",
-            channel=message.channel,
+            channel=_reply_channel(message),
             metadata={**meta, "ai_action": "ask", "key": decision.key},
         )
     elif decision.action == "reply":
@@ -125,7 +125,7 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
             conversation=conversation,
             body=decision.text,
             sender_type="ai",
-            channel=message.channel,
+            channel=_reply_channel(message),
             metadata={**meta, "ai_action": "reply", "snippet": snippet.pk if snippet else None},
         )
     elif decision.action == "handoff":
@@ -157,7 +157,7 @@ def _hand_off(
         conversation=conversation,
         body=goodbye,
         sender_type="ai",
-        channel=message.channel,
+        channel=_reply_channel(message),
         metadata={"in_reply_to": message.pk, "engine": engine_name, "ai_action": "handoff"},
     )
     ai_turns = _ai_messages(memory, conversation)
@@ -191,6 +191,11 @@ def _hand_off(
         text=f"AI agent handed off to {who}: {decision.reason}",
     )
     _notify(account, conversation, assignee, decision.reason)
+
+
+def _reply_channel(message: Message) -> str:
+    """The AI writes back on the customer's channel; a caller's voicemail or words are answered by text."""
+    return "sms" if message.channel == "voice" else message.channel
 
 
 def _next_step(memory: Recall, decision: Decision) -> str:

@@ -45,7 +45,9 @@ def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ign
     schedule_note_refresh(account_id=account.pk, conversation_id=message.conversation_id)
     # A turn only where an agent can act: no task, and no recall, for inboxes whose agent is off.
     agent_on = AgentSettings.objects.filter(inbox_id=message.inbox_id, enabled=True).exclude(answer_mode="never")
-    if message.conversation.handled_by == "ai" and agent_on.exists():
+    # A call that has no words yet (it is ringing, or the caller hung up) waits for its transcript.
+    wordless_call = message.channel == "voice" and not message.body.strip()
+    if message.conversation.handled_by == "ai" and not wordless_call and agent_on.exists():
         run_agent_turn.delay(account.pk, message.pk, sorted(analysis.intents), analysis.urgent, analysis.sentiment)
     return "analyzed"
 

@@ -29,7 +29,7 @@ from .adapters.twilio import webhook_url
 from .credentials import credentials_encrypt
 from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent, Provider
 
-SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.EMAIL, EndpointKind.WEBCHAT}
+SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.VOICE, EndpointKind.EMAIL, EndpointKind.WEBCHAT}
 EMAIL_PROVIDERS = {Provider.SENDGRID, Provider.MAILGUN, Provider.POSTMARK, Provider.MIME}
 SMTP_FIELDS = ("smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_tls")
 
@@ -77,6 +77,16 @@ def _options(kind: str, value: Any) -> dict[str, Any]:
     """Checked, non-secret settings: for a widget, allowed_origins, prechat_fields, title, greeting, color."""
     if not isinstance(value, dict):
         raise serializers.ValidationError({"options": ["Give an object."]})
+    if kind == EndpointKind.VOICE:
+        mode = value.get("voice_mode") or "record"
+        if mode not in ("record", "gather"):
+            raise serializers.ValidationError(
+                {"options.voice_mode": ["record (a voicemail, transcribed) or gather (the caller speaks)."]}
+            )
+        greeting = str(value.get("greeting") or "").strip()
+        if len(greeting) > 500:
+            raise serializers.ValidationError({"options.greeting": ["At most 500 characters."]})
+        return {"voice_mode": mode, **({"greeting": greeting} if greeting else {})}
     if kind != EndpointKind.WEBCHAT:
         return {}
     options: dict[str, Any] = {}
@@ -150,6 +160,8 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
     def get_webhook_urls(self, endpoint: ChannelEndpoint) -> dict[str, str]:
         if endpoint.kind == EndpointKind.EMAIL:
             return {"inbound": email.webhook_url(endpoint)}
+        if endpoint.kind == EndpointKind.VOICE:
+            return {"voice": webhook_url(endpoint, "voice"), "call_status": webhook_url(endpoint, "call")}
         if endpoint.kind == EndpointKind.WEBCHAT:
             base = settings.PUBLIC_BASE_URL.rstrip("/")
             return {

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from datetime import timedelta
+from typing import Any
 
 import requests
 from celery import shared_task
@@ -19,7 +20,7 @@ from contacts.services import contact_resolve
 from inbox import events
 from inbox.attachments import IncomingFile, attachment_check
 from inbox.models import Conversation, DeliveryStatus, Message
-from inbox.services import message_set_delivery, receive_message
+from inbox.services import conversation_note_activity, message_attach, message_set_delivery, receive_message
 
 from . import webchat
 from .adapters import email, twilio
@@ -55,6 +56,8 @@ def process_inbound_event(self, event_id: int) -> str:  # type: ignore[no-untype
                 _status(event)
             elif event.kind == "email":
                 _email(event)
+            elif event.kind in VOICE_HANDLERS:
+                VOICE_HANDLERS[event.kind](event)
             else:
                 raise twilio.MalformedPayload(f"Unknown event kind {event.kind!r}.")
             InboundEvent.objects.filter(pk=event.pk).update(
@@ -168,6 +171,132 @@ def _email_thread(event: InboundEvent, mail: email.InboundEmail) -> Conversation
     return None
 
 
+# --- Voice ---------------------------------------------------------------------------------------------------
+
+
+def _caller(event: InboundEvent, field: str = "From") -> Any:
+    raw = event.payload.get(field, "")
+    try:
+        return contact_resolve(account=event.account, kind="phone", raw_address=raw)
+    except ServiceError as exc:
+        raise twilio.MalformedPayload(f"{field} {raw!r} is not a phone number we can use: {exc.message}") from None
+
+
+def _call_message(event: InboundEvent, call_sid: str) -> Message | None:
+    return (
+        Message.objects.select_related("conversation")
+        .filter(account=event.account, provider_endpoint=str(event.endpoint.public_id), provider_id=call_sid)
+        .first()
+    )
+
+
+def _call_arrived(event: InboundEvent) -> None:
+    payload = event.payload
+    if not payload.get("CallSid") or not payload.get("From"):
+        raise twilio.MalformedPayload("A voice webhook needs CallSid and From.")
+    receive_message(
+        account=event.account,
+        inbox=event.endpoint.inbox,
+        contact=_caller(event),
+        channel="voice",
+        body="",
+        provider_endpoint=str(event.endpoint.public_id),
+        provider_id=payload["CallSid"],
+        metadata={"call": "inbound", "to": payload.get("To", ""), "from": payload.get("From", "")},
+    )
+
+
+def _speech(event: InboundEvent) -> None:
+    payload = event.payload
+    if not payload.get("CallSid"):
+        raise twilio.MalformedPayload("A Gather callback needs CallSid.")
+    call = _call_message(event, payload["CallSid"])
+    receive_message(
+        account=event.account,
+        inbox=event.endpoint.inbox,
+        contact=call.contact if call else _caller(event),
+        channel="voice",
+        body=payload.get("SpeechResult", "").strip() or "(the caller said nothing we could understand)",
+        provider_endpoint=str(event.endpoint.public_id),
+        provider_id=f"{payload['CallSid']}:speech",
+        metadata={"call": "speech", "confidence": payload.get("Confidence", "")},
+        thread=call.conversation if call else None,
+    )
+
+
+def _recording(event: InboundEvent) -> None:
+    payload = event.payload
+    url, call_sid = payload.get("RecordingUrl", ""), payload.get("CallSid", "")
+    if not url or not call_sid:
+        raise twilio.MalformedPayload("A recording callback needs RecordingUrl and CallSid.")
+    if payload.get("RecordingStatus", "completed") != "completed":
+        return
+    call = _call_message(event, call_sid)
+    if call is None:
+        raise twilio.MalformedPayload(f"No call we know has the sid {call_sid}.")
+    audio = _download(event.endpoint, f"{url}.mp3", "audio/mpeg", 0)
+    seconds = payload.get("RecordingDuration", "")
+    named = IncomingFile.from_bytes(f"voicemail-{seconds or 'call'}s.mp3", audio.file.read(), "audio/mpeg")
+    message_attach(account=event.account, message=call, files=[named])
+
+
+def _transcription(event: InboundEvent) -> None:
+    payload = event.payload
+    call_sid = payload.get("CallSid", "")
+    if not call_sid:
+        raise twilio.MalformedPayload("A transcription callback needs CallSid.")
+    call = _call_message(event, call_sid)
+    if payload.get("TranscriptionStatus") != "completed":
+        if call is not None:
+            conversation_note_activity(
+                account=event.account, conversation=call.conversation, text="The voicemail could not be transcribed."
+            )
+        return
+    receive_message(
+        account=event.account,
+        inbox=event.endpoint.inbox,
+        contact=call.contact if call else _caller(event),
+        channel="voice",
+        body=payload.get("TranscriptionText", "").strip(),
+        provider_endpoint=str(event.endpoint.public_id),
+        provider_id=f"{payload.get('TranscriptionSid') or payload.get('RecordingSid', '')}:transcript",
+        metadata={"call": "transcript", "call_sid": call_sid},
+        thread=call.conversation if call else None,
+    )
+
+
+def _call_status(event: InboundEvent) -> None:
+    payload = event.payload
+    call_sid, status = payload.get("CallSid", ""), payload.get("CallStatus", "")
+    if not call_sid or not status:
+        raise twilio.MalformedPayload("A call status callback needs CallSid and CallStatus.")
+    if status not in twilio.CALL_OUTCOMES:
+        return  # ringing, in-progress: the outcome comes later
+    call = _call_message(event, call_sid)
+    if call is None:
+        raise twilio.MalformedPayload(f"No call we know has the sid {call_sid}.")
+    outcome = twilio.call_outcome(payload)
+    if call.direction == "out":
+        answered = status == "completed"
+        message_set_delivery(
+            account=event.account,
+            message=call,
+            status=DeliveryStatus.DELIVERED if answered else DeliveryStatus.FAILED,
+            error_code="" if answered else status,
+            error_message="" if answered else outcome,
+        )
+    conversation_note_activity(account=event.account, conversation=call.conversation, text=outcome)
+
+
+VOICE_HANDLERS = {
+    "voice": _call_arrived,
+    "gather": _speech,
+    "recording": _recording,
+    "transcription": _transcription,
+    "call": _call_status,
+}
+
+
 def _download(endpoint: ChannelEndpoint, url: str, content_type: str, n: int) -> IncomingFile:
     credentials = credentials_get(endpoint)
     response = requests.get(
@@ -228,6 +357,8 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
         return _deliver_email(self, message, fail)
     if message.channel == "webchat":
         return _deliver_webchat(message, fail)
+    if message.channel == "voice":
+        return _deliver_call(self, message, fail)
     if message.channel not in ("sms", "whatsapp"):
         return f"no provider for {message.channel} yet"
 
@@ -325,9 +456,41 @@ def _deliver_webchat(message: Message, fail) -> str:  # type: ignore[no-untyped-
         return str(fail("no_endpoint", "No webchat widget is connected to this inbox."))
     if not ContactIdentity.objects.filter(account=message.account, contact=message.contact, kind="webchat").exists():
         return str(fail("no_address", "The customer has not used the webchat; reply on another channel."))
+    Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id))
+    # Sent before it is pushed: the widget's read receipt may come back at once.
+    message_set_delivery(account=message.account, message=message, status=DeliveryStatus.SENT)
     event = {"type": "message", "message": webchat.message_json(message)}
     group = webchat.visitor_group(message.account_id, message.contact_id)
     events.send_group(group, {"type": "webchat.event", "event": event})
-    Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id))
-    message_set_delivery(account=message.account, message=message, status=DeliveryStatus.SENT)
     return "sent"
+
+
+def _deliver_call(task, message: Message, fail) -> str:  # type: ignore[no-untyped-def]
+    """Place a call back: ring the agent, then connect them to the customer from the inbox's number."""
+    endpoint = (
+        ChannelEndpoint.objects.filter(account=message.account, inbox_id=message.inbox_id, enabled=True)
+        .filter(kind__in=["voice", "sms"], provider="twilio")
+        .order_by("-kind")  # a voice number first, else an SMS number (one Twilio number often does both)
+        .first()
+    )
+    if endpoint is None:
+        return str(fail("no_endpoint", "No phone number is connected to this inbox."))
+    try:
+        sid, _status = twilio.call(
+            endpoint,
+            agent_phone=str(message.metadata.get("agent_phone", "")),
+            customer_phone=str(message.metadata.get("to", "")),
+            customer_name=message.contact.name,
+        )
+    except TwilioRestException as exc:
+        retry, code, reason = twilio.failure(exc)
+        if retry and task.request.retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=2 * 2**task.request.retries) from exc
+        return str(fail(code, reason))
+    except (TwilioException, requests.RequestException) as exc:
+        if task.request.retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=2 * 2**task.request.retries) from exc
+        return str(fail("network", f"Could not reach Twilio ({type(exc).__name__})."))
+    Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=sid)
+    message_set_delivery(account=message.account, message=message, status=DeliveryStatus.SENT)
+    return "calling"

@@ -232,7 +232,7 @@ def mark_seen(visitor: Visitor, message_id: int) -> None:
     message = Message.objects.filter(
         account_id=visitor.endpoint.account_id, contact=contact, pk=message_id, direction="out", channel="webchat"
     ).first()
-    if message is not None and message.delivery_status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED):
+    if message is not None and message.delivery_status != DeliveryStatus.FAILED:
         message_set_delivery(account=visitor.endpoint.account, message=message, status=DeliveryStatus.READ)
 
 

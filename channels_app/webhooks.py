@@ -18,7 +18,7 @@ from .models import ChannelEndpoint, Provider
 
 logger = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
-TWILIO_KINDS = {"messaging", "status"}
+TWILIO_KINDS = {"messaging", "status"} | twilio.VOICE_KINDS
 
 
 @csrf_exempt
@@ -34,12 +34,18 @@ def twilio_webhook(request: HttpRequest, public_id: str, kind: str) -> HttpRespo
         logger.warning("Twilio %s webhook for endpoint %s refused: bad or missing signature", kind, public_id)
         return HttpResponseForbidden("Invalid X-Twilio-Signature.", content_type="text/plain")
     payload: dict[str, str] = {key: str(value) for key, value in request.POST.items()}
-    event_id = _store_once(endpoint, kind, twilio.idempotency_key(kind, payload), payload)
-    if event_id is not None:
-        try:
-            _enqueue(event_id)
-        except Exception:  # the broker is down: Twilio still gets its 200, the sweeper enqueues the event later
-            logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
+    # Record's action request only says the recording ended: the recording callback brings the recording.
+    if not (kind == "gather" and "SpeechResult" not in payload):
+        event_id = _store_once(endpoint, kind, twilio.idempotency_key(kind, payload), payload)
+        if event_id is not None:
+            try:
+                _enqueue(event_id)
+            except Exception:  # the broker is down: Twilio still gets its 200, the sweeper enqueues the event later
+                logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
+    if kind == "voice":
+        return HttpResponse(twilio.answer(endpoint, endpoint.inbox.name), content_type="text/xml")
+    if kind == "gather":
+        return HttpResponse(twilio.goodbye(), content_type="text/xml")
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 
 
@@ -83,7 +89,11 @@ def _twilio_endpoint(public_id: str) -> tuple[ChannelEndpoint, str] | None:
     hit = _endpoints.get(public_id)
     if hit is not None and hit[0] > now:
         return hit[1], hit[2]
-    endpoint = ChannelEndpoint.objects.filter(public_id=public_id, provider=Provider.TWILIO, enabled=True).first()
+    endpoint = (
+        ChannelEndpoint.objects.select_related("inbox")
+        .filter(public_id=public_id, provider=Provider.TWILIO, enabled=True)
+        .first()
+    )
     if endpoint is None:
         _endpoints.pop(public_id, None)
         return None

@@ -250,6 +250,12 @@ def _inbox_users(*, account: Account) -> QuerySet[User]:
     return _account_users(account=account)
 
 
+class CallSerializer(serializers.Serializer[Any]):
+    agent_phone = serializers.CharField(
+        max_length=40, help_text="the phone Twilio rings first (yours), e.g. +13125550199"
+    )
+
+
 class AssignSerializer(serializers.Serializer[Any]):
     assignee = AccountScopedRelatedField(queryset_for=_inbox_users, help_text="id of a member of the inbox")
 
@@ -401,6 +407,24 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
                 priority=data.validated_data["priority"],
             )
         )
+
+    @extend_schema(request=CallSerializer, responses={201: MessageSerializer})
+    @action(detail=True, methods=["post"])
+    def call(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Call the customer back: Twilio rings `agent_phone` (yours), then connects you to the customer from the
+        inbox's number. The call is logged on the conversation and its status follows it (sent while ringing,
+        delivered when answered, failed with the reason)."""
+        conversation = self.get_object()
+        data = CallSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.call_start(
+            account=self.account,
+            actor=self.user,
+            conversation=conversation,
+            agent_phone=data.validated_data["agent_phone"],
+        )
+        fresh = selectors.message_list(account=self.account, conversation=conversation).get(pk=message.pk)
+        return Response(MessageSerializer(fresh).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=MessageSerializer(many=True))
     @action(detail=True, methods=["get"], pagination_class=NewestMessagesCursorPagination)

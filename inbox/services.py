@@ -16,7 +16,8 @@ from accounts.errors import Conflict, ServiceError
 from accounts.locks import advisory_xact_lock
 from accounts.models import Account, Membership, User
 from accounts.services import audit_log_record
-from contacts.models import Contact
+from contacts.addresses import normalize_phone
+from contacts.models import Contact, ContactIdentity
 from contacts.services import contact_touch
 
 from . import events
@@ -398,6 +399,11 @@ def send_message(
         channel = channel or conversation.active_channel
         if channel not in CUSTOMER_CHANNELS:
             raise ServiceError(f"Choose a channel to reply on: {', '.join(CUSTOMER_CHANNELS)}.", field="channel")
+        if channel == Channel.VOICE and not (metadata or {}).get("call"):
+            raise ServiceError(
+                "A written reply cannot go by phone: reply by SMS, WhatsApp, email or webchat, or use Call.",
+                field="channel",
+            )
     now = timezone.now()
     fields = ["last_activity_at"]
     conversation.last_activity_at = now
@@ -430,6 +436,35 @@ def send_message(
     if kind == Kind.MESSAGE:
         _after_commit_signal(message_queued, account, message)
     return message
+
+
+def call_start(*, account: Account, actor: User, conversation: Conversation, agent_phone: str) -> Message:
+    """Call the customer back: the call is an outbound voice message on the conversation. Delivering it rings
+    `agent_phone`, then connects them to the customer; its status follows the call."""
+    _same_account(account, conversation)
+    try:
+        agent_phone = normalize_phone(agent_phone, region=account.default_region)
+    except ServiceError as exc:
+        raise ServiceError(f"Your phone: {exc.message}", field="agent_phone") from None
+    phone = ContactIdentity.objects.filter(account=account, contact_id=conversation.contact_id, kind="phone").first()
+    if phone is None:
+        raise ServiceError("The customer has no phone number to call; add one on their contact.", field="contact")
+    return send_message(
+        account=account,
+        conversation=conversation,
+        body=f"{actor.display_name} called {phone.value}.",
+        channel=Channel.VOICE,
+        sender_user=actor,
+        metadata={"call": "outbound", "agent_phone": agent_phone, "to": phone.value},
+    )
+
+
+def message_attach(*, account: Account, message: Message, files: Iterable[IncomingFile]) -> list[Attachment]:
+    """Add files to a stored message (a call's recording arriving after the call) and show them live."""
+    _same_account(account, message)
+    stored = _store_attachments(account, message, files)
+    events.publish(account.pk, message.inbox_id, "message.updated", _message_payload(message))
+    return stored
 
 
 @transaction.atomic

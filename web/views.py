@@ -112,12 +112,17 @@ def _channel_options(memory: Recall, conversation: Conversation, suggested: str)
     opted_out = {i.kind for i in identities if i.opted_out_at is not None}
     reachable = {i.kind for i in identities if i.opted_out_at is None}
     options = []
+    # A phone call is not written: the composer replies in writing (a caller is answered by SMS), and "Call
+    # customer" beside it places the call.
+    active = "sms" if conversation.active_channel == "voice" else conversation.active_channel
     for value, label in CUSTOMER_CHANNEL_CHOICES:
-        needs = {"sms": "phone", "voice": "phone", "whatsapp": "whatsapp", "email": "email"}.get(value)
+        if value == "voice":
+            continue
+        needs = {"sms": "phone", "whatsapp": "whatsapp", "email": "email"}.get(value)
         note = ""
         if needs in opted_out and needs not in reachable:
             note = "opted out"
-        elif needs and needs not in reachable and value != conversation.active_channel:
+        elif needs and needs not in reachable and value != active:
             note = f"no {IdentityKind(needs).label.lower()} known"
         elif value == "webchat" and conversation.active_channel != "webchat" and not memory.history:
             note = "visitor not on the site"
@@ -126,7 +131,7 @@ def _channel_options(memory: Recall, conversation: Conversation, suggested: str)
                 "value": value,
                 "label": label,
                 "note": note,
-                "selected": value == conversation.active_channel,
+                "selected": value == active,
                 "suggested": value == suggested,
             }
         )
@@ -202,6 +207,10 @@ def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResp
         **_thread_context(request, conversation),
         **memory,
         "channel_options": _channel_options(memory["memory"], conversation, memory["suggestion"].channel),
+        "customer_phone": next(
+            (i.value for i in memory["memory"].contact.identities.all() if i.kind == "phone" and not i.opted_out_at),
+            "",
+        ),
     }
     return render(request, "web/conversation.html", context)
 

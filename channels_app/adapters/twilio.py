@@ -1,4 +1,5 @@
-"""Twilio Messaging (SMS and WhatsApp): signature checks, payload reading, and sending through the official SDK."""
+"""Twilio Messaging (SMS and WhatsApp) and Voice: signature checks, payload reading, TwiML answers, and sending
+and calling through the official SDK."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.http import HttpRequest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 
 from ..credentials import credentials_get
 from ..models import ChannelEndpoint
@@ -51,7 +53,32 @@ def verify(request: HttpRequest, endpoint: ChannelEndpoint, kind: str, *, token:
     return bool(RequestValidator(token).validate(url, dict(request.POST.items()), signature))
 
 
+# Voice webhooks: the call arriving, what the caller said (Gather) or the end of their recording (Record's action),
+# the call's status changes, the recording ready, the transcription ready.
+VOICE_KINDS = {"voice", "gather", "call", "recording", "transcription"}
+CALL_OUTCOMES = {
+    "completed": "answered",
+    "busy": "the line was busy",
+    "no-answer": "nobody answered",
+    "failed": "the call could not be connected",
+    "canceled": "the call was canceled before it was answered",
+}
+
+
+def _voice_key(kind: str, payload: dict[str, str]) -> str:
+    call = payload.get("CallSid", "")
+    if kind == "call":
+        return f"{call}:call:{payload.get('CallStatus', '')}"
+    if kind == "recording":
+        return f"{payload.get('RecordingSid', '')}:recording:{payload.get('RecordingStatus', '')}"
+    if kind == "transcription":
+        return f"{payload.get('TranscriptionSid') or payload.get('RecordingSid', '')}:transcription"
+    return f"{call}:{kind}"
+
+
 def idempotency_key(kind: str, payload: dict[str, str]) -> str:
+    if kind in VOICE_KINDS and payload.get("CallSid"):
+        return _voice_key(kind, payload)
     sid = payload.get("MessageSid") or payload.get("SmsSid") or ""
     if kind == "status" and sid:
         return f"{sid}:{payload.get('MessageStatus', '')}"
@@ -140,3 +167,69 @@ def check(endpoint: ChannelEndpoint) -> str:
     if not client.incoming_phone_numbers.list(phone_number=number, limit=1):
         return f"Twilio accepted the credentials (account {name}), but {number} is not a number of that account."
     return f"Twilio accepted the credentials (account {name}) and {number} belongs to it."
+
+
+# --- Voice ---------------------------------------------------------------------------------------------------
+
+
+def answer(endpoint: ChannelEndpoint, inbox_name: str) -> str:
+    """TwiML for an incoming call: the inbox's greeting, then what the caller wants, by speech (Gather) or as a
+    voicemail (Record, transcribed by Twilio)."""
+    greeting = endpoint.options.get("greeting") or f"Thanks for calling {inbox_name}."
+    response = VoiceResponse()
+    if endpoint.options.get("voice_mode") == "gather":
+        gather = Gather(
+            input="speech",
+            action=webhook_url(endpoint, "gather"),
+            speech_timeout="auto",
+            language=endpoint.options.get("language") or "en-US",
+        )
+        gather.say(f"{greeting} In a few words, how can we help you?")
+        response.append(gather)
+        response.say("We did not hear anything. We will call you back. Goodbye.")
+        return str(response)
+    response.say(f"{greeting} Please leave your name and how we can help after the tone; we will get back to you.")
+    response.record(
+        max_length=120,
+        play_beep=True,
+        timeout=5,
+        transcribe=True,
+        transcribe_callback=webhook_url(endpoint, "transcription"),
+        recording_status_callback=webhook_url(endpoint, "recording"),
+        recording_status_callback_event="completed",
+        action=webhook_url(endpoint, "gather"),
+    )
+    response.say("We did not get a message. Goodbye.")
+    return str(response)
+
+
+def goodbye() -> str:
+    response = VoiceResponse()
+    response.say("Thank you. We have your message and will get back to you soon. Goodbye.")
+    response.hangup()
+    return str(response)
+
+
+def call_outcome(payload: dict[str, str]) -> str:
+    status = payload.get("CallStatus", "")
+    if status == "completed":
+        seconds = int(payload.get("CallDuration") or 0)
+        return f"Call ended after {seconds // 60} min {seconds % 60} s."
+    return f"Call not connected: {CALL_OUTCOMES.get(status, status)}."
+
+
+def call(endpoint: ChannelEndpoint, *, agent_phone: str, customer_phone: str, customer_name: str) -> tuple[str, str]:
+    """Ring the agent's phone; when they answer, connect them to the customer (caller id: the inbox's number)."""
+    response = VoiceResponse()
+    response.say(f"Connecting you to {customer_name or 'the customer'}.")
+    dial = Dial(caller_id=endpoint.address, timeout=30)
+    dial.number(customer_phone)
+    response.append(dial)
+    created = client_for(endpoint).calls.create(
+        to=agent_phone,
+        from_=endpoint.address,
+        twiml=str(response),
+        status_callback=webhook_url(endpoint, "call"),
+        status_callback_event=["completed"],
+    )
+    return str(created.sid), str(created.status or "queued")

@@ -321,6 +321,9 @@
       }
     }
     announce(form.dataset.done || "Saved");
+    $$("input[data-remember]", form).forEach((input) => {
+      try { localStorage.setItem(input.dataset.remember, input.value); } catch (e) { /* private mode */ }
+    });
     if (form.dataset.reset !== undefined) form.reset();
     if (form.dataset.redirect) {
       location.assign(form.dataset.redirect.replace("{id}", data.id));
@@ -332,6 +335,16 @@
     }
     (form.dataset.refresh || "").split(/\s+/).filter(Boolean).forEach((id) => refresh(id, 0));
   }
+
+  // Inputs worth keeping between visits (the agent's own phone for call backs) are filled from localStorage.
+  function fillRemembered(root) {
+    $$("input[data-remember]", root).forEach((input) => {
+      if (input.value) return;
+      try { input.value = localStorage.getItem(input.dataset.remember) || ""; } catch (e) { /* private mode */ }
+    });
+  }
+  fillRemembered(document);
+  document.addEventListener("htmx:afterSwap", (event) => fillRemembered(event.target));
 
   // Capture phase: runs before htmx's own (boost) handler on the form, which must not submit it as well.
   document.addEventListener(

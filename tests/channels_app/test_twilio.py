@@ -302,8 +302,12 @@ def test_admins_connect_a_number_and_get_the_webhook_urls(tenant: Tenant, settin
     assert missing.status_code == 400 and missing.json()["error"]["fields"]["credentials"] == [
         "Twilio credentials need auth_token."
     ]
-    voice = tenant.client().post(url, {**body, "kind": "voice"}, format="json")
-    assert voice.status_code == 400 and "kind" in voice.json()["error"]["fields"]
+    fax = tenant.client().post(url, {**body, "kind": "fax"}, format="json")
+    assert fax.status_code == 400 and "kind" in fax.json()["error"]["fields"]
+    wrong = tenant.client().post(url, {**body, "provider": "mailgun"}, format="json")
+    assert wrong.status_code == 400 and wrong.json()["error"]["fields"]["provider"] == [
+        "sms endpoints are connected through twilio."
+    ]
 
 
 @pytest.mark.django_db

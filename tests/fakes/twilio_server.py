@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 JPEG = b"\xff\xd8\xff\xe0" + b"0" * 64
+MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 32
 
 
 class FakeTwilio:
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.sent: list[dict[str, str]] = []
+        self.calls: list[dict[str, str]] = []  # calls.create requests (click-to-call)
         self.replies: list[tuple[int, int]] = []  # (HTTP status, Twilio error code) to answer before succeeding
         self.numbers: set[str] = set()  # E.164 numbers of the account (IncomingPhoneNumbers)
         counter = itertools.count(1)
@@ -40,11 +42,12 @@ class FakeTwilio:
                     found = [{"sid": "PN" + "0" * 32, "phone_number": wanted}] if wanted in fake.numbers else []
                     self._json(200, {"incoming_phone_numbers": found, "next_page_uri": None, "page": 0, "page_size": 1})
                     return
+                media, content_type = (MP3, "audio/mpeg") if path.endswith(".mp3") else (JPEG, "image/jpeg")
                 self.send_response(200)
-                self.send_header("Content-Type", "image/jpeg")
-                self.send_header("Content-Length", str(len(JPEG)))
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(media)))
                 self.end_headers()
-                self.wfile.write(JPEG)
+                self.wfile.write(media)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
@@ -61,6 +64,22 @@ class FakeTwilio:
                             "message": f"scripted error {code}",
                             "more_info": f"https://www.twilio.com/docs/errors/{code}",
                             "status": status,
+                        },
+                    )
+                    return
+                if self.path.endswith("/Calls.json"):
+                    call_sid = f"CA{next(counter):032d}"
+                    fake.calls.append({**form, "sid": call_sid})
+                    self._json(
+                        201,
+                        {
+                            "sid": call_sid,
+                            "status": "queued",
+                            "to": form.get("To"),
+                            "from": form.get("From"),
+                            "account_sid": account_sid,
+                            "direction": "outbound-api",
+                            "api_version": "2010-04-01",
                         },
                     )
                     return
