@@ -3,7 +3,6 @@ base, ask for the next missing fact (one question at a time), or hand off to a p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,93 +20,34 @@ from memory.models import Fact
 from memory.selectors import Recall, recall
 from memory.services import handoff_record
 
-from .engines.base import Analysis
-from .models import AgentSettings, AnswerMode, Assignment
+from .engines.base import Analysis, Decision, Engine, TurnContext
+from .engines.registry import engine_for
+from .engines.rules import ai_messages
+from .models import AgentSettings, Assignment
 from .next_channel import next_best_channel
 from .selectors import agent_settings_get, knowledge_answer, next_assignee
 
 
-@dataclass(frozen=True)
-class Decision:
-    action: str  # "reply", "ask", "handoff" or "none"
-    text: str = ""
-    reason: str = ""
-    key: str = ""  # the fact asked for
-
-
-def _ai_messages(memory: Recall, conversation: Conversation) -> list[Message]:
-    return [m for m in memory.history if m.conversation_id == conversation.pk and m.sender_type == "ai"]
-
-
-def decide(
-    *,
-    memory: Recall,
-    conversation: Conversation,
-    analysis: Analysis,
-    settings: AgentSettings,
-    text: str,
-    knowledge: str | None,
-    at: datetime,
-) -> Decision:
-    """What the agent does now. Pure: reads memory and settings, writes nothing."""
-    if conversation.handled_by != "ai" or not settings.enabled or settings.answer_mode == AnswerMode.NEVER:
-        return Decision("none", reason="the AI agent is not answering this conversation")
-    if conversation.status == "resolved":  # resolved after the customer wrote (a new message would reopen it)
-        return Decision("none", reason="the conversation was resolved: nothing to answer")
-    if settings.answer_mode == AnswerMode.AFTER_HOURS and is_open(
-        memory.inbox.business_hours, memory.inbox.timezone, at
-    ):
-        return Decision("none", reason="the team is in: the AI answers outside business hours only")
-    trend = memory.conversation_sentiment
-    if settings.handoff_on_request and "asks_for_human" in analysis.intents:
-        return Decision("handoff", reason="The customer asked for a person.")
-    if settings.handoff_on_request and "cancel" in analysis.intents:
-        return Decision("handoff", reason="The customer wants to cancel: a person should talk to them.")
-    if settings.handoff_on_urgent and (analysis.urgent or trend.urgent):
-        return Decision("handoff", reason="The customer's issue is urgent or they are frustrated.")
-    if settings.handoff_on_urgent and "complaint" in analysis.intents:
-        return Decision("handoff", reason="The customer is complaining: a person should answer.")
-    if trend.mean is not None and trend.mean < settings.handoff_below_sentiment:
-        return Decision("handoff", reason=f"The customer's mood fell below {settings.handoff_below_sentiment}.")
-
-    if knowledge:  # a question the knowledge base answers is answered first; details can follow
-        return Decision("reply", text=knowledge)
-    ai_turns = _ai_messages(memory, conversation)
-    asked = [m.metadata.get("key") for m in ai_turns if m.metadata.get("ai_action") == "ask"]
-    missing = [key for key in memory.missing if key in memory.definitions]
-    if missing:
-        key = missing[0]
-        if asked[-settings.max_turns_without_progress :].count(key) >= settings.max_turns_without_progress:
-            return Decision("handoff", reason=f"No progress after {settings.max_turns_without_progress} questions.")
-        label = memory.definitions[key].label.lower()
-        question = f"Could you tell me your {label}?"
-        if not ai_turns:  # the first turn: greet, then the first question
-            greeting = settings.greeting.format(persona=settings.persona_name, inbox=memory.inbox.name)
-            question = f"{greeting} {question}"
-        return Decision("ask", text=question, key=key)
-    if settings.handoff_on_unknown_question and "?" in text:
-        return Decision("handoff", reason="The customer asked something the knowledge base does not cover.")
-    if settings.handoff_when_collected:
-        return Decision("handoff", reason="All the details the team needs are collected.")
-    return Decision("none", reason="nothing to add")
-
-
 @transaction.atomic
-def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine_name: str) -> Decision:
-    """Run one turn for the customer's `message` and carry out the decision."""
+def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine: Engine | None = None) -> Decision:
+    """Run one turn for the customer's `message` with the account's engine, and carry out its decision."""
+    engine = engine or engine_for(account)
+    engine_name = engine.name
     conversation = Conversation.objects.select_related("inbox", "contact").get(pk=message.conversation_id)
     settings = agent_settings_get(account=account, inbox=conversation.inbox)
     memory = recall(account=account, contact=conversation.contact, inbox=conversation.inbox)
     snippet = knowledge_answer(account=account, inbox=conversation.inbox, text=message.body)
     now = timezone.now()
-    decision = decide(
-        memory=memory,
-        conversation=conversation,
-        analysis=analysis,
-        settings=settings,
-        text=message.body,
-        knowledge=snippet.answer if snippet else None,
-        at=now,
+    decision = engine.decide(
+        TurnContext(
+            memory=memory,
+            conversation=conversation,
+            analysis=analysis,
+            settings=settings,
+            text=message.body,
+            knowledge=snippet.answer if snippet else None,
+            at=now,
+        )
     )
     meta = {"in_reply_to": message.pk, "engine": engine_name}
     if decision.action == "ask":
@@ -129,7 +69,7 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
             metadata={**meta, "ai_action": "reply", "snippet": snippet.pk if snippet else None},
         )
     elif decision.action == "handoff":
-        _hand_off(account, conversation, settings, memory, message, decision, engine_name, now)
+        _hand_off(account, conversation, settings, memory, message, decision, engine, now)
     return decision
 
 
@@ -140,9 +80,10 @@ def _hand_off(
     memory: Recall,
     message: Message,
     decision: Decision,
-    engine_name: str,
+    engine: Engine,
     now: datetime,
 ) -> None:
+    engine_name = engine.name
     settings = AgentSettings.objects.select_for_update().get(pk=settings.pk)
     assignee = None
     if settings.assignment == Assignment.ROUND_ROBIN:
@@ -160,7 +101,8 @@ def _hand_off(
         channel=_reply_channel(message),
         metadata={"in_reply_to": message.pk, "engine": engine_name, "ai_action": "handoff"},
     )
-    ai_turns = _ai_messages(memory, conversation)
+    ai_turns = ai_messages(memory, conversation)
+    draft = engine.compose_handoff(memory, reason=decision.reason)
     collected = sorted(
         Fact.objects.filter(account=account, conversation=conversation, author_type="ai", status="active").values_list(
             "key", flat=True
@@ -171,16 +113,17 @@ def _hand_off(
         conversation=conversation,
         reason=decision.reason,
         from_party="AI agent",
-        engine=engine_name,
+        engine=draft.engine or engine_name,
         to_user=assignee,
         what_was_done={
             "questions_asked": [m.body for m in ai_turns if m.metadata.get("ai_action") == "ask"],
             "facts_collected": collected,
             "replies_sent": sum(1 for m in ai_turns if m.metadata.get("ai_action") == "reply") + 1,
             "actions": ["handed off" + (f" to {assignee.display_name}" if assignee else " (unassigned)")],
+            "summary": draft.summary,
         },
         missing=[memory.definitions[k].label for k in memory.missing if k in memory.definitions],
-        suggested_next_step=_next_step(memory, decision),
+        suggested_next_step=draft.next_step,
         suggested_channel=next_best_channel(memory, now=now).channel,
     )
     who = assignee.display_name if assignee is not None else "the team"
@@ -196,15 +139,6 @@ def _hand_off(
 def _reply_channel(message: Message) -> str:
     """The AI writes back on the customer's channel; a caller's voicemail or words are answered by text."""
     return "sms" if message.channel == "voice" else message.channel
-
-
-def _next_step(memory: Recall, decision: Decision) -> str:
-    if memory.missing:
-        labels = ", ".join(memory.definitions[k].label for k in memory.missing if k in memory.definitions)
-        return f"Ask for what is still missing ({labels}), then help the customer."
-    if decision.reason.startswith("The customer's issue is urgent"):
-        return "Call the customer now; everything needed is in the facts."
-    return "Reply to the customer's last message; the details are in the facts."
 
 
 def _notify(account: Account, conversation: Conversation, assignee: Any, reason: str) -> None:

@@ -110,7 +110,7 @@ def _run(data: dict[str, Any], report: Report) -> None:
                 continue
             analysis = read_message(message)
             report.engine = analysis.engine
-            agent_turn(account=account, message=message, analysis=analysis, engine_name=analysis.engine)
+            agent_turn(account=account, message=message, analysis=analysis)
         assert message is not None
         _score(report, case, contact, message)
 

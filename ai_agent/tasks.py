@@ -146,9 +146,7 @@ def run_agent_turn(self, account_id: int, message_id: int, intents: list[str], u
         return "already answered"
     analysis = Analysis(sentiment=sentiment, intents=set(intents), urgent=urgent)
     try:
-        decision = agent_turn(
-            account=message.account, message=message, analysis=analysis, engine_name=engine_for(message.account).name
-        )
+        decision = agent_turn(account=message.account, message=message, analysis=analysis)
     except OperationalError as exc:
         raise self.retry(exc=exc) from exc
     return decision.action

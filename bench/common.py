@@ -35,6 +35,8 @@ def free_port() -> int:
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
@@ -115,3 +117,14 @@ def celery_worker(queues: str = "celery,ai,channels", env: dict[str, str] | None
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+def purge_queues(queues: tuple[str, ...] = ("celery", "ai", "channels")) -> None:
+    """Drop tasks earlier benchmarks left queued on this Redis (bench/webhook_bench.py leaves thousands): a
+    latency probe must not wait behind them."""
+    from config.celery_app import app
+
+    with app.connection_for_write() as conn:
+        dropped = sum(conn.default_channel.queue_purge(queue) or 0 for queue in queues)
+    if dropped:
+        print(f"(purged {dropped} tasks left queued by earlier benchmarks)")

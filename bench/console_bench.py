@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 
-from common import ROOT, celery_worker, free_port, gunicorn, percentile, production_settings
+from common import ROOT, celery_worker, free_port, gunicorn, percentile, production_settings, purge_queues
 
 production_settings()
 # Served over plain http on 127.0.0.1 here: cookies cannot be https-only (requests would not send them back).
@@ -174,14 +174,7 @@ def webhook_to_browser(samples: int) -> None:
     membership.user.save(update_fields=["password"])
     endpoint = ChannelEndpoint.objects.get(account=account)
 
-    from config.celery_app import app
-
-    # Earlier benchmarks (bench/webhook_bench.py) leave thousands of tasks queued on this Redis; the probe must
-    # not wait behind them.
-    with app.connection_for_write() as conn:
-        dropped = sum(conn.default_channel.queue_purge(queue) or 0 for queue in ("celery", "ai", "channels"))
-    if dropped:
-        print(f"(purged {dropped} tasks left queued by earlier benchmarks)")
+    purge_queues()
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

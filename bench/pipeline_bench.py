@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from common import celery_worker, percentile  # noqa: E402 - after the path set-up
+from common import celery_worker, percentile, purge_queues  # noqa: E402 - after the path set-up
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "ERROR")
@@ -69,8 +69,14 @@ def main() -> None:
             required_before_handoff=True,
         )
     inbox = Inbox.objects.get(account=account, name="Support")
-    contacts = [contact_resolve(account=account, kind="webchat", raw_address=f"bench-{n}") for n in range(CUSTOMERS)]
+    # New customers every run: a rerun on old conversations would often leave their notes unchanged (and so
+    # unwritten), and the probe would wait for notes that never come.
+    run_id = time.strftime("%Y%m%d%H%M%S")
+    contacts = [
+        contact_resolve(account=account, kind="webchat", raw_address=f"bench-{run_id}-{n}") for n in range(CUSTOMERS)
+    ]
 
+    purge_queues()
     with celery_worker("celery,ai"):
         results = {
             rate: run(rate, args.seconds, account, inbox, contacts, receive_message, SentimentReading, AiNote)

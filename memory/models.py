@@ -187,7 +187,7 @@ class Handoff(Authored):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     reason = models.TextField()
-    # {"questions_asked": [...], "facts_collected": {...}, "replies_sent": n, "actions": [...]}
+    # {"questions_asked": [...], "facts_collected": [keys], "replies_sent": n, "actions": [...]}
     what_was_done = models.JSONField(default=dict, blank=True)
     missing = models.JSONField(default=list, blank=True)
     sentiment_score = models.FloatField(null=True, blank=True)

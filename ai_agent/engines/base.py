@@ -1,4 +1,5 @@
-"""The small interface every AI engine implements, and the plain data it returns."""
+"""The small interface every AI engine implements (analyze a message; write the conversation note; write a
+handoff summary; decide the agent's next reply or action), and the plain data it returns."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from inbox.models import Conversation
     from memory.definitions import Definition
     from memory.selectors import Recall
+
+    from ..models import AgentSettings
 
 
 @dataclass(frozen=True)
@@ -37,9 +43,43 @@ class NoteDraft:
     engine: str = ""
 
 
+@dataclass
+class HandoffDraft:
+    """What a person taking over reads first: the story so far in a few sentences, and what to do next."""
+
+    summary: str
+    next_step: str
+    engine: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "reply", "ask", "handoff" or "none"
+    text: str = ""
+    reason: str = ""
+    key: str = ""  # the fact asked for
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """Everything a turn of the agent may look at (recall() of the conversation's inbox, and its settings)."""
+
+    memory: Recall
+    conversation: Conversation
+    analysis: Analysis
+    settings: AgentSettings
+    text: str
+    knowledge: str | None
+    at: datetime
+
+
 class Engine(Protocol):
     name: str  # with its version, e.g. "local/1": stored as the author of what it writes
 
     def analyze(self, text: str, *, definitions: dict[str, Definition], region: str) -> Analysis: ...
 
     def compose_note(self, memory: Recall) -> NoteDraft: ...
+
+    def compose_handoff(self, memory: Recall, *, reason: str) -> HandoffDraft: ...
+
+    def decide(self, turn: TurnContext) -> Decision: ...

@@ -18,7 +18,8 @@ from memory.definitions import Definition
 from memory.selectors import Recall
 
 from ..models import AiUsage
-from .base import Analysis, ExtractedFact, NoteDraft
+from . import rules
+from .base import Analysis, Decision, ExtractedFact, HandoffDraft, NoteDraft, TurnContext
 from .local import INTENT_PATTERNS, LocalEngine
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,24 @@ NOTE_SCHEMA: dict[str, Any] = {
         "next_step": {"type": "string", "maxLength": 400},
         "open_questions": {"type": "array", "items": {"type": "string", "maxLength": 200}, "maxItems": 5},
     },
+}
+
+
+HANDOFF_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["summary", "next_step"],
+    "properties": {
+        "summary": {"type": "string", "minLength": 1, "maxLength": 900},
+        "next_step": {"type": "string", "minLength": 1, "maxLength": 300},
+    },
+}
+
+REPLY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["text"],
+    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 700}},
 }
 
 
@@ -163,3 +182,57 @@ class LLMEngine:
         return NoteDraft(
             data["need"], data["status"], data["next_step"], list(data["open_questions"]), engine=self.name
         )
+
+    def _context(self, memory: Recall) -> str:
+        """The conversation and what memory holds, from recall() of the conversation's inbox only."""
+        conversation = memory.current_conversation
+        thread = "\n".join(
+            f"[{m.created_at:%Y-%m-%d %H:%M}] {m.get_sender_type_display()} via {m.channel}: {m.body}"
+            for m in memory.history
+            if conversation is not None and m.conversation_id == conversation.pk and m.kind == "message"
+        )
+        facts = "\n".join(f"- {f.key}: {f.value}" for f in memory.facts) or "- none"
+        missing = ", ".join(memory.definitions[k].label for k in memory.missing if k in memory.definitions)
+        trend = memory.conversation_sentiment
+        return (
+            f"Conversation:\n{thread or '(no messages)'}\n\nKnown facts:\n{facts}\n\n"
+            f"Missing required details: {missing or 'none'}\n"
+            f"Customer mood: {trend.label or 'unknown'}{' (frustrated)' if trend.urgent else ''}"
+        )
+
+    def compose_handoff(self, memory: Recall, *, reason: str) -> HandoffDraft:
+        system = (
+            f"A conversation in the {memory.inbox.name} inbox is being handed from the AI agent to a person. Write "
+            "a short summary (who, what they need, what is known, how they feel) and the next step for the person. "
+            "Use only the information given. Return JSON only."
+        )
+        user = f"{self._context(memory)}\n\nWhy it is handed off: {reason}"
+        try:
+            data = self._complete(purpose="handoff", system=system, user=user, schema=HANDOFF_SCHEMA)
+        except (openai.APIError, InvalidOutput):
+            return self.fallback.compose_handoff(memory, reason=reason)
+        return HandoffDraft(summary=data["summary"], next_step=data["next_step"], engine=self.name)
+
+    def decide(self, turn: TurnContext) -> Decision:
+        """The inbox's rules decide what happens (the same for every engine); the model only words a question or
+        an answer, in the persona's voice, from the knowledge snippet when there is one."""
+        decision = self.fallback.decide(turn)
+        if decision.action not in ("ask", "reply"):
+            return decision
+        persona = turn.settings.persona_name
+        if decision.action == "ask":
+            label = turn.memory.definitions[decision.key].label if decision.key in turn.memory.definitions else ""
+            task = f"Ask the customer, politely and in one short question, for their {label.lower()}."
+        else:
+            task = f"Answer the customer's last message using only this approved answer: {turn.knowledge}"
+        first_turn = not rules.ai_messages(turn.memory, turn.conversation)
+        system = (
+            f"You are {persona}, the assistant of the {turn.memory.inbox.name} team. {task} "
+            + ("Greet the customer first. " if first_turn else "")
+            + "Do not promise anything else and do not ask for anything else. Return JSON only."
+        )
+        try:
+            data = self._complete(purpose="reply", system=system, user=self._context(turn.memory), schema=REPLY_SCHEMA)
+        except (openai.APIError, InvalidOutput):
+            return decision
+        return Decision(decision.action, text=data["text"].strip(), reason=decision.reason, key=decision.key)

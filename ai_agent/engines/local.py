@@ -14,7 +14,8 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from memory.definitions import Definition
 from memory.selectors import Recall
 
-from .base import Analysis, ExtractedFact, NoteDraft
+from . import rules
+from .base import Analysis, Decision, ExtractedFact, HandoffDraft, NoteDraft, TurnContext
 
 # Words VADER's general lexicon does not know but customers of small businesses use when things go wrong.
 # Scores are on VADER's -4..4 scale.
@@ -212,6 +213,58 @@ class LocalEngine:
             status=status,
             next_step=next_step,
             open_questions=[f"What is the {m.lower()}?" for m in missing],
+        )
+
+    def compose_handoff(self, memory: Recall, *, reason: str) -> HandoffDraft:
+        """A few sentences a person reads before answering: who, what they need, what the AI collected and how
+        the customer feels; then the next step."""
+        conversation = memory.current_conversation
+        words = [
+            m
+            for m in memory.history
+            if conversation is not None
+            and m.conversation_id == conversation.pk
+            and m.direction == "in"
+            and m.kind == "message"
+            and m.body.strip()
+        ]
+        who = memory.contact.name or "The customer"
+        channels = sorted({m.get_channel_display() for m in words})
+        parts = [f"{who} wrote" + (f" on {' and '.join(channels)}" if channels else "") + "."]
+        if words:
+            parts.append(f"Need: {_shorten(words[0].body, 200)}")
+            if len(words) > 1:
+                parts.append(f"Latest: {_shorten(words[-1].body, 160)}")
+        known = [
+            f"{memory.definitions[f.key].label if f.key in memory.definitions else f.key} {f.value}"
+            for f in memory.facts
+        ]
+        if known:
+            parts.append(f"Known: {'; '.join(known)}.")
+        missing = [memory.definitions[k].label for k in memory.missing if k in memory.definitions]
+        if missing:
+            parts.append(f"Still missing: {', '.join(missing)}.")
+        trend = memory.conversation_sentiment
+        if trend.label:
+            parts.append(f"Mood: {trend.label}{' and frustrated' if trend.urgent else ''}.")
+        parts.append(f"Handed off because: {reason}")
+        if missing:
+            next_step = f"Ask for what is still missing ({', '.join(missing)}), then help the customer."
+        elif trend.urgent or reason.startswith("The customer's issue is urgent"):
+            next_step = "Call the customer now; everything needed is in the facts."
+        else:
+            next_step = "Reply to the customer's last message; the details are in the facts."
+        return HandoffDraft(summary=" ".join(parts), next_step=next_step, engine=self.name)
+
+    def decide(self, turn: TurnContext) -> Decision:
+        return rules.decide(
+            memory=turn.memory,
+            conversation=turn.conversation,
+            analysis=turn.analysis,
+            settings=turn.settings,
+            text=turn.text,
+            knowledge=turn.knowledge,
+            at=turn.at,
         )
 
 

@@ -14,7 +14,7 @@ from inbox.models import Conversation, Message
 from inbox.services import inbox_member_add
 from memory.models import Handoff
 from memory.services import fact_definition_create
-from tests.conftest import Tenant, wait_until
+from tests.conftest import Tenant
 from tests.factories import InboxFactory, inbound
 
 ALWAYS_OPEN: dict[str, list[list[str]]] = {}
@@ -172,61 +172,3 @@ def test_settings_api(tenant: Tenant, support: Any) -> None:
     assert created.status_code == 201
     assert tenant.client("agent").post(kb, {"question": "x", "answer": "y"}, format="json").status_code == 403
     assert [s["question"] for s in tenant.client("agent").get(kb).json()["results"]] == ["Do you work weekends?"]
-
-
-@pytest.mark.integration
-@pytest.mark.django_db(transaction=True)
-def test_the_seed_story_end_to_end_with_a_real_worker(celery_worker_process: Any, tenant: Tenant, support: Any) -> None:
-    """After hours on webchat the AI greets and collects the details, hands off with a summary; the next morning
-    the customer texts from the number she gave; the person sees everything and nobody asked twice."""
-    from memory.models import AiNote
-    from memory.selectors import recall
-
-    first = inbound(
-        tenant.account,
-        support,
-        "visitor-rosa",
-        "Hi, water is dripping from my ceiling",
-        kind="webchat",
-        channel="webchat",
-    )
-    wait_until(
-        lambda: Message.objects.filter(conversation=first.conversation, sender_type="ai").exists(),
-        timeout=30,
-        what="the AI's first question",
-    )
-    inbound(
-        tenant.account,
-        support,
-        "visitor-rosa",
-        "Rosa Diaz, policy PN-55321, call me on 312 555 0188",
-        kind="webchat",
-        channel="webchat",
-    )
-    handoff = wait_until(
-        lambda: Handoff.objects.filter(conversation=first.conversation).first(), timeout=30, what="the AI's handoff"
-    )
-    assert handoff.to_user == tenant.agent and set(handoff.what_was_done["facts_collected"]) >= {
-        "policy_number",
-        "phone",
-    }
-
-    morning = inbound(
-        tenant.account, support, "(312) 555-0188", "Any news? It's getting worse", kind="phone", channel="sms"
-    )
-    assert morning.contact_id == first.contact_id and morning.conversation_id == first.conversation_id
-    wait_until(
-        lambda: morning.contact.sentiment_readings.filter(message=morning).exists(),
-        timeout=30,
-        what="the morning message to be read",
-    )
-    wait_until(
-        lambda: AiNote.objects.filter(conversation_id=first.conversation_id, need__contains="ceiling").exists(),
-        timeout=30,
-        what="the conversation's note",
-    )
-    memory = recall(account=tenant.account, contact=morning.contact, inbox=support)
-    assert memory.fact_values["policy_number"] == "PN-55321" and memory.missing == []
-    assert memory.handoffs and memory.notes and memory.sentiment.readings == 3
-    questions = [m.body for m in memory.history if m.sender_type == "ai" and "policy number" in m.body]
-    assert len(questions) == 1  # nobody asked twice

@@ -142,3 +142,61 @@ def test_the_api_key_is_encrypted_at_rest_and_write_only(tenant: Tenant, fake: F
     assert engine_for(tenant.account).name == "llm/m"
     bad = tenant.client().patch(url, {"engine": "llm", "llm_base_url": "", "llm_model": ""}, format="json")
     assert bad.status_code == 400 and "llm_base_url" in bad.json()["error"]["fields"]
+
+
+def test_the_model_words_the_agents_question_and_the_rules_stay_in_charge(
+    tenant: Tenant, fake: FakeOpenAI, llm: Any
+) -> None:
+    from ai_agent.agent import agent_turn
+    from ai_agent.engines.base import Analysis
+    from ai_agent.models import AgentSettings
+    from inbox.models import Message
+    from memory.models import Handoff
+
+    support = InboxFactory(account=tenant.account, name="Support", business_hours={"mon": [["00:00", "00:01"]]})
+    inbox_member_add(account=tenant.account, actor=None, inbox=support, user=tenant.agent)
+    AgentSettings.objects.create(account=tenant.account, inbox=support, enabled=True, persona_name="Ava")
+    from memory.services import fact_definition_create
+
+    fact_definition_create(
+        account=tenant.account,
+        actor=tenant.admin,
+        inbox=support,
+        key="policy_number",
+        label="Policy number",
+        pattern=r"PN-\d{4,8}",
+        required_before_handoff=True,
+    )
+    first = inbound(tenant.account, support, "visitor-1", "hello there", kind="webchat", channel="webchat")
+    fake.replies.append(("json", {"text": "Hi, I'm Ava from Support! May I have your policy number?"}))
+    decision = agent_turn(account=tenant.account, message=first, analysis=Analysis(sentiment=0.0))
+    assert decision.action == "ask" and decision.key == "policy_number"
+    asked = Message.objects.get(conversation=first.conversation, sender_type="ai")
+    assert asked.body == "Hi, I'm Ava from Support! May I have your policy number?"
+    system = fake.requests[-1]["body"]["messages"][0]["content"]
+    assert "You are Ava" in system and "for their policy number" in system and "Greet the customer first" in system
+
+    # Invalid output: the rule's own words are used, and the failure is recorded.
+    second = inbound(tenant.account, support, "visitor-1", "ok", kind="webchat", channel="webchat")
+    fake.replies.append(("json", {"text": ""}))
+    agent_turn(account=tenant.account, message=second, analysis=Analysis(sentiment=0.0))
+    assert (
+        Message.objects.filter(sender_type="ai").order_by("-id").first().body == "Could you tell me your policy number?"
+    )
+    assert AiUsage.objects.filter(purpose="reply", ok=False).exists()
+
+    # A handoff is the rules' call (the customer asks for a person); the model writes the summary.
+    third = inbound(
+        tenant.account, support, "visitor-1", "I want to talk to a human", kind="webchat", channel="webchat"
+    )
+    fake.replies.append(
+        ("json", {"summary": "Visitor wants a person; no details yet.", "next_step": "Ask their policy number."})
+    )
+    decision = agent_turn(
+        account=tenant.account, message=third, analysis=Analysis(sentiment=-0.2, intents={"asks_for_human"})
+    )
+    assert decision.action == "handoff"
+    handoff = Handoff.objects.get(conversation=third.conversation)
+    assert handoff.what_was_done["summary"] == "Visitor wants a person; no details yet."
+    assert handoff.suggested_next_step == "Ask their policy number." and handoff.engine == "llm/test-model"
+    assert fake.requests[-1]["body"]["response_format"]["json_schema"]["name"] == "handoff"

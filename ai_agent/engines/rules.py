@@ -1,0 +1,71 @@
+"""The agent's rules: what it does after a customer's message (answer from the knowledge base, ask the next
+missing fact, hand off, or stay quiet). Admins configure these rules per inbox; every engine applies them the
+same way, so whether the AI hands off never depends on which engine runs (an LLM only phrases what is said)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from inbox.hours import is_open
+from inbox.models import Conversation, Message
+from memory.selectors import Recall
+
+from ..models import AgentSettings, AnswerMode
+from .base import Analysis, Decision
+
+
+def ai_messages(memory: Recall, conversation: Conversation) -> list[Message]:
+    return [m for m in memory.history if m.conversation_id == conversation.pk and m.sender_type == "ai"]
+
+
+def decide(
+    *,
+    memory: Recall,
+    conversation: Conversation,
+    analysis: Analysis,
+    settings: AgentSettings,
+    text: str,
+    knowledge: str | None,
+    at: datetime,
+) -> Decision:
+    """What the agent does now. Pure: reads memory and settings, writes nothing."""
+    if conversation.handled_by != "ai" or not settings.enabled or settings.answer_mode == AnswerMode.NEVER:
+        return Decision("none", reason="the AI agent is not answering this conversation")
+    if conversation.status == "resolved":  # resolved after the customer wrote (a new message would reopen it)
+        return Decision("none", reason="the conversation was resolved: nothing to answer")
+    if settings.answer_mode == AnswerMode.AFTER_HOURS and is_open(
+        memory.inbox.business_hours, memory.inbox.timezone, at
+    ):
+        return Decision("none", reason="the team is in: the AI answers outside business hours only")
+    trend = memory.conversation_sentiment
+    if settings.handoff_on_request and "asks_for_human" in analysis.intents:
+        return Decision("handoff", reason="The customer asked for a person.")
+    if settings.handoff_on_request and "cancel" in analysis.intents:
+        return Decision("handoff", reason="The customer wants to cancel: a person should talk to them.")
+    if settings.handoff_on_urgent and (analysis.urgent or trend.urgent):
+        return Decision("handoff", reason="The customer's issue is urgent or they are frustrated.")
+    if settings.handoff_on_urgent and "complaint" in analysis.intents:
+        return Decision("handoff", reason="The customer is complaining: a person should answer.")
+    if trend.mean is not None and trend.mean < settings.handoff_below_sentiment:
+        return Decision("handoff", reason=f"The customer's mood fell below {settings.handoff_below_sentiment}.")
+
+    if knowledge:  # a question the knowledge base answers is answered first; details can follow
+        return Decision("reply", text=knowledge)
+    ai_turns = ai_messages(memory, conversation)
+    asked = [m.metadata.get("key") for m in ai_turns if m.metadata.get("ai_action") == "ask"]
+    missing = [key for key in memory.missing if key in memory.definitions]
+    if missing:
+        key = missing[0]
+        if asked[-settings.max_turns_without_progress :].count(key) >= settings.max_turns_without_progress:
+            return Decision("handoff", reason=f"No progress after {settings.max_turns_without_progress} questions.")
+        label = memory.definitions[key].label.lower()
+        question = f"Could you tell me your {label}?"
+        if not ai_turns:  # the first turn: greet, then the first question
+            greeting = settings.greeting.format(persona=settings.persona_name, inbox=memory.inbox.name)
+            question = f"{greeting} {question}"
+        return Decision("ask", text=question, key=key)
+    if settings.handoff_on_unknown_question and "?" in text:
+        return Decision("handoff", reason="The customer asked something the knowledge base does not cover.")
+    if settings.handoff_when_collected:
+        return Decision("handoff", reason="All the details the team needs are collected.")
+    return Decision("none", reason="nothing to add")
