@@ -172,6 +172,7 @@ class DefinitionSerializer(serializers.Serializer[Any]):
     shared = serializers.BooleanField()
     required_before_handoff = serializers.BooleanField()
     builtin = serializers.BooleanField()
+    value_type = serializers.CharField()
 
 
 class RecallConversationSerializer(serializers.ModelSerializer[Conversation]):
@@ -419,7 +420,17 @@ class ContactSentimentViewSet(MemoryScopedViewSet):
 class FactDefinitionSerializer(serializers.ModelSerializer[FactDefinition]):
     class Meta:
         model = FactDefinition
-        fields = ["id", "key", "label", "description", "pattern", "shared", "required_before_handoff", "created_at"]
+        fields = [
+            "id",
+            "key",
+            "label",
+            "description",
+            "pattern",
+            "value_type",
+            "shared",
+            "required_before_handoff",
+            "created_at",
+        ]
         read_only_fields = ["id", "created_at"]
 
 

@@ -23,6 +23,7 @@ class Definition:
     required_before_handoff: bool = False
     builtin: bool = False
     description: str = ""
+    value_type: str = "text"  # or "date": stored as YYYY-MM-DD
 
 
 # Contact details are shared by default: every team may greet the customer by name and reach them.
@@ -41,6 +42,7 @@ def _from_row(row: FactDefinition) -> Definition:
         shared=row.shared,
         required_before_handoff=row.required_before_handoff,
         description=row.description,
+        value_type=row.value_type,
     )
 
 
@@ -71,6 +73,8 @@ def value_clean(definition: Definition | None, value: str, *, region: str) -> st
         return normalize_phone(value, region=region)
     if definition.key == "email" and definition.builtin:
         return normalize_email(value)
+    if definition.value_type == "date":
+        return date_clean(value, label=definition.label)
     if definition.pattern and not re.fullmatch(definition.pattern, value, flags=re.IGNORECASE):
         raise ServiceError(
             f"{value!r} does not match the format of {definition.label} (pattern {definition.pattern}).",
@@ -85,3 +89,16 @@ def pattern_check(pattern: str) -> str:
     except re.error as exc:
         raise ServiceError(f"The pattern is not a valid regular expression: {exc}.", field="pattern") from None
     return pattern
+
+
+DATE_SETTINGS = {"PREFER_DATES_FROM": "future", "RETURN_AS_TIMEZONE_AWARE": False}
+
+
+def date_clean(value: str, *, label: str = "date") -> str:
+    """A date as YYYY-MM-DD from what a person writes ("2026-12-03", "3 Dec", "next Tuesday")."""
+    import dateparser  # imported when needed: it loads its language data on first use
+
+    parsed = dateparser.parse(value, settings=DATE_SETTINGS)  # type: ignore[arg-type]
+    if parsed is None:
+        raise ServiceError(f"{value!r} is not a date we can read for {label}.", field="value")
+    return parsed.date().isoformat()

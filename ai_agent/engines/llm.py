@@ -134,6 +134,7 @@ class LLMEngine:
         described = "\n".join(
             f"- {d.key}: {d.label}"
             + (f" (format: {d.pattern})" if d.pattern else "")
+            + (" (a date: give it as YYYY-MM-DD)" if d.value_type == "date" else "")
             + (f" - {d.description}" if d.description else "")
             for d in definitions.values()
         )

@@ -11,7 +11,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from memory.definitions import Definition
+from memory.definitions import DATE_SETTINGS, Definition
 from memory.selectors import Recall
 
 from . import rules
@@ -62,6 +62,13 @@ INTENT_PATTERNS = {
 _INTENTS = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in INTENT_PATTERNS.items()}
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_DATE_CUE = re.compile(
+    r"\b(\d{1,4}[/.-]\d{1,2}([/.-]\d{2,4})?|today|tonight|tomorrow|yesterday|next \w+|this \w+day|"
+    r"(mon|tues|wednes|thurs|fri|satur|sun)day|jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|"
+    r"may \d{1,2}|\d{1,2}(st|nd|rd|th)? may|june?|july?|"
+    r"aug(ust)?|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?|in \d+ (days?|weeks?))\b",
+    re.IGNORECASE,
+)
 _NAME_WORD = r"[A-Z][a-z][a-zA-Z'-]*"  # "Rosa", "O'Neil"; not "PN-" or "INV"
 _NAME_CUES = re.compile(
     rf"\b(?i:my name is|my name's|name is|this is|i am|i'm|it's|name:)\s+({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
@@ -150,6 +157,11 @@ class LocalEngine:
         for key, definition in definitions.items():
             if definition.builtin:
                 continue
+            if definition.value_type == "date":
+                day = self._date(text)
+                if day:
+                    found.append(ExtractedFact(key, day, 0.8))
+                continue
             value = self._defined(text, definition)
             if value:
                 found.append(ExtractedFact(key, value, 0.85 if definition.pattern else 0.6))
@@ -163,6 +175,20 @@ class LocalEngine:
                 words = [w for w in match.group(1).split() if w not in _NOT_NAMES]
                 if words and words[0][0].isupper():
                     return " ".join(words)
+        return None
+
+    @staticmethod
+    def _date(text: str) -> str | None:
+        """The first date the text names, as YYYY-MM-DD (dateparser's search; relative dates from today).
+        Only texts with a date-like word or number are searched: the search is the costly part of an analysis."""
+        if not _DATE_CUE.search(text):
+            return None
+        from dateparser.search import search_dates
+
+        found = search_dates(text, languages=["en"], settings=DATE_SETTINGS)  # type: ignore[arg-type]
+        for phrase, when in found or []:
+            if _DATE_CUE.search(phrase) and len(phrase.strip()) > 2:
+                return str(when.date().isoformat())
         return None
 
     @staticmethod

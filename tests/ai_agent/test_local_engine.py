@@ -65,3 +65,27 @@ def test_long_texts_are_scored_per_sentence() -> None:
     angry = "The technician never showed up. I am furious. This is awful service."
     assert ENGINE.sentiment(angry + " Thanks.") == ENGINE.sentiment(angry)  # a sign-off does not soften it
     assert ENGINE.sentiment(angry) < -0.3
+
+
+def test_dates_for_date_facts_with_dateparser() -> None:
+    from datetime import date, timedelta
+
+    from memory.definitions import value_clean
+
+    visit = Definition("visit_date", "Visit date", value_type="date")
+    definitions = {**BUILTINS, "visit_date": visit}
+    engine = LocalEngine()
+
+    def day(text: str) -> str | None:
+        found = {f.key: f.value for f in engine.analyze(text, definitions=definitions, region="US").facts}
+        return found.get("visit_date")
+
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    assert day("Could someone come tomorrow morning?") == tomorrow
+    assert day("The leak started on 3 December 2026") == "2026-12-03"
+    assert day("Book me in for 2027-01-15 please") == "2027-01-15"
+    assert day("I may need help with my sink") is None  # "may" alone is not a date
+    assert day("Order ORD-12345 is late") is None
+    assert value_clean(visit, "15 January 2027", region="US") == "2027-01-15"
+    with pytest.raises(Exception, match="not a date"):
+        value_clean(visit, "whenever suits", region="US")
