@@ -7,7 +7,6 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
@@ -25,8 +24,8 @@ from inbox.models import Inbox
 
 from . import webchat
 from .adapters import email, twilio
-from .adapters.twilio import webhook_url
 from .credentials import credentials_encrypt
+from .endpoints import endpoint_urls
 from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent, Provider
 
 SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.VOICE, EndpointKind.EMAIL, EndpointKind.WEBCHAT}
@@ -158,17 +157,7 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
         return bool(endpoint.credentials_encrypted)
 
     def get_webhook_urls(self, endpoint: ChannelEndpoint) -> dict[str, str]:
-        if endpoint.kind == EndpointKind.EMAIL:
-            return {"inbound": email.webhook_url(endpoint)}
-        if endpoint.kind == EndpointKind.VOICE:
-            return {"voice": webhook_url(endpoint, "voice"), "call_status": webhook_url(endpoint, "call")}
-        if endpoint.kind == EndpointKind.WEBCHAT:
-            base = settings.PUBLIC_BASE_URL.rstrip("/")
-            return {
-                "script": f'<script src="{base}/static/widget/continuum.js" data-widget="{endpoint.address}" async>'
-                "</script>",
-            }
-        return {"messaging": webhook_url(endpoint, "messaging"), "status": webhook_url(endpoint, "status")}
+        return {name: url for name, (_label, url) in endpoint_urls(endpoint).items()}
 
     def validate_kind(self, value: str) -> str:
         if value not in SUPPORTED:

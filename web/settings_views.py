@@ -22,8 +22,9 @@ from ai_agent.models import (
     PlaybookTrigger,
 )
 from ai_agent.selectors import agent_settings_get, knowledge_list
-from channels_app.adapters.twilio import webhook_url
-from channels_app.models import ChannelEndpoint, EndpointKind
+from channels_app.api import EMAIL_PROVIDERS
+from channels_app.endpoints import endpoint_urls
+from channels_app.models import ChannelEndpoint, EndpointKind, Provider
 from inbox.hours import DAYS
 from inbox.selectors import inbox_list, inbox_member_list
 from memory.selectors import fact_definition_list
@@ -59,10 +60,7 @@ def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
     endpoints = [
         {
             "endpoint": endpoint,
-            "urls": [
-                ("Messaging (incoming messages)", webhook_url(endpoint, "messaging")),
-                ("Status callback", webhook_url(endpoint, "status")),
-            ],
+            "urls": list(endpoint_urls(endpoint).values()),
         }
         for endpoint in ChannelEndpoint.objects.filter(account=console.account, inbox=inbox).order_by(
             "created_at", "id"
@@ -86,7 +84,8 @@ def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
             "members": members,
             "candidates": [m for m in membership_list(account=console.account) if m.user_id not in member_ids],
             "endpoints": endpoints,
-            "endpoint_kinds": [(k, label) for k, label in EndpointKind.choices if k in ("sms", "whatsapp")],
+            "endpoint_kinds": [(k, label) for k, label in EndpointKind.choices if k in ("sms", "whatsapp", "voice")],
+            "email_providers": [(p, label) for p, label in Provider.choices if p in EMAIL_PROVIDERS],
             "agent": agent_settings_get(account=console.account, inbox=inbox),
             "answer_modes": AnswerMode.choices,
             "assignments": Assignment.choices,

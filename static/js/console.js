@@ -214,6 +214,8 @@
         return raw === "true";
       case "nullable":
         return raw === "" ? null : raw;
+      case "list":
+        return raw.split(/[\s,]+/).filter(Boolean);
       default:
         return raw;
     }

@@ -196,12 +196,12 @@ def test_admin_creates_an_inbox_connects_twilio_and_copies_the_webhook_url(
     page.get_by_label("Number").fill("(312) 555-0100")
     page.get_by_label("Account SID").fill(SID)
     page.get_by_label("Auth token").fill(TOKEN)
-    page.get_by_role("button", name="Connect").click()
+    page.get_by_role("button", name="Connect number").click()
     endpoint = wait_until(lambda: ChannelEndpoint.objects.filter(account=tenant.account).first())
     expected = f"https://inbox.example.com/webhooks/twilio/{endpoint.public_id}/messaging"
     page.get_by_text(expected).wait_for()
     assert TOKEN not in page.content()
-    page.get_by_role("button", name="Copy Messaging (incoming messages) URL").click()
+    page.get_by_role("button", name="Copy A message comes in (Messaging webhook) URL").click()
     page.locator(".toast", has_text="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == expected
     assert endpoint.address == "+13125550100"
@@ -210,7 +210,7 @@ def test_admin_creates_an_inbox_connects_twilio_and_copies_the_webhook_url(
     page.get_by_label("Number").fill("12")
     page.get_by_label("Account SID").fill("nope")
     page.get_by_label("Auth token").fill("x")
-    page.get_by_role("button", name="Connect").click()
+    page.get_by_role("button", name="Connect number").click()
     page.locator(".field-error", has_text="starts with AC").wait_for()
     context.close()
 
