@@ -48,8 +48,13 @@ DOMAIN_LEXICON = {
 PLEASANTRIES = {"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "regards", "best", "bye", "ok", "okay"}
 
 INTENT_PATTERNS = {
+    # Asking to talk to a person, not "can someone come tomorrow" (a visit) or "call me on ..." (a number).
     "asks_for_human": (
-        r"\b(human|real person|a person|someone|somebody|agent|representative|manager|call me|speak to|talk to)\b"
+        r"\b(human|real person|live (agent|person)|a person|an agent|representative|manager|"
+        r"(speak|talk|chat) (to|with) (a |an |the |your |some)?"
+        r"(person|human|agent|one|body|representative|manager|staff|team|someone|somebody)|"
+        r"(call|ring|phone) me back|(can|could|would|will) (you|someone|somebody) (please )?(call|ring|phone) me|"
+        r"give me a (call|ring))\b"
     ),
     "cancel": r"\b(cancel|unsubscribe|terminate|close my account|stop my)\b",
     "complaint": (

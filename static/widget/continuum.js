@@ -46,35 +46,7 @@
   host.setAttribute("data-continuum-widget", "");
   var root = host.attachShadow({ mode: "open" });
   root.innerHTML =
-    '<style>' +
-    ':host{all:initial}[hidden]{display:none!important}*{box-sizing:border-box;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}' +
-    '.bubble{position:fixed;right:20px;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;cursor:pointer;' +
-    'background:var(--c);color:#fff;box-shadow:0 4px 16px rgba(0,0,0,.25);z-index:2147483000;display:grid;place-items:center}' +
-    '.bubble svg{width:26px;height:26px}' +
-    '.panel{position:fixed;right:20px;bottom:88px;width:360px;max-width:calc(100vw - 24px);height:520px;' +
-    'max-height:calc(100vh - 110px);background:#fff;border-radius:14px;box-shadow:0 12px 40px rgba(0,0,0,.25);' +
-    'display:none;flex-direction:column;overflow:hidden;z-index:2147483000;color:#111827;font-size:14px}' +
-    '.panel.open{display:flex}' +
-    'header{background:var(--c);color:#fff;padding:14px 16px;display:flex;align-items:center;justify-content:space-between}' +
-    'header h2{font-size:16px;margin:0;font-weight:600}header button{background:none;border:0;color:#fff;font-size:22px;cursor:pointer;line-height:1}' +
-    '.log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#f9fafb}' +
-    '.msg{max-width:80%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word;line-height:1.4}' +
-    '.msg.in{align-self:flex-end;background:var(--c);color:#fff;border-bottom-right-radius:4px}' +
-    '.msg.out{align-self:flex-start;background:#fff;border:1px solid #e5e7eb;border-bottom-left-radius:4px}' +
-    '.msg.pending{opacity:.6}.msg.failed{outline:2px solid #dc2626}' +
-    '.who{display:block;font-size:11px;color:#6b7280;margin-bottom:2px}' +
-    '.greeting{align-self:flex-start;color:#374151;background:#eef2ff;border-radius:12px;padding:8px 12px;max-width:85%}' +
-    '.typing{font-size:12px;color:#6b7280;padding:0 14px 6px;min-height:18px;background:#f9fafb}' +
-    '.note{font-size:12px;color:#b91c1c;padding:4px 14px}' +
-    'form.compose{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb}' +
-    'textarea{flex:1;resize:none;border:1px solid #d1d5db;border-radius:8px;padding:8px;font-size:14px;height:40px}' +
-    'button.send,form.prechat button{background:var(--c);color:#fff;border:0;border-radius:8px;padding:0 14px;cursor:pointer;font-size:14px}' +
-    'form.prechat{padding:16px;display:flex;flex-direction:column;gap:10px;overflow-y:auto}' +
-    'form.prechat label{display:flex;flex-direction:column;gap:4px;font-size:13px;color:#374151}' +
-    'form.prechat input{border:1px solid #d1d5db;border-radius:8px;padding:8px;font-size:14px}' +
-    'form.prechat button{height:38px}' +
-    ':focus-visible{outline:2px solid #111827;outline-offset:2px}' +
-    '</style>' +
+    '<link rel="stylesheet" href="' + base + '/static/widget/continuum.css">' +
     '<button class="bubble" type="button" aria-label="Open chat" aria-expanded="false">' +
     '<svg viewBox="0 0 24 24" fill="currentColor" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg></button>' +
     '<section class="panel" role="dialog" aria-label="Chat">' +
@@ -84,6 +56,9 @@
     '<form class="compose"><textarea name="body" aria-label="Your message" placeholder="Write a message…" maxlength="5000"></textarea>' +
     '<button class="send" type="submit">Send</button></form></section>';
   var $ = function (selector) { return root.querySelector(selector); };
+  // Shown once its stylesheet is in: no flash of an unstyled button.
+  host.hidden = true;
+  $("link").addEventListener("load", function () { host.hidden = false; });
   var bubble = $(".bubble"), panel = $(".panel"), log = $(".log"), typing = $(".typing"), note = $(".note");
   var compose = $("form.compose"), textarea = $("textarea"), prechat = $("form.prechat");
 

@@ -89,3 +89,19 @@ def test_dates_for_date_facts_with_dateparser() -> None:
     assert value_clean(visit, "15 January 2027", region="US") == "2027-01-15"
     with pytest.raises(Exception, match="not a date"):
         value_clean(visit, "whenever suits", region="US")
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("Can I talk to a real person?", True),
+        ("I want to speak to someone", True),
+        ("Can someone call me back?", True),
+        ("Could you call me at 312 555 0142?", True),
+        ("Can someone come tomorrow to fix it?", False),  # a visit, not a person on the line
+        ("Rosa Diaz, call me on 312 555 0188", False),  # a number given, not a request
+        ("Our agent said it was fine", False),
+    ],
+)
+def test_asking_for_a_person(text: str, asks: bool) -> None:
+    assert ("asks_for_human" in ENGINE.analyze(text, definitions=DEFINITIONS, region="US").intents) is asks

@@ -11,6 +11,7 @@ from django.db import transaction
 from accounts.models import Account, Membership, Role, User
 from accounts.services import account_create
 from ai_agent.demo import seed_demo_agent
+from channels_app.demo import seed_demo_widget
 from inbox.demo import seed_demo_inbox
 
 DEMO_ACCOUNT = "Acme Plumbing (demo)"
@@ -46,8 +47,11 @@ class Command(BaseCommand):
             Membership.objects.get_or_create(account=account, user=user, defaults={"role": role})
         seed_demo_inbox(account=account, admin=admin, agents=[u for u, _ in users[1:]])
         seed_demo_agent(account=account)
+        widget = seed_demo_widget(account=account)
 
         self.stdout.write(self.style.SUCCESS(f"Demo account ready: {account.name} (account id {account.pk})"))
         self.stdout.write(f"  Sign in at {settings.PUBLIC_BASE_URL}/auth/login/ with password {DEMO_PASSWORD!r}:")
         for user, role in users:
             self.stdout.write(f"    {role:<6} {user.email}")
+        if widget is not None:
+            self.stdout.write(f"  Try the webchat widget at {settings.PUBLIC_BASE_URL}/static/widget/demo.html")
