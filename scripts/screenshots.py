@@ -94,6 +94,18 @@ def main() -> None:
         mobile.goto(conversation_url)
         mobile.locator("#thread").wait_for()
         shot(mobile, "conversation-phone")
+
+        # Last (it adds a conversation): a visitor on the demo site writes through the webchat widget.
+        site = browser.new_context(viewport={"width": 1100, "height": 720}).new_page()
+        site.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        site.goto(f"{args.base}/static/widget/demo.html")
+        site.get_by_role("button", name="Open chat").click()
+        site.get_by_label("Your name").fill("Jordan Lee")
+        site.get_by_role("button", name="Start chat").click()
+        site.get_by_label("Your message").fill("Could you quote a new kitchen faucet? Tomorrow would suit me.")
+        site.keyboard.press("Enter")
+        site.get_by_text("Acme Plumbing assistant").first.wait_for(timeout=30_000)  # the AI's answer, live
+        shot(site, "widget")
         browser.close()
     if errors:
         raise SystemExit("browser errors:\n" + "\n".join(errors))
