@@ -43,7 +43,14 @@ def _twilio_credentials(value: dict[str, str]) -> dict[str, str]:
         raise serializers.ValidationError({"credentials": [f"Twilio credentials need {' and '.join(missing)}."]})
     if not value["account_sid"].startswith("AC"):
         raise serializers.ValidationError({"credentials": ["A Twilio Account SID starts with AC."]})
-    return {"account_sid": value["account_sid"], "auth_token": value["auth_token"]}
+    kept = {"account_sid": value["account_sid"], "auth_token": value["auth_token"]}
+    if value.get("api_key_sid") or value.get("api_key_secret"):
+        if not (value.get("api_key_sid", "").startswith("SK") and value.get("api_key_secret")):
+            raise serializers.ValidationError(
+                {"credentials": ["An API key needs api_key_sid (starts with SK) and api_key_secret."]}
+            )
+        kept.update(api_key_sid=value["api_key_sid"], api_key_secret=value["api_key_secret"])
+    return kept
 
 
 def _email_credentials(provider: str, value: dict[str, str]) -> dict[str, str]:
@@ -86,6 +93,13 @@ def _options(kind: str, value: Any) -> dict[str, Any]:
         if len(greeting) > 500:
             raise serializers.ValidationError({"options.greeting": ["At most 500 characters."]})
         return {"voice_mode": mode, **({"greeting": greeting} if greeting else {})}
+    if kind in (EndpointKind.SMS, EndpointKind.WHATSAPP):
+        service = str(value.get("messaging_service_sid") or "").strip()
+        if service and not re.fullmatch(r"MG[0-9a-fA-F]{32}", service):
+            raise serializers.ValidationError(
+                {"options.messaging_service_sid": ["A Messaging Service SID is MG + 32 hex."]}
+            )
+        return {"messaging_service_sid": service} if service else {}
     if kind != EndpointKind.WEBCHAT:
         return {}
     options: dict[str, Any] = {}

@@ -298,10 +298,7 @@ VOICE_HANDLERS = {
 
 
 def _download(endpoint: ChannelEndpoint, url: str, content_type: str, n: int) -> IncomingFile:
-    credentials = credentials_get(endpoint)
-    response = requests.get(
-        url, auth=(credentials.get("account_sid", ""), credentials.get("auth_token", "")), timeout=20
-    )
+    response = requests.get(url, auth=twilio.rest_auth(credentials_get(endpoint)), timeout=20)
     response.raise_for_status()
     extension = (content_type.split("/")[-1] or "bin")[:8]
     return IncomingFile.from_bytes(f"media-{n + 1}.{extension}", response.content, content_type)

@@ -21,7 +21,7 @@ from inbox.attachments import IncomingFile
 from inbox.models import Attachment
 from inbox.services import inbox_member_add
 from memory.services import fact_definition_create, fact_set
-from tests.conftest import Tenant
+from tests.conftest import Tenant, make_tenant
 from tests.factories import InboxFactory, inbound
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +226,60 @@ def test_unknown_api_path_answers_json(tenant: Tenant) -> None:
     response = tenant.client().get("/api/v1/no-such-thing")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webchat_session_of_one_account_opens_nothing_in_another() -> None:
+    """The widget's routes are tenant-scoped by their widget token: a visitor's session (REST and websocket)
+    only works on the widget that issued it."""
+    import asyncio
+    import json
+
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from channels_app import webchat
+    from channels_app.models import ChannelEndpoint
+    from config.asgi import application
+    from tests.factories import InboxFactory
+
+    widgets = []
+    for name in ("A", "B"):
+        tenant = make_tenant(f"Webchat {name}")
+        widgets.append(
+            ChannelEndpoint.objects.create(
+                account=tenant.account,
+                inbox=InboxFactory(account=tenant.account, name="Support"),
+                kind="webchat",
+                provider="widget",
+                address=webchat.new_widget_token(),
+            )
+        )
+    mine, theirs = widgets
+    session = Client().post(f"/webchat/{theirs.address}/session", "{}", "application/json").json()["session"]
+    Client().post(
+        f"/webchat/{theirs.address}/messages",
+        json.dumps({"body": "B's private message"}),
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {session}",
+    )
+    reading = Client().get(f"/webchat/{mine.address}/messages", HTTP_AUTHORIZATION=f"Bearer {session}")
+    writing = Client().post(
+        f"/webchat/{mine.address}/messages",
+        json.dumps({"body": "into A?"}),
+        "application/json",
+        HTTP_AUTHORIZATION=f"Bearer {session}",
+    )
+    assert (reading.status_code, writing.status_code) == (401, 401)
+    resumed = Client().post(f"/webchat/{mine.address}/session", json.dumps({"session": session}), "application/json")
+    visitor_b = webchat.visitor_from_token(theirs, session)
+    assert visitor_b is not None  # B's session is good on B's widget ...
+    # ... and on A's it is a stranger's token: a new visitor with an empty history.
+    assert resumed.json()["messages"] == [] and resumed.json()["visitor_id"] != visitor_b.visitor_id
+
+    async def connect() -> tuple[bool, int | None]:
+        communicator = WebsocketCommunicator(application, f"/ws/webchat/{mine.address}/?session={session}")
+        connected, code = await communicator.connect(timeout=5)
+        return connected, code
+
+    assert asyncio.run(connect()) == (False, 4401)

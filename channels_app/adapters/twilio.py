@@ -125,9 +125,18 @@ def parse_messaging(payload: dict[str, Any]) -> Inbound:
     )
 
 
+def rest_auth(credentials: dict[str, str]) -> tuple[str, str]:
+    """Who calls Twilio's REST API: an API key (SK...) when the endpoint has one, else the account and its auth
+    token. (Webhook signatures are always checked with the auth token: Twilio signs with it.)"""
+    if credentials.get("api_key_sid") and credentials.get("api_key_secret"):
+        return credentials["api_key_sid"], credentials["api_key_secret"]
+    return credentials.get("account_sid", ""), credentials.get("auth_token", "")
+
+
 def client_for(endpoint: ChannelEndpoint) -> Client:
     credentials = credentials_get(endpoint)
-    client = Client(credentials.get("account_sid", ""), credentials.get("auth_token", ""))
+    username, password = rest_auth(credentials)
+    client = Client(username, password, account_sid=credentials.get("account_sid", ""))
     if settings.TWILIO_API_BASE_URL:  # a test double or a regional edge; Twilio itself otherwise
         client.api.base_url = settings.TWILIO_API_BASE_URL
     return client
@@ -137,8 +146,11 @@ def send(endpoint: ChannelEndpoint, *, to: str, body: str, channel: str) -> tupl
     """Send one message; returns Twilio's sid and status. Raises TwilioRestException for Twilio's refusals."""
     prefix = WHATSAPP if channel == "whatsapp" else ""
     sender = endpoint.address if endpoint.address.startswith(prefix) else f"{prefix}{endpoint.address}"
+    # A Messaging Service picks the sender itself (number pools, sticky senders); else the endpoint's number.
+    service = str(endpoint.options.get("messaging_service_sid") or "")
+    origin = {"messaging_service_sid": service} if service else {"from_": sender}
     message = client_for(endpoint).messages.create(
-        to=f"{prefix}{to}", from_=sender, body=body, status_callback=webhook_url(endpoint, "status")
+        to=f"{prefix}{to}", body=body, status_callback=webhook_url(endpoint, "status"), **origin
     )
     return str(message.sid), str(message.status or "queued")
 

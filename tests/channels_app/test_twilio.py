@@ -343,3 +343,43 @@ def test_send_test_checks_credentials_and_number_with_twilio(
     refused = tenant.client().post(url)
     assert refused.status_code == 400
     assert refused.json()["error"]["fields"]["credentials"][0].startswith("Twilio refused these credentials")
+
+
+@pytest.mark.django_db
+def test_an_api_key_and_a_messaging_service_send_the_reply(
+    endpoint: ChannelEndpoint, fake: FakeTwilio, tenant: Tenant
+) -> None:
+    fake.api_keys["SK" + "1" * 32] = "api-key-secret"
+    service = "MG" + "a" * 32
+    api = tenant.client()
+    url = f"/api/v1/accounts/{tenant.account.pk}/channel-endpoints/{endpoint.pk}"
+    half = api.patch(url, {"credentials": {"account_sid": SID, "auth_token": TOKEN, "api_key_sid": "x"}}, format="json")
+    assert half.status_code == 400 and "API key" in half.json()["error"]["fields"]["credentials"][0]
+    changed = api.patch(
+        url,
+        {
+            "credentials": {
+                "account_sid": SID,
+                "auth_token": TOKEN,
+                "api_key_sid": "SK" + "1" * 32,
+                "api_key_secret": "api-key-secret",
+            },
+            "options": {"messaging_service_sid": service},
+        },
+        format="json",
+    )
+    assert changed.status_code == 200, changed.json()
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    run_pending()
+    inbound = Message.objects.get(direction="in")
+    reply = send_message(
+        account=tenant.account, conversation=inbound.conversation, body="On our way", sender_user=tenant.admin
+    )
+    assert deliver_message.run(tenant.account.pk, reply.pk) == "sent"
+    [sent] = fake.sent
+    assert sent["MessagingServiceSid"] == service and "From" not in sent
+    assert fake.auth_used[-1] == "SK" + "1" * 32
+    # Webhooks are still signed with the auth token, and still accepted.
+    assert post(endpoint, "status", fixture("status_delivered", SENT_SID=sent["sid"])).status_code == 200
+    assert run_pending() == ["processed"]
+    assert Message.objects.get(pk=reply.pk).delivery_status == "delivered"

@@ -23,14 +23,25 @@ class FakeTwilio:
         self.numbers: set[str] = set()  # E.164 numbers of the account (IncomingPhoneNumbers)
         counter = itertools.count(1)
         fake = self
-        expected_auth = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        self.api_keys: dict[str, str] = {}  # API key sid -> secret, accepted like the auth token
+        self.auth_used: list[str] = []  # who authenticated each request (account sid or API key sid)
+
+        def authorized(header: str | None) -> bool:
+            try:
+                user, _, password = base64.b64decode((header or "")[6:]).decode().partition(":")
+            except ValueError:
+                return False
+            if (user, password) == (account_sid, auth_token) or fake.api_keys.get(user) == password:
+                fake.auth_used.append(user)
+                return True
+            return False
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
             def do_GET(self) -> None:
-                if self.headers.get("Authorization") != expected_auth:
+                if not authorized(self.headers.get("Authorization")):
                     self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
                     return
                 path, _, query = self.path.partition("?")
@@ -52,7 +63,7 @@ class FakeTwilio:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-                if self.headers.get("Authorization") != expected_auth:
+                if not authorized(self.headers.get("Authorization")):
                     self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
                     return
                 if fake.replies:
