@@ -215,7 +215,12 @@ class TestMessages:
         agent.get(url)
         with django_assert_num_queries(5):  # token, membership, conversation, page, attachments
             thread = agent.get(url).json()["results"]
-        assert [m["body"] for m in thread] == ["Hold one for her", "Yes, 3 left", "Is the blue one in stock?"]
+        assert [m["body"] for m in thread] == [
+            "Hold one for her",
+            "Yes, 3 left",
+            f"{tenant.agent.display_name} took over from the AI agent",  # replying took it from the AI
+            "Is the blue one in stock?",
+        ]
         for n in range(10):
             send_message(account=tenant.account, conversation=conversation, body=f"more {n}")
         with django_assert_num_queries(5):

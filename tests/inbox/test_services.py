@@ -180,3 +180,25 @@ def test_merge_moves_everything_and_keeps_a_pointer(tenant: Tenant) -> None:
     assert late.contact_id == keep.pk
     with pytest.raises(ServiceError, match="already merged"):
         contact_merge(account=tenant.account, actor=tenant.admin, keep=keep, drop=dropped)
+
+
+@pytest.mark.django_db
+def test_a_persons_reply_takes_the_conversation_from_the_ai(tenant: Tenant) -> None:
+    from inbox.services import send_message
+    from tests.factories import InboxFactory, inbound
+
+    inbox = InboxFactory(account=tenant.account)
+    message = inbound(tenant.account, inbox, "+15550100300", "Hello?")
+    assert message.conversation.handled_by == "ai"
+    send_message(
+        account=tenant.account, conversation=message.conversation, body="Private", kind="note", sender_user=tenant.agent
+    )
+    message.conversation.refresh_from_db()
+    assert message.conversation.handled_by == "ai"  # a private note does not
+    reply = send_message(
+        account=tenant.account, conversation=message.conversation, body="Hi, Dana here.", sender_user=tenant.agent
+    )
+    message.conversation.refresh_from_db()
+    assert (message.conversation.handled_by, message.conversation.assignee_id) == ("human", tenant.agent.pk)
+    assert reply.conversation_handled_by == "human"
+    assert message.conversation.messages.filter(kind="activity", body__contains="took over from the AI agent").exists()
