@@ -393,10 +393,10 @@ def send_message(
     if not body.strip() and not attachments:
         raise ServiceError("Write something or attach a file.", field="body")
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    if kind == Kind.MESSAGE and sender_type == SenderType.USER and sender_user is not None:
-        if conversation.handled_by == HandledBy.AI:
-            # A person answering the customer takes the conversation: the AI must not talk over them.
-            conversation = conversation_take_over(account=account, actor=sender_user, conversation=conversation)
+    # A person answering the customer takes the conversation: the AI must not talk over them.
+    takes_over = kind == Kind.MESSAGE and sender_type == SenderType.USER and sender_user is not None
+    if takes_over and sender_user is not None and conversation.handled_by == HandledBy.AI:
+        conversation = conversation_take_over(account=account, actor=sender_user, conversation=conversation)
     if kind == Kind.NOTE:
         channel = Channel.INTERNAL
     else:
