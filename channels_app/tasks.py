@@ -321,6 +321,29 @@ def _status(event: InboundEvent) -> None:
     )
 
 
+class TwilioFailed(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+def _twilio_call(task, call):  # type: ignore[no-untyped-def]
+    """Run one Twilio REST call for a delivery task: Twilio's 429/5xx and network errors are retried with
+    backoff (the task is re-queued); a refusal, or the last failed try, raises TwilioFailed with a reason."""
+    try:
+        return call()
+    except TwilioRestException as exc:
+        retry, code, reason = twilio.failure(exc)
+        if retry and task.request.retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=2 * 2**task.request.retries) from exc
+        raise TwilioFailed(code, reason) from exc
+    except (TwilioException, requests.RequestException) as exc:  # the network: try again, then say so
+        if task.request.retries < task.max_retries:
+            raise task.retry(exc=exc, countdown=2 * 2**task.request.retries) from exc
+        tries = task.max_retries + 1
+        raise TwilioFailed("network", f"Could not reach Twilio after {tries} tries ({type(exc).__name__}).") from exc
+
+
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
 def sweep_inbound_events() -> int:
     """Beat: enqueue events still pending after 30 s (their task was never queued, or was lost)."""
@@ -375,16 +398,11 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
         if last is None or timezone.now() - last.created_at > timedelta(hours=24):
             return fail("63016", twilio.PERMANENT_ERRORS[63016])
     try:
-        sid, status = twilio.send(endpoint, to=identity.value, body=message.body, channel=message.channel)
-    except TwilioRestException as exc:
-        retry, code, reason = twilio.failure(exc)
-        if retry and self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from exc
-        return fail(code, reason)
-    except (TwilioException, requests.RequestException) as exc:  # the network: try again, then say so
-        if self.request.retries < self.max_retries:
-            raise self.retry(exc=exc, countdown=2 * 2**self.request.retries) from exc
-        return fail("network", f"Could not reach Twilio after {self.max_retries + 1} tries ({type(exc).__name__}).")
+        sid, status = _twilio_call(
+            self, lambda: twilio.send(endpoint, to=identity.value, body=message.body, channel=message.channel)
+        )
+    except TwilioFailed as exc:
+        return fail(exc.code, exc.reason)
     Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=sid)
     if TWILIO_STATUS.get(status, "queued") != DeliveryStatus.QUEUED:
         message_set_delivery(account=account, message=message, status=TWILIO_STATUS[status])
@@ -473,21 +491,17 @@ def _deliver_call(task, message: Message, fail) -> str:  # type: ignore[no-untyp
     if endpoint is None:
         return str(fail("no_endpoint", "No phone number is connected to this inbox."))
     try:
-        sid, _status = twilio.call(
-            endpoint,
-            agent_phone=str(message.metadata.get("agent_phone", "")),
-            customer_phone=str(message.metadata.get("to", "")),
-            customer_name=message.contact.name,
+        sid, _status = _twilio_call(
+            task,
+            lambda: twilio.call(
+                endpoint,
+                agent_phone=str(message.metadata.get("agent_phone", "")),
+                customer_phone=str(message.metadata.get("to", "")),
+                customer_name=message.contact.name,
+            ),
         )
-    except TwilioRestException as exc:
-        retry, code, reason = twilio.failure(exc)
-        if retry and task.request.retries < task.max_retries:
-            raise task.retry(exc=exc, countdown=2 * 2**task.request.retries) from exc
-        return str(fail(code, reason))
-    except (TwilioException, requests.RequestException) as exc:
-        if task.request.retries < task.max_retries:
-            raise task.retry(exc=exc, countdown=2 * 2**task.request.retries) from exc
-        return str(fail("network", f"Could not reach Twilio ({type(exc).__name__})."))
+    except TwilioFailed as exc:
+        return str(fail(exc.code, exc.reason))
     Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=sid)
     message_set_delivery(account=message.account, message=message, status=DeliveryStatus.SENT)
     return "calling"

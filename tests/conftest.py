@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import pytest
@@ -150,3 +151,21 @@ def _close_stray_db_sessions(django_db_setup: None, django_db_blocker) -> Iterat
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+WORKER_TWILIO = ("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "twilio-auth-token-for-tests")
+PUBLIC_BASE = "https://inbox.example.com"
+
+
+@pytest.fixture
+def fake_twilio_for_worker(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[Any]:
+    """A fake Twilio (account WORKER_TWILIO) for this process and for a worker it starts afterwards (which reads
+    the environment): request it before `celery_worker_process`."""
+    from tests.fakes.twilio_server import FakeTwilio
+
+    with FakeTwilio(*WORKER_TWILIO) as fake:
+        monkeypatch.setenv("TWILIO_API_BASE_URL", fake.url)
+        monkeypatch.setenv("PUBLIC_BASE_URL", PUBLIC_BASE)
+        settings.TWILIO_API_BASE_URL = fake.url
+        settings.PUBLIC_BASE_URL = PUBLIC_BASE
+        yield fake

@@ -67,3 +67,18 @@ def inbound(
 
     contact = contact_resolve(account=account, kind=kind, raw_address=address, name=name)
     return receive_message(account=account, inbox=inbox, contact=contact, channel=channel, body=body, **kwargs)
+
+
+def define_policy_number(account: Account, actor, inbox, *, required: bool = True):  # type: ignore[no-untyped-def]
+    """The inbox remembers a policy number (PN-1234...), required before a handoff: the AI asks for it."""
+    from memory.services import fact_definition_create
+
+    return fact_definition_create(
+        account=account,
+        actor=actor,
+        inbox=inbox,
+        key="policy_number",
+        label="Policy number",
+        pattern=r"PN-\d{4,8}",
+        required_before_handoff=required,
+    )

@@ -6,7 +6,6 @@ sentiment and the facts in the console, and replies by SMS. Nobody asks her anyt
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +22,14 @@ from inbox.models import Message
 from inbox.services import inbox_member_add
 from memory.models import AiNote, Handoff
 from memory.selectors import recall
-from memory.services import fact_definition_create
-from tests.conftest import Tenant, wait_until
-from tests.factories import InboxFactory
+from tests.conftest import PUBLIC_BASE as BASE
+from tests.conftest import WORKER_TWILIO, Tenant, wait_until
+from tests.factories import InboxFactory, define_policy_number
 from tests.fakes.twilio_server import FakeTwilio
 
-SID, TOKEN = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "twilio-auth-token-for-tests"
-BASE = "https://inbox.example.com"
+SID, TOKEN = WORKER_TWILIO
 SITE = "https://www.northwind.example"
 NEVER_OPEN = {"mon": [["00:00", "00:01"]]}  # the team is (almost) never in: the AI answers
-
-
-@pytest.fixture
-def fake_twilio(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[FakeTwilio]:
-    """Fake Twilio for this process and for the worker it starts (which reads the environment)."""
-    with FakeTwilio(SID, TOKEN) as fake:
-        monkeypatch.setenv("TWILIO_API_BASE_URL", fake.url)
-        monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
-        settings.TWILIO_API_BASE_URL = fake.url
-        settings.PUBLIC_BASE_URL = BASE
-        yield fake
 
 
 def widget(endpoint: ChannelEndpoint, path: str, body: dict[str, Any], session: str = "") -> dict[str, Any]:
@@ -63,19 +50,11 @@ def ai_lines(conversation_id: int) -> list[str]:
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_after_hours_webchat_then_morning_sms_then_a_person_replies(
-    fake_twilio: FakeTwilio, celery_worker_process: Any, tenant: Tenant
+    fake_twilio_for_worker: FakeTwilio, celery_worker_process: Any, tenant: Tenant
 ) -> None:
     support = InboxFactory(account=tenant.account, name="Support", business_hours=NEVER_OPEN)
     inbox_member_add(account=tenant.account, actor=None, inbox=support, user=tenant.agent)
-    fact_definition_create(
-        account=tenant.account,
-        actor=tenant.admin,
-        inbox=support,
-        key="policy_number",
-        label="Policy number",
-        pattern=r"PN-\d{4,8}",
-        required_before_handoff=True,
-    )
+    define_policy_number(tenant.account, tenant.admin, support)
     AgentSettings.objects.create(account=tenant.account, inbox=support, enabled=True, persona_name="Ava")
     chat = ChannelEndpoint.objects.create(
         account=tenant.account,
@@ -146,7 +125,8 @@ def test_after_hours_webchat_then_morning_sms_then_a_person_replies(
     )
     assert reply.status_code == 201, reply.json()
     wait_until(
-        lambda: any(s.get("Body", "").startswith("Morning Rosa") for s in fake_twilio.sent), what="the SMS at Twilio"
+        lambda: any(s.get("Body", "").startswith("Morning Rosa") for s in fake_twilio_for_worker.sent),
+        what="the SMS at Twilio",
     )
     # Nobody asked twice: each question the AI asked is asked once, and nothing she gave was asked for.
     questions = [line for line in ai_lines(conversation_id) if "?" in line]

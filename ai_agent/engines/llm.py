@@ -157,25 +157,12 @@ class LLMEngine:
         )
 
     def compose_note(self, memory: Recall) -> NoteDraft:
-        conversation = memory.current_conversation
-        thread = "\n".join(
-            f"[{m.created_at:%Y-%m-%d %H:%M}] {m.get_sender_type_display()} via {m.channel}: {m.body}"
-            for m in memory.history
-            if conversation is not None and m.conversation_id == conversation.pk and m.kind == "message"
-        )
-        facts = "\n".join(f"- {f.key}: {f.value}" for f in memory.facts) or "- none"
-        missing = ", ".join(memory.missing) or "none"
-        trend = memory.conversation_sentiment
         system = (
             f"You keep the working note of a customer conversation in the {memory.inbox.name} inbox "
             f"({memory.inbox.purpose or 'a small business team'}). Write what the customer needs, where it stands, "
             "the next step, and open questions. Use only the information given. Return JSON only."
         )
-        user = (
-            f"Conversation:\n{thread or '(no messages)'}\n\nKnown facts:\n{facts}\n\n"
-            f"Missing required facts: {missing}\n"
-            f"Customer mood: {trend.label or 'unknown'}{' (frustrated)' if trend.urgent else ''}"
-        )
+        user = self._context(memory)
         try:
             data = self._complete(purpose="note", system=system, user=user, schema=NOTE_SCHEMA)
         except (openai.APIError, InvalidOutput):

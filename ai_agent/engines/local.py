@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -209,14 +210,7 @@ class LocalEngine:
         """The note from what memory holds: the customer's need (their first words in this conversation), where
         it stands, what is known and missing, and the next step."""
         conversation = memory.current_conversation
-        inbound = [
-            m
-            for m in memory.history
-            if conversation is not None
-            and m.conversation_id == conversation.pk
-            and m.direction == "in"
-            and m.kind == "message"
-        ]
+        inbound = _customer_messages(memory)
         need = _shorten(inbound[0].body) if inbound else ""
         if len(inbound) > 1:
             need = f"{need} Latest: {_shorten(inbound[-1].body)}"
@@ -249,16 +243,7 @@ class LocalEngine:
     def compose_handoff(self, memory: Recall, *, reason: str) -> HandoffDraft:
         """A few sentences a person reads before answering: who, what they need, what the AI collected and how
         the customer feels; then the next step."""
-        conversation = memory.current_conversation
-        words = [
-            m
-            for m in memory.history
-            if conversation is not None
-            and m.conversation_id == conversation.pk
-            and m.direction == "in"
-            and m.kind == "message"
-            and m.body.strip()
-        ]
+        words = [m for m in _customer_messages(memory) if m.body.strip()]
         who = memory.contact.name or "The customer"
         channels = sorted({m.get_channel_display() for m in words})
         parts = [f"{who} wrote" + (f" on {' and '.join(channels)}" if channels else "") + "."]
@@ -297,6 +282,18 @@ class LocalEngine:
             knowledge=turn.knowledge,
             at=turn.at,
         )
+
+
+def _customer_messages(memory: Recall) -> list[Any]:
+    """What the customer wrote in the current conversation, oldest first."""
+    conversation = memory.current_conversation
+    if conversation is None:
+        return []
+    return [
+        m
+        for m in memory.history
+        if m.conversation_id == conversation.pk and m.direction == "in" and m.kind == "message"
+    ]
 
 
 def _shorten(text: str, limit: int = 240) -> str:

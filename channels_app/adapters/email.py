@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import re
 import smtplib
 import time
@@ -35,6 +36,7 @@ from accounts.errors import ServiceError
 from ..credentials import credentials_get
 from ..models import ChannelEndpoint
 
+logger = logging.getLogger(__name__)
 PROVIDERS = ("sendgrid", "mailgun", "postmark", "mime")
 MAILGUN_MAX_AGE = 300  # seconds: Mailgun's signature is refused after this (a replay)
 MAX_HTML = 200_000
@@ -115,8 +117,13 @@ def mailgun_token_claim(endpoint: ChannelEndpoint, token: str, key: str) -> None
     """A Mailgun token signs one message: the same message again is a retry (fine, stored once), but the token
     on another message is a replay of a captured signature. Raises Refused for that."""
     name = f"mailgun-token:{endpoint.pk}:{hashlib.sha256(token.encode()).hexdigest()}"
-    if not cache.add(name, key, timeout=MAILGUN_MAX_AGE * 3) and cache.get(name) != key:
-        raise Refused("This Mailgun token was already used for another message.")
+    try:
+        if not cache.add(name, key, timeout=MAILGUN_MAX_AGE * 3) and cache.get(name) != key:
+            raise Refused("This Mailgun token was already used for another message.")
+    except Refused:
+        raise
+    except Exception:  # Redis is down: the email is still taken (signed, and at most 5 minutes old)
+        logger.warning("could not check Mailgun token reuse for endpoint %s; accepted on its signature", endpoint.pk)
 
 
 # --- Storing the post as received ----------------------------------------------------------------------------

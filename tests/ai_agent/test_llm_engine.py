@@ -17,7 +17,7 @@ from inbox.services import inbox_member_add
 from memory.models import AiNote, Fact, SentimentReading
 from memory.services import note_write
 from tests.conftest import Tenant
-from tests.factories import InboxFactory, inbound
+from tests.factories import InboxFactory, define_policy_number, inbound
 from tests.fakes.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
@@ -156,17 +156,7 @@ def test_the_model_words_the_agents_question_and_the_rules_stay_in_charge(
     support = InboxFactory(account=tenant.account, name="Support", business_hours={"mon": [["00:00", "00:01"]]})
     inbox_member_add(account=tenant.account, actor=None, inbox=support, user=tenant.agent)
     AgentSettings.objects.create(account=tenant.account, inbox=support, enabled=True, persona_name="Ava")
-    from memory.services import fact_definition_create
-
-    fact_definition_create(
-        account=tenant.account,
-        actor=tenant.admin,
-        inbox=support,
-        key="policy_number",
-        label="Policy number",
-        pattern=r"PN-\d{4,8}",
-        required_before_handoff=True,
-    )
+    define_policy_number(tenant.account, tenant.admin, support)
     first = inbound(tenant.account, support, "visitor-1", "hello there", kind="webchat", channel="webchat")
     fake.replies.append(("json", {"text": "Hi, I'm Ava from Support! May I have your policy number?"}))
     decision = agent_turn(account=tenant.account, message=first, analysis=Analysis(sentiment=0.0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +17,14 @@ from channels_app.credentials import credentials_encrypt
 from channels_app.models import ChannelEndpoint
 from contacts.models import Contact
 from inbox.models import Conversation, Message
-from tests.conftest import Tenant, wait_until
+from tests.conftest import PUBLIC_BASE as BASE
+from tests.conftest import WORKER_TWILIO, Tenant, wait_until
 from tests.factories import InboxFactory
 from tests.fakes.twilio_server import FakeTwilio
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
-SID, TOKEN = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "twilio-auth-token-for-tests"
+SID, TOKEN = WORKER_TWILIO
 SECRET = "inbound-secret-0123456789abcdef"
-BASE = "https://inbox.example.com"
-
-
-@pytest.fixture
-def fake_twilio(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[FakeTwilio]:
-    """Fake Twilio for this process and for the worker it starts (which reads the environment)."""
-    with FakeTwilio(SID, TOKEN) as fake:
-        monkeypatch.setenv("TWILIO_API_BASE_URL", fake.url)
-        monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
-        settings.TWILIO_API_BASE_URL = fake.url
-        settings.PUBLIC_BASE_URL = BASE
-        yield fake
 
 
 def twilio_post(endpoint: ChannelEndpoint, payload: dict[str, str]) -> int:
@@ -56,7 +44,7 @@ def fixture(name: str, **replace: str) -> dict[str, str]:
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_sms_then_whatsapp_then_email_are_one_customer_and_the_reply_is_delivered(
-    fake_twilio: FakeTwilio, celery_worker_process: Any, tenant: Tenant, tmp_path: Any, settings: Any
+    fake_twilio_for_worker: FakeTwilio, celery_worker_process: Any, tenant: Tenant, tmp_path: Any, settings: Any
 ) -> None:
     settings.MEDIA_ROOT = tmp_path
     inbox = InboxFactory(account=tenant.account, name="Support")
@@ -95,7 +83,7 @@ def test_sms_then_whatsapp_then_email_are_one_customer_and_the_reply_is_delivere
     )
 
     # 2. WhatsApp from the same number (with a photo).
-    assert twilio_post(whatsapp, fixture("whatsapp_inbound", MEDIA_BASE=fake_twilio.url)) == 200
+    assert twilio_post(whatsapp, fixture("whatsapp_inbound", MEDIA_BASE=fake_twilio_for_worker.url)) == 200
     wait_until(lambda: Message.objects.filter(channel="whatsapp").exists(), what="the WhatsApp message")
 
     # 3. An email from that address, through SendGrid Inbound Parse.
@@ -124,7 +112,7 @@ def test_sms_then_whatsapp_then_email_are_one_customer_and_the_reply_is_delivere
     )
     assert reply.status_code == 201, reply.json()
     sent = wait_until(
-        lambda: [s for s in fake_twilio.sent if s.get("Body") == "A plumber is on the way, Rosa."],
+        lambda: [s for s in fake_twilio_for_worker.sent if s.get("Body") == "A plumber is on the way, Rosa."],
         what="the reply at Twilio",
     )
     assert sent[0]["To"] == "whatsapp:+13125550188" and sent[0]["From"] == "whatsapp:+13125550100"
