@@ -456,7 +456,7 @@ def call_start(*, account: Account, actor: User, conversation: Conversation, age
     return send_message(
         account=account,
         conversation=conversation,
-        body=f"{actor.display_name} called {phone.value}.",
+        body=f"Call to {phone.value}, started by {actor.display_name}.",
         channel=Channel.VOICE,
         sender_user=actor,
         metadata={"call": "outbound", "agent_phone": agent_phone, "to": phone.value},
