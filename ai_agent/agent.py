@@ -49,7 +49,7 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
             at=now,
         )
     )
-    meta = {"in_reply_to": message.pk, "engine": engine_name}
+    meta = {"in_reply_to": message.pk, "engine": engine_name, "persona": settings.persona_name}
     if decision.action == "ask":
         send_message(
             account=account,
@@ -99,7 +99,12 @@ def _hand_off(
         body=goodbye,
         sender_type="ai",
         channel=_reply_channel(message),
-        metadata={"in_reply_to": message.pk, "engine": engine_name, "ai_action": "handoff"},
+        metadata={
+            "in_reply_to": message.pk,
+            "engine": engine_name,
+            "persona": settings.persona_name,
+            "ai_action": "handoff",
+        },
     )
     ai_turns = ai_messages(memory, conversation)
     draft = engine.compose_handoff(memory, reason=decision.reason)

@@ -167,11 +167,22 @@ def contact_for(visitor: Visitor, *, name: str = "", email: str = "", phone: str
 # --- What the widget shows -----------------------------------------------------------------------------------
 
 
+def _sender_name(message: Message) -> str:
+    """Who the visitor sees answering: the AI's persona, or a team member's first name."""
+    if message.direction == "in":
+        return ""
+    if message.sender_type == "ai":
+        return str(message.metadata.get("persona") or "")
+    user = message.sender_user
+    return (user.display_name.split(" ")[0] if user is not None else "") or ""
+
+
 def message_json(message: Message) -> dict[str, Any]:
     return {
         "id": message.pk,
         "direction": message.direction,
         "sender_type": message.sender_type,
+        "sender_name": _sender_name(message),
         "body": message.body,
         "created_at": message.created_at.isoformat(),
         "attachments": [{"filename": a.filename, "content_type": a.content_type} for a in message.attachments.all()],
@@ -182,14 +193,18 @@ def history(visitor: Visitor, *, after: int = 0) -> list[dict[str, Any]]:
     contact = visitor_contact(visitor)
     if contact is None:
         return []
-    messages = Message.objects.filter(
-        account_id=visitor.endpoint.account_id,
-        contact=contact,
-        inbox_id=visitor.endpoint.inbox_id,
-        kind="message",
-        channel="webchat",
-        pk__gt=after,
-    ).prefetch_related("attachments")
+    messages = (
+        Message.objects.filter(
+            account_id=visitor.endpoint.account_id,
+            contact=contact,
+            inbox_id=visitor.endpoint.inbox_id,
+            kind="message",
+            channel="webchat",
+            pk__gt=after,
+        )
+        .select_related("sender_user")
+        .prefetch_related("attachments")
+    )
     latest = list(messages.order_by("-created_at", "-id")[:HISTORY])
     return [message_json(m) for m in reversed(latest)]
 

@@ -91,6 +91,7 @@ def test_after_hours_webchat_then_morning_sms_then_a_person_replies(
     # The widget shows the AI's lines as they come.
     history = widget(chat, "session", {"session": session})["messages"]
     assert [m["sender_type"] for m in history].count("ai") == len(ai_lines(conversation_id))
+    assert {m["sender_name"] for m in history if m["sender_type"] == "ai"} == {"Ava"}
 
     # Next morning, by SMS from the number she gave.
     payload = json.loads((Path(__file__).parent / "fixtures" / "twilio" / "sms_inbound.json").read_text())

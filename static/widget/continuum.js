@@ -74,7 +74,8 @@
     if (message.direction === "out") {
       var who = document.createElement("span");
       who.className = "who";
-      who.textContent = message.sender_type === "ai" ? (state.config.title + " assistant") : state.config.title;
+      var name = message.sender_name || (message.sender_type === "ai" ? "Assistant" : "");
+      who.textContent = name ? name + " · " + state.config.title : state.config.title;
       element.appendChild(who);
     }
     element.appendChild(document.createTextNode(message.body));

@@ -107,7 +107,9 @@ def test_an_agent_calls_the_customer_back(
     started = api.post(f"{url}/call", {"agent_phone": "(312) 555-0199"}, format="json")
     assert started.status_code == 201, started.json()
     call = Message.objects.get(pk=started.json()["id"])
-    assert call.channel == "voice" and call.direction == "out" and call.body.startswith("Call to +13125550188, started by")
+    assert (
+        call.channel == "voice" and call.direction == "out" and call.body.startswith("Call to +13125550188, started by")
+    )
     assert deliver_message.run(tenant.account.pk, call.pk) == "calling"
     [placed] = fake.calls
     assert placed["To"] == "+13125550199" and placed["From"] == "+13125550100"

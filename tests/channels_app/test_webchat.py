@@ -73,6 +73,7 @@ def test_a_visitor_starts_a_session_writes_and_reads_back(tenant: Tenant) -> Non
         account=tenant.account, conversation=message.conversation, body="Yes, 9 to 1.", sender_user=tenant.admin
     )
     history = call(endpoint, "messages?after=0", session=session).json()["messages"]
+    assert history[-1]["sender_name"] == tenant.admin.display_name.split(" ")[0]  # a first name, no more
     assert [(m["direction"], m["body"]) for m in history] == [
         ("in", "Do you deliver on Sundays?"),
         ("out", "Yes, 9 to 1."),
