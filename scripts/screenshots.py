@@ -104,7 +104,7 @@ def main() -> None:
         site.get_by_role("button", name="Start chat").click()
         site.get_by_label("Your message").fill("Could you quote a new kitchen faucet? Tomorrow would suit me.")
         site.keyboard.press("Enter")
-        site.get_by_text("Acme Plumbing assistant").first.wait_for(timeout=30_000)  # the AI's answer, live
+        site.get_by_text("Ava · Acme Plumbing").first.wait_for(timeout=30_000)  # the AI agent answers, live
         shot(site, "widget")
         browser.close()
     if errors:
