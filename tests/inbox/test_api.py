@@ -110,7 +110,7 @@ class TestConversations:
         agent = tenant.client("agent")
         listed = agent.get(api(tenant, "/conversations")).json()["results"]
         assert [c["id"] for c in listed] == [mine.conversation_id]
-        for path in ["", "/messages", "/assign", "/take-over"]:
+        for path in ["", "/messages", "/assign", "/take-over", "/call"]:
             method = agent.get if path in ("", "/messages") else agent.post
             assert method(api(tenant, f"/conversations/{theirs.conversation_id}{path}")).status_code == 404
         assert agent.get(api(tenant, f"/conversations?inbox={billing.pk}")).json()["results"] == []
