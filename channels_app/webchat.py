@@ -313,8 +313,10 @@ def _authenticated(request: HttpRequest, endpoint: ChannelEndpoint) -> Visitor:
 
 
 def _client_address(request: HttpRequest) -> str:
-    forwarded = request.headers.get("X-Forwarded-For", "") if settings.USE_X_FORWARDED_HOST else ""
-    return (forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR", "")) or "unknown"
+    """The visitor's address: behind our proxy, the entry it added last to X-Forwarded-For (earlier entries come
+    from the client and may be made up)."""
+    forwarded = request.headers.get("X-Forwarded-For", "") if settings.BEHIND_PROXY else ""
+    return (forwarded.split(",")[-1].strip() or request.META.get("REMOTE_ADDR", "")) or "unknown"
 
 
 @_widget_view

@@ -187,6 +187,10 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 
+# Behind the deployment's proxy (nginx adds the client to X-Forwarded-For), the client's address is the last
+# entry of that header, not REMOTE_ADDR (the proxy). Per-client limits (the webchat's new sessions) use it.
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=PRODUCTION)
+
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_HOST = _email.get("EMAIL_HOST", "")

@@ -232,3 +232,26 @@ async def test_the_visitors_websocket_carries_messages_replies_typing_and_receip
     assert reply.delivery_status == "read"
     await agent.disconnect()
     await visitor.disconnect()
+
+
+@pytest.mark.django_db
+def test_new_sessions_are_limited_per_client_address_behind_the_proxy(
+    tenant: Tenant, settings: Any, monkeypatch: Any
+) -> None:
+    settings.BEHIND_PROXY = True
+    monkeypatch.setattr(webchat, "SESSIONS_PER_MINUTE", 2)
+    endpoint = make_widget(tenant)
+
+    def start(forwarded: str) -> int:
+        response = Client().post(
+            f"/webchat/{endpoint.address}/session",
+            "{}",
+            "application/json",
+            HTTP_ORIGIN=SITE,
+            HTTP_X_FORWARDED_FOR=forwarded,
+        )
+        return int(response.status_code)
+
+    # The first entry is the client's own claim; the last is what our proxy saw.
+    assert [start(f"10.0.0.{n}, 203.0.113.7") for n in range(3)] == [200, 200, 429]
+    assert start("198.51.100.9") == 200  # another visitor is not held back
