@@ -29,6 +29,7 @@ from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
+from django.utils.html import escape, linebreaks, urlize
 from email_reply_parser import EmailReplyParser
 
 from accounts.errors import ServiceError
@@ -412,6 +413,8 @@ def send(
         headers=headers,
         connection=connection,
     )
+    # An HTML part beside the text: mail clients show it with the paragraphs and links as written.
+    email.attach_alternative(f"<div>{linebreaks(urlize(escape(body)))}</div>", "text/html")
     for filename, data, content_type in attachments:
         email.attach(filename, data, content_type or None)
     email.send(fail_silently=False)

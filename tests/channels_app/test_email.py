@@ -194,6 +194,14 @@ def test_reply_goes_out_threaded_and_the_answer_finds_the_conversation(tenant: T
     token = email_adapter.reply_token(tenant.account.pk, first.conversation_id)
     assert sent.reply_to == [f"reply+{token}@northwind.test"]
     assert sent.from_email == f"{tenant.account.name} {endpoint.inbox.name} <support@northwind.test>"
+    [(html, kind)] = sent.alternatives
+    assert kind == "text/html" and "We refunded one charge of 49.00 EUR." in html
+
+    # The console shows the email's subject above its text.
+    console = Client()
+    console.force_login(tenant.admin)
+    page = console.get(f"/a/{tenant.account.pk}/conversations/{first.conversation_id}/").content.decode()
+    assert '<p class="email-subject">Invoice INV-20931 charged twice</p>' in page
 
     # Resolved long ago (past the reopen window): the answer to our email still reopens that conversation.
     conversation_set_status(account=tenant.account, actor=None, conversation=first.conversation, status="resolved")

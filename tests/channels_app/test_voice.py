@@ -35,6 +35,7 @@ def line(endpoint: ChannelEndpoint) -> ChannelEndpoint:  # noqa: F811
 
 @pytest.mark.django_db
 def test_a_call_is_answered_recorded_transcribed_and_logged(
+    tenant: Tenant,
     line: ChannelEndpoint,
     fake: FakeTwilio,  # noqa: F811
     settings: Any,
@@ -73,6 +74,15 @@ def test_a_call_is_answered_recorded_transcribed_and_logged(
     assert transcript.body.startswith("Hi this is Rosa Diaz calling about the leak")
     outcome = Message.objects.get(conversation=call.conversation, kind="activity")
     assert outcome.body == "Call ended after 0 min 38 s."
+
+    # In the console: the call, its voicemail as a player, and the transcript.
+    from django.test import Client
+
+    console = Client()
+    console.force_login(tenant.admin)
+    page = console.get(f"/a/{call.account_id}/conversations/{call.conversation_id}/").content.decode()
+    assert "Incoming call from +13125550188" in page and '<audio class="attachment-audio" controls' in page
+    assert "Voicemail, transcribed:" in page
 
 
 @pytest.mark.django_db
