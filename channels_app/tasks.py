@@ -94,7 +94,10 @@ def _messaging(event: InboundEvent) -> None:
         ContactIdentity.objects.filter(account=event.account, contact=contact, kind=inbound.identity_kind).update(
             opted_out_at=timezone.now() if word in twilio.STOP_WORDS else None
         )
-    files = [_download(endpoint, url, content_type, n) for n, (url, content_type) in enumerate(inbound.media)]
+    files = [
+        _download(endpoint, url, content_type, f"media-{n + 1}.{(content_type.split('/')[-1] or 'bin')[:8]}")
+        for n, (url, content_type) in enumerate(inbound.media)
+    ]
     receive_message(
         account=event.account,
         inbox=endpoint.inbox,
@@ -234,10 +237,9 @@ def _recording(event: InboundEvent) -> None:
     call = _call_message(event, call_sid)
     if call is None:
         raise twilio.MalformedPayload(f"No call we know has the sid {call_sid}.")
-    audio = _download(event.endpoint, f"{url}.mp3", "audio/mpeg", 0)
     seconds = payload.get("RecordingDuration", "")
-    named = IncomingFile.from_bytes(f"voicemail-{seconds or 'call'}s.mp3", audio.file.read(), "audio/mpeg")
-    message_attach(account=event.account, message=call, files=[named])
+    audio = _download(event.endpoint, f"{url}.mp3", "audio/mpeg", f"voicemail-{seconds or 'call'}s.mp3")
+    message_attach(account=event.account, message=call, files=[audio])
 
 
 def _transcription(event: InboundEvent) -> None:
@@ -297,11 +299,10 @@ VOICE_HANDLERS = {
 }
 
 
-def _download(endpoint: ChannelEndpoint, url: str, content_type: str, n: int) -> IncomingFile:
+def _download(endpoint: ChannelEndpoint, url: str, content_type: str, filename: str) -> IncomingFile:
     response = requests.get(url, auth=twilio.rest_auth(credentials_get(endpoint)), timeout=20)
     response.raise_for_status()
-    extension = (content_type.split("/")[-1] or "bin")[:8]
-    return IncomingFile.from_bytes(f"media-{n + 1}.{extension}", response.content, content_type)
+    return IncomingFile.from_bytes(filename, response.content, content_type)
 
 
 def _status(event: InboundEvent) -> None:

@@ -153,12 +153,32 @@ def raw_payload(request: HttpRequest, endpoint: ChannelEndpoint) -> dict[str, An
     return {"format": endpoint.provider, "fields": fields, "files": files}
 
 
+def _message_id(payload: dict[str, Any]) -> str:
+    """The Message-ID from the headers alone: the webhook view must not decode bodies and attachments."""
+    kind, fields = payload.get("format"), payload.get("fields") or {}
+    raw = ""
+    if kind == "postmark" and isinstance(payload.get("json"), dict):
+        headers = payload["json"].get("Headers") or []
+        raw = next((str(h.get("Value", "")) for h in headers if str(h.get("Name", "")).lower() == "message-id"), "")
+        if not raw and payload["json"].get("MessageID"):
+            raw = f"<{payload['json']['MessageID']}@inbound.postmarkapp.com>"
+    elif kind == "mailgun" and fields.get("Message-Id"):
+        raw = fields["Message-Id"]
+    else:
+        mime = fields.get("email") or fields.get("body-mime") or ""
+        if kind == "mime" and payload.get("mime"):
+            try:
+                mime = base64.b64decode(payload["mime"]).decode("utf-8", "replace")
+            except (binascii.Error, ValueError):
+                mime = ""
+        head = (mime or fields.get("headers", "")).replace("\r\n", "\n").split("\n\n", 1)[0]
+        raw = _header_lines(head).get("message-id", "")
+    return (_ids(raw) or [""])[0]
+
+
 def idempotency_key(payload: dict[str, Any]) -> str:
     """The email's Message-ID when it has one (a provider's retry carries the same), else a hash of the post."""
-    try:
-        message_id = parse(payload).message_id
-    except MalformedEmail:
-        message_id = ""
+    message_id = _message_id(payload)
     if message_id:
         return f"email:{message_id}"[:200]
     return "no-id:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
