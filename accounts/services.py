@@ -18,6 +18,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from .errors import Conflict, ServiceError
 from .models import Account, ApiToken, AuditLog, Membership, Role, User
+from .realtime import access_changed
 from .selectors import membership_admin_count, token_digest
 
 TOKEN_PREFIX = "ctm_"  # noqa: S105 - a label, not a secret
@@ -134,6 +135,7 @@ def member_change_role(*, account: Account, actor: User | None, membership: Memb
         target=membership,
         data={"email": membership.user.email, "from": old, "to": role},
     )
+    access_changed([membership.user_id])
     return membership
 
 
@@ -154,6 +156,7 @@ def member_remove(*, account: Account, actor: User | None, membership: Membershi
         target=membership,
         data={"email": membership.user.email, "role": membership.role},
     )
+    access_changed([membership.user_id])
     membership.delete()
 
 

@@ -10,6 +10,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import outbound
 from accounts.api_base import AccountScopedViewSet
 from accounts.crypto import encrypt
 from accounts.services import audit_log_record
@@ -216,6 +217,17 @@ class AccountAiSettingsSerializer(serializers.ModelSerializer[AccountAiSettings]
 
     def get_api_key_set(self, settings: AccountAiSettings) -> bool:
         return bool(settings.llm_api_key_encrypted)
+
+    def validate_llm_base_url(self, value: str) -> str:
+        if value:
+            try:
+                outbound.check_url(value)
+            except outbound.OutboundRefused as exc:
+                raise serializers.ValidationError(
+                    f"{exc.reason} A self-hosted model on an internal address must be named by the operator "
+                    "(OUTBOUND_ALLOWED_INTERNAL_HOSTS)."
+                ) from None
+        return value
 
     def validate_llm_timeout_seconds(self, value: float) -> float:
         if not 1 <= value <= 120:

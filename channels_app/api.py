@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from accounts import outbound
 from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
 from accounts.errors import Conflict, ProviderUnavailable, ServiceError
 from accounts.services import audit_log_record
@@ -57,6 +58,11 @@ def _email_credentials(provider: str, value: dict[str, str]) -> dict[str, str]:
     kept = {name: value[name] for name in SMTP_FIELDS if value.get(name)}
     if "smtp_port" in kept and not kept["smtp_port"].isdigit():
         raise serializers.ValidationError({"credentials": ["smtp_port is a number, such as 587."]})
+    if "smtp_host" in kept:
+        try:
+            outbound.check_smtp_server(str(kept["smtp_host"]), int(kept.get("smtp_port") or 587))
+        except outbound.OutboundRefused as exc:
+            raise serializers.ValidationError({"credentials": [f"smtp_host: {exc.reason}"]}) from None
     if provider == Provider.MAILGUN:
         if not value.get("signing_key"):
             raise serializers.ValidationError(

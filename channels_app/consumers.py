@@ -107,5 +107,14 @@ class WebchatConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_send(group, {"type": "realtime.event", "event": event})
 
     async def webchat_event(self, message: dict[str, Any]) -> None:
-        """{"type": "webchat.event", "event": {...}} sent to the visitor's group: a reply, or an agent typing."""
+        """{"type": "webchat.event", "event": {...}} sent to the visitor's group: a reply, or an agent typing.
+        The group is the contact's; this widget shows only its own inbox's conversation, so anything about
+        another conversation of the same contact (another team's, or an older one) is not passed on."""
+        inbox_id, conversation_id = message.get("inbox_id"), message.get("conversation_id")
+        if inbox_id is not None and inbox_id != self.visitor.endpoint.inbox_id:
+            return
+        if conversation_id is not None:
+            shown = await database_sync_to_async(webchat.open_conversation)(self.visitor)
+            if shown is None or shown.pk != conversation_id:
+                return
         await self.send_json(message["event"])

@@ -10,10 +10,12 @@ from typing import Any
 
 import requests
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from accounts import outbound
 from accounts.errors import ServiceError
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
@@ -94,10 +96,14 @@ def _messaging(event: InboundEvent) -> None:
         ContactIdentity.objects.filter(account=event.account, contact=contact, kind=inbound.identity_kind).update(
             opted_out_at=timezone.now() if word in twilio.STOP_WORDS else None
         )
-    files = [
-        _download(endpoint, url, content_type, f"media-{n + 1}.{(content_type.split('/')[-1] or 'bin')[:8]}")
-        for n, (url, content_type) in enumerate(inbound.media)
-    ]
+    files, refused = [], []
+    for n, (url, content_type) in enumerate(inbound.media):
+        filename = f"media-{n + 1}.{(content_type.split('/')[-1] or 'bin')[:8]}"
+        try:
+            files.append(_download(endpoint, url, content_type, filename))
+        except outbound.OutboundRefused as exc:  # the text is kept; the agent is told which file and why
+            logger.warning("media of event %s not fetched: %s", event.pk, exc.reason)
+            refused.append(f"{filename}: {exc.reason}")
     receive_message(
         account=event.account,
         inbox=endpoint.inbox,
@@ -107,7 +113,7 @@ def _messaging(event: InboundEvent) -> None:
         provider_endpoint=str(endpoint.public_id),
         provider_id=inbound.sid,
         attachments=files,
-        metadata={"to": event.payload.get("To", "")},
+        metadata={"to": event.payload.get("To", ""), **({"attachments_refused": refused} if refused else {})},
     )
 
 
@@ -238,7 +244,14 @@ def _recording(event: InboundEvent) -> None:
     if call is None:
         raise twilio.MalformedPayload(f"No call we know has the sid {call_sid}.")
     seconds = payload.get("RecordingDuration", "")
-    audio = _download(event.endpoint, f"{url}.mp3", "audio/mpeg", f"voicemail-{seconds or 'call'}s.mp3")
+    try:
+        audio = _download(event.endpoint, f"{url}.mp3", "audio/mpeg", f"voicemail-{seconds or 'call'}s.mp3")
+    except outbound.OutboundRefused as exc:
+        logger.warning("recording of event %s not fetched: %s", event.pk, exc.reason)
+        conversation_note_activity(
+            account=event.account, conversation=call.conversation, text=f"The recording was not kept: {exc.reason}"
+        )
+        return
     message_attach(account=event.account, message=call, files=[audio])
 
 
@@ -300,9 +313,15 @@ VOICE_HANDLERS = {
 
 
 def _download(endpoint: ChannelEndpoint, url: str, content_type: str, filename: str) -> IncomingFile:
-    response = requests.get(url, auth=twilio.rest_auth(credentials_get(endpoint)), timeout=20)
-    response.raise_for_status()
-    return IncomingFile.from_bytes(filename, response.content, content_type)
+    """A provider's media file, fetched only from Twilio's own hosts (its credentials go nowhere else), capped
+    at the attachment limit while it streams; OutboundRefused says why not."""
+    fetched = outbound.fetch(
+        url,
+        hosts=twilio.media_hosts(),
+        auth=twilio.rest_auth(credentials_get(endpoint)),
+        max_bytes=settings.ATTACHMENT_MAX_BYTES,
+    )
+    return IncomingFile.from_bytes(filename, fetched.content, content_type or fetched.content_type)
 
 
 def _status(event: InboundEvent) -> None:
@@ -454,6 +473,8 @@ def _deliver_email(task, message: Message, fail) -> str:  # type: ignore[no-unty
         )
     except SMTP_PERMANENT as exc:
         return str(fail("smtp_refused", f"The mail server refused the email: {exc}"[:500]))
+    except outbound.OutboundRefused as exc:
+        return str(fail("smtp_not_allowed", f"The inbox's mail server is not allowed: {exc.reason}"[:500]))
     except (smtplib.SMTPException, OSError) as exc:
         if task.request.retries < task.max_retries:
             raise task.retry(exc=exc, countdown=5 * 2**task.request.retries) from exc
@@ -477,7 +498,7 @@ def _deliver_webchat(message: Message, fail) -> str:  # type: ignore[no-untyped-
     message_set_delivery(account=message.account, message=message, status=DeliveryStatus.SENT)
     event = {"type": "message", "message": webchat.message_json(message)}
     group = webchat.visitor_group(message.account_id, message.contact_id)
-    events.send_group(group, {"type": "webchat.event", "event": event})
+    events.send_group(group, {"type": "webchat.event", "event": event, "inbox_id": message.inbox_id})
     return "sent"
 
 

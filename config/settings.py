@@ -324,3 +324,10 @@ ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
 
 # Where the twilio SDK sends API calls: Twilio unless set (tests point it at a fake server on 127.0.0.1).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+
+# Outbound requests (accounts.outbound): every server-side fetch reaches public addresses only. Name here the
+# internal hosts (`host` or `host:port`) an operator runs services on, e.g. a self-hosted LLM; tenants cannot.
+OUTBOUND_ALLOWED_INTERNAL_HOSTS = env.list("OUTBOUND_ALLOWED_INTERNAL_HOSTS", default=[])
+# Where Twilio media and recordings may be fetched from (and the only hosts its credentials are sent to); the
+# host of TWILIO_API_BASE_URL (a sandbox) is added to these.
+TWILIO_MEDIA_HOSTS = env.list("TWILIO_MEDIA_HOSTS", default=["api.twilio.com", ".twilio.com", ".twiliocdn.com"])

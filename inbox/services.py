@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from accounts.errors import Conflict, ServiceError
 from accounts.locks import advisory_xact_lock
-from accounts.models import Account, Membership, User
+from accounts.models import Account, Membership, Role, User
+from accounts.realtime import access_changed
 from accounts.services import audit_log_record
 from contacts.addresses import normalize_phone
 from contacts.models import Contact, ContactIdentity
@@ -79,6 +80,7 @@ def inbox_create(
         reopen_window_hours=reopen_window_hours,
     )
     audit_log_record(account=account, actor=actor, action="inbox.created", target=inbox, data={"name": name})
+    access_changed(Membership.objects.filter(account=account, role=Role.ADMIN).values_list("user_id", flat=True))
     return inbox
 
 
@@ -125,6 +127,7 @@ def inbox_member_add(*, account: Account, actor: User | None, inbox: Inbox, user
         audit_log_record(
             account=account, actor=actor, action="inbox.member_added", target=inbox, data={"user": user.pk}
         )
+        access_changed([user.pk])
     return member
 
 
@@ -136,6 +139,7 @@ def inbox_member_remove(*, account: Account, actor: User | None, inbox: Inbox, u
         audit_log_record(
             account=account, actor=actor, action="inbox.member_removed", target=inbox, data={"user": user.pk}
         )
+        access_changed([user.pk])
 
 
 def _same_account(account: Account, obj: Any) -> None:

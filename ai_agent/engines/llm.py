@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 import openai
 
+from accounts import outbound
 from accounts.models import Account
 from memory.definitions import Definition
 from memory.selectors import Recall
@@ -91,7 +92,14 @@ class LLMEngine:
         self.model = model
         self.name = f"llm/{model}"
         self.fallback = LocalEngine()
-        self.client = openai.OpenAI(base_url=base_url, api_key=api_key or "none", timeout=timeout, max_retries=2)
+        # Conversation content goes to this address: its connections go through the outbound guard.
+        self.client = openai.OpenAI(
+            base_url=base_url,
+            api_key=api_key or "none",
+            timeout=timeout,
+            max_retries=2,
+            http_client=outbound.httpx_client(timeout),
+        )
 
     def _complete(self, *, purpose: str, system: str, user: str, schema: dict[str, Any]) -> dict[str, Any]:
         """One structured call; records its usage; raises on any failure."""

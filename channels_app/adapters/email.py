@@ -32,6 +32,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.html import escape, linebreaks, urlize
 from email_reply_parser import EmailReplyParser
 
+from accounts import outbound
 from accounts.errors import ServiceError
 
 from ..credentials import credentials_get
@@ -380,7 +381,7 @@ def _connection(endpoint: ChannelEndpoint) -> Any:
     if not credentials.get("smtp_host"):
         return get_connection()
     return get_connection(
-        "django.core.mail.backends.smtp.EmailBackend",
+        "accounts.outbound.GuardedSMTPBackend",
         host=credentials["smtp_host"],
         port=int(credentials.get("smtp_port") or 587),
         username=credentials.get("smtp_username") or None,
@@ -398,6 +399,8 @@ def check(endpoint: ChannelEndpoint) -> str:
     connection = _connection(endpoint)
     try:
         connection.open()
+    except outbound.OutboundRefused as exc:
+        raise ServiceError(f"This SMTP server is not allowed: {exc.reason}", field="credentials") from None
     except (smtplib.SMTPException, OSError) as exc:
         raise ServiceError(f"The SMTP server refused or could not be reached: {exc}", field="credentials") from None
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -131,6 +132,12 @@ def rest_auth(credentials: dict[str, str]) -> tuple[str, str]:
     if credentials.get("api_key_sid") and credentials.get("api_key_secret"):
         return credentials["api_key_sid"], credentials["api_key_secret"]
     return credentials.get("account_sid", ""), credentials.get("auth_token", "")
+
+
+def media_hosts() -> list[str]:
+    """The hosts Twilio media and recordings are fetched from, and the only ones its credentials are sent to."""
+    sandbox = urlsplit(settings.TWILIO_API_BASE_URL).hostname if settings.TWILIO_API_BASE_URL else None
+    return [*settings.TWILIO_MEDIA_HOSTS, *([sandbox] if sandbox else [])]
 
 
 def client_for(endpoint: ChannelEndpoint) -> Client:

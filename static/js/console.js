@@ -199,7 +199,10 @@
     const now = Date.now();
     if (now - lastTypingSent < 2500) return;
     lastTypingSent = now;
-    socket.send(JSON.stringify({ type: "typing", conversation_id: here.conversation }));
+    // A private note is typed for the team only: the customer's widget is told about replies, never notes.
+    const note = document.querySelector('#composer input[name="kind"][value="note"]');
+    const kind = note && note.checked ? "note" : "message";
+    socket.send(JSON.stringify({ type: "typing", conversation_id: here.conversation, kind }));
   }
 
   // --- Forms that write through the REST API -----------------------------------------------------------------

@@ -24,8 +24,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
+def fake(settings: Any) -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as server:
+        # The operator names the self-hosted model's internal address; a tenant cannot.
+        settings.OUTBOUND_ALLOWED_INTERNAL_HOSTS = [server.url.split("//")[1].split("/")[0]]
         yield server
 
 

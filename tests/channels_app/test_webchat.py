@@ -19,7 +19,7 @@ from config.asgi import application
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
 from inbox.models import Message
-from inbox.services import send_message
+from inbox.services import conversation_open, send_message
 from tests.conftest import Tenant, make_tenant
 from tests.factories import InboxFactory
 
@@ -221,7 +221,18 @@ async def test_the_visitors_websocket_carries_messages_replies_typing_and_receip
     agent, connected, _ = await _connect(tenant.account.pk, await sync_to_async(_session_cookie)(tenant.admin))
     assert connected
     await agent.receive_json_from(timeout=5)
-    await agent.send_json_to({"type": "typing", "conversation_id": inbound.conversation_id})
+    # A private note being written is for the team only.
+    await agent.send_json_to({"type": "typing", "conversation_id": inbound.conversation_id, "kind": "note"})
+    assert await visitor.receive_nothing(timeout=0.5)
+    # Typing in another conversation of the same contact (another team's inbox) never reaches this widget.
+    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales")
+    contact = await sync_to_async(lambda: inbound.contact)()
+    elsewhere = await sync_to_async(conversation_open)(
+        account=tenant.account, actor=None, inbox=sales, contact=contact, channel="sms"
+    )
+    await agent.send_json_to({"type": "typing", "conversation_id": elsewhere.pk, "kind": "message"})
+    assert await visitor.receive_nothing(timeout=0.5)
+    await agent.send_json_to({"type": "typing", "conversation_id": inbound.conversation_id, "kind": "message"})
     typing = await visitor.receive_json_from(timeout=5)
     assert typing == {"type": "typing", "name": tenant.admin.display_name.split(" ")[0]}
     # ... and the visitor typing shows in the console.
