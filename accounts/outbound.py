@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend
+from django.template.defaultfilters import filesizeformat
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -203,13 +204,14 @@ def fetch(
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 response.close()
-                raise TooLarge(f"The file is {int(declared) / 1_048_576:.1f} MB; at most {_mb(max_bytes)} is kept.")
+                size_text, limit_text = filesizeformat(int(declared)), filesizeformat(max_bytes)
+                raise TooLarge(f"The file is {size_text}; at most {limit_text} is kept.")
             chunks, size = [], 0
             for chunk in response.iter_content(chunk_size=64 * 1024):
                 size += len(chunk)
                 if size > max_bytes:
                     response.close()
-                    raise TooLarge(f"The file is larger than {_mb(max_bytes)}; it was not kept.")
+                    raise TooLarge(f"The file is larger than {filesizeformat(max_bytes)}; it was not kept.")
                 chunks.append(chunk)
             return Fetched(b"".join(chunks), response.headers.get("Content-Type", ""), url)
         raise OutboundRefused(f"More than {max_redirects} redirects.")
@@ -233,10 +235,6 @@ def _refusal_in(exc: BaseException) -> OutboundRefused | None:
             nxt = seen.args[0]
         seen = nxt
     return None
-
-
-def _mb(size: int) -> str:
-    return f"{size / 1_048_576:.0f} MB"
 
 
 # --- HTTP through httpx (the OpenAI SDK) ----------------------------------------------------------------------

@@ -126,7 +126,7 @@ def _email(event: InboundEvent) -> None:
         )
     except ServiceError as exc:
         raise email.MalformedEmail(f"From {mail.sender!r} is not an address we can use: {exc.message}") from None
-    files, refused = [], []
+    files, refused = [], list(mail.refused)
     for filename, content_type, data in mail.attachments:
         incoming = IncomingFile.from_bytes(filename, data, content_type)
         try:

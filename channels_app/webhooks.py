@@ -7,6 +7,8 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import TooManyFilesSent
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
@@ -15,6 +17,7 @@ from django.views.decorators.http import require_POST
 from .adapters import email, twilio
 from .credentials import credentials_get
 from .models import ChannelEndpoint, Provider
+from .uploads import CappedUploadHandler
 
 logger = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -60,15 +63,22 @@ def email_webhook(request: HttpRequest, public_id: str, provider: str) -> HttpRe
     ).first()
     if endpoint is None:
         raise Http404
+    uploads = CappedUploadHandler(request)
+    request.upload_handlers = [uploads]
     try:
         email.verify(request, endpoint)
         payload = email.raw_payload(request, endpoint)
+        if uploads.refused:
+            payload["files_refused"] = uploads.refused[:100]
         key = email.idempotency_key(payload)
         if provider == "mailgun":
             email.mailgun_token_claim(endpoint, request.POST.get("token", ""), key)
     except email.Refused as exc:
         logger.warning("%s email webhook for endpoint %s refused: %s", provider, public_id, exc)
         return HttpResponseForbidden(str(exc), content_type="text/plain")
+    except TooManyFilesSent:
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return HttpResponse(f"More than {limit} files in one post.", status=413, content_type="text/plain")
     event_id = _store_once(endpoint, "email", key, payload)
     if event_id is not None:
         try:

@@ -22,8 +22,8 @@ PRODUCTION = ENVIRONMENT == "production"
 
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default="" if PRODUCTION else _DEV_SECRET_KEY)
-if PRODUCTION and (len(SECRET_KEY) < 40 or SECRET_KEY == _DEV_SECRET_KEY):
-    raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 40 characters in production.")
+if PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY == _DEV_SECRET_KEY):
+    raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 50 characters in production.")
 
 DEBUG = env.bool("DEBUG", default=ENVIRONMENT == "development")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.limits.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "web.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -185,7 +186,19 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    # The proxy terminates TLS and says so in X-Forwarded-Proto; anything that arrives as plain http is
+    # redirected, except the health check the orchestrator calls on the container itself.
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    # Whether every subdomain of the deployment's domain is served over https is the operator's knowledge, not
+    # ours: off unless set (and Django's reminder about it silenced, so `check --deploy` reports real issues).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SILENCED_SYSTEM_CHECKS = [
+        *([] if SECURE_HSTS_INCLUDE_SUBDOMAINS else ["security.W005"]),
+        *([] if SECURE_HSTS_PRELOAD else ["security.W021"]),
+    ]
 
 # Behind the deployment's proxy (nginx adds the client to X-Forwarded-For), the client's address is the last
 # entry of that header, not REMOTE_ADDR (the proxy). Per-client limits (the webchat's new sessions) use it.
@@ -279,6 +292,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"redact_query": {"()": "config.logfilters.RedactQueryString"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -288,6 +302,8 @@ LOGGING = {
         "celery": {"level": LOG_LEVEL},
         # The Twilio SDK logs every request and its headers at INFO: noise, and a risk should it ever log more.
         "twilio.http_client": {"level": "WARNING"},
+        # Access lines without query strings (secrets of older webhook setups, customers' search words).
+        "uvicorn.access": {"handlers": ["console"], "filters": ["redact_query"], "propagate": False},
     },
 }
 
@@ -314,13 +330,33 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
         "application/vnd.ms-excel",
     ],
 )
-# Postmark posts JSON and mail servers post raw MIME: an email with attachments at the limit, base64-encoded.
-DATA_UPLOAD_MAX_MEMORY_SIZE = ATTACHMENT_MAX_BYTES * 3 // 2 + 1024 * 1024
+# At most this many files are kept from one message (an email of 5,000 parts keeps the first ones and names
+# the rest); a provider post may carry at most DATA_UPLOAD_MAX_NUMBER_FILES file fields (413 above that).
+ATTACHMENTS_PER_MESSAGE = env.int("ATTACHMENTS_PER_MESSAGE", default=20)
+DATA_UPLOAD_MAX_NUMBER_FILES = 1000
+# The largest inbound email post (all its parts, as the provider sends them: Postmark base64-encodes in JSON).
+EMAIL_MAX_BYTES = env.int("EMAIL_MAX_BYTES", default=40 * 1024 * 1024)
+# Request bodies, refused with 413 from Content-Length before anything is read (config.limits). The proxy's
+# client_max_body_size (deploy/nginx.conf) equals the largest of these.
+REQUEST_BODY_DEFAULT_LIMIT = 1024 * 1024
+REQUEST_BODY_LIMITS = {
+    "/webhooks/email/": EMAIL_MAX_BYTES,
+    "/webhooks/twilio/": 256 * 1024,  # Twilio posts form fields only (media comes by URL)
+    "/webchat/": 64 * 1024,
+    "/api/": ATTACHMENT_MAX_BYTES + 2 * 1024 * 1024,  # a reply with its files
+}
+# Postmark posts JSON and mail servers post raw MIME (request.body): the whole email may be read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = EMAIL_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # Fernet keys for secrets at rest, newest first (python -c "from cryptography.fernet import Fernet;
 # print(Fernet.generate_key().decode())"). Required in production; derived from SECRET_KEY elsewhere.
 ENCRYPTION_KEYS = env.list("ENCRYPTION_KEYS", default=[])
+if PRODUCTION and not ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "Set ENCRYPTION_KEYS in production (channel credentials are encrypted with them): "
+        'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+    )
 
 # Where the twilio SDK sends API calls: Twilio unless set (tests point it at a fake server on 127.0.0.1).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")

@@ -8,9 +8,12 @@ import sys
 
 from tests.conftest import ROOT
 
+REAL_KEY = "q7-Hx2pLw9vZ0sT4kB8nYc1mR6dFj3aE5uGi0oPl_WzXyVbN4tQs"
+FERNET_KEY = "dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMhISE="
+
 
 def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "CONTINUUM_ENV"}}
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "CONTINUUM_ENV", "ENCRYPTION_KEYS"}}
     return subprocess.run(
         [sys.executable, "-c", "import config.settings as s; print(s.DEBUG, s.PRODUCTION)"],
         cwd=ROOT,
@@ -25,13 +28,41 @@ def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
 def test_production_without_secret_key_refuses_to_start() -> None:
     result = _import_settings(CONTINUUM_ENV="production")
     assert result.returncode != 0
-    assert "Set SECRET_KEY to a random value of at least 40 characters in production." in result.stderr
+    assert "Set SECRET_KEY to a random value of at least 50 characters in production." in result.stderr
+    weak = _import_settings(CONTINUUM_ENV="production", SECRET_KEY="x" * 60, ENCRYPTION_KEYS=FERNET_KEY)
+    assert weak.returncode != 0 and "at least 50 characters" in weak.stderr
+
+
+def test_production_without_encryption_keys_refuses_to_start() -> None:
+    result = _import_settings(CONTINUUM_ENV="production", SECRET_KEY=REAL_KEY)
+    assert result.returncode != 0
+    assert "Set ENCRYPTION_KEYS in production" in result.stderr
 
 
 def test_production_with_a_real_key_runs_without_debug() -> None:
-    result = _import_settings(CONTINUUM_ENV="production", SECRET_KEY="x" * 50)
+    result = _import_settings(CONTINUUM_ENV="production", SECRET_KEY=REAL_KEY, ENCRYPTION_KEYS=FERNET_KEY)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False True"
+
+
+def test_check_deploy_is_clean_in_production() -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "CONTINUUM_ENV", "ENCRYPTION_KEYS"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **clean,
+            "CONTINUUM_ENV": "production",
+            "SECRET_KEY": REAL_KEY,
+            "ENCRYPTION_KEYS": FERNET_KEY,
+            "ALLOWED_HOSTS": "inbox.example.com",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_unknown_environment_is_named() -> None:

@@ -17,10 +17,12 @@ import logging
 import re
 import smtplib
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import getaddresses, make_msgid, parseaddr
+from functools import partial
 from typing import Any
 
 import nh3
@@ -28,6 +30,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
 from django.utils.crypto import salted_hmac
 from django.utils.html import escape, linebreaks, urlize
 from email_reply_parser import EmailReplyParser
@@ -42,6 +45,7 @@ logger = logging.getLogger(__name__)
 PROVIDERS = ("sendgrid", "mailgun", "postmark", "mime")
 MAILGUN_MAX_AGE = 300  # seconds: Mailgun's signature is refused after this (a replay)
 MAX_HTML = 200_000
+MAX_REFUSED_NAMED = 50  # files not kept are named on the message up to this many, then counted
 REPLY_TOKEN = re.compile(r"reply\+(\d+)\.([0-9a-f]{16})@", re.IGNORECASE)
 MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 
@@ -66,6 +70,7 @@ class InboundEmail:
     in_reply_to: str = ""
     references: list[str] = field(default_factory=list)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, content type, data)
+    refused: list[str] = field(default_factory=list)  # files not kept, each with the reason
 
     @property
     def thread_ids(self) -> list[str]:
@@ -88,7 +93,9 @@ def verify(request: HttpRequest, endpoint: ChannelEndpoint) -> None:
         _verify_mailgun(request, str(credentials.get("signing_key", "")))
         return
     secret = str(credentials.get("webhook_secret", ""))
-    given = request.GET.get("secret", "")
+    # A header (basic auth's password, or X-Webhook-Secret) keeps the secret out of access logs; `?secret=` is
+    # still taken from older setups, and the logs redact query strings (docs/security.md).
+    given = request.headers.get("X-Webhook-Secret", "") or request.GET.get("secret", "")
     auth = request.headers.get("Authorization", "")
     if auth.lower().startswith("basic "):
         try:
@@ -189,6 +196,14 @@ def idempotency_key(payload: dict[str, Any]) -> str:
 
 
 def parse(payload: dict[str, Any]) -> InboundEmail:
+    mail = _parse(payload)
+    early = [str(reason) for reason in payload.get("files_refused") or []]
+    if early:
+        mail.refused = [*early, *mail.refused][:MAX_REFUSED_NAMED]
+    return mail
+
+
+def _parse(payload: dict[str, Any]) -> InboundEmail:
     kind = payload.get("format")
     if kind == "postmark":
         return _postmark(payload.get("json"))
@@ -238,11 +253,10 @@ def from_mime(data: bytes) -> InboundEmail:
     sender, name = _sender(str(message.get("From")))
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
-    attachments = []
-    for part in message.iter_attachments():
-        content = part.get_payload(decode=True)
-        if isinstance(content, bytes):
-            attachments.append((part.get_filename() or "attachment", part.get_content_type(), content))
+    attachments, refused = _capped(
+        (part.get_filename() or "attachment", part.get_content_type(), partial(part.get_payload, decode=True))
+        for part in message.iter_attachments()
+    )
     return InboundEmail(
         message_id=(_ids(str(message.get("Message-ID", ""))) or [""])[0],
         sender=sender,
@@ -254,6 +268,7 @@ def from_mime(data: bytes) -> InboundEmail:
         in_reply_to=(_ids(str(message.get("In-Reply-To", ""))) or [""])[0],
         references=_ids(str(message.get("References", ""))),
         attachments=attachments,
+        refused=refused,
     )
 
 
@@ -263,16 +278,48 @@ def _header_lines(raw: str) -> dict[str, str]:
     return {key.lower(): str(value) for key, value in parsed.items()}
 
 
-def _files(files: list[dict[str, str]], prefix: str) -> list[tuple[str, str, bytes]]:
-    return [
-        (f.get("name") or "attachment", f.get("content_type", ""), _b64(f.get("data", ""), "an attachment"))
+def _capped(
+    parts: Iterable[tuple[str, str, Callable[[], Any]]],
+) -> tuple[list[tuple[str, str, bytes]], list[str]]:
+    """The files to keep from one message: at most ATTACHMENTS_PER_MESSAGE, each within ATTACHMENT_MAX_BYTES.
+    A file past the count is named without being decoded; the others not kept are named with the reason."""
+    kept: list[tuple[str, str, bytes]] = []
+    refused: list[str] = []
+    count, limit = settings.ATTACHMENTS_PER_MESSAGE, settings.ATTACHMENT_MAX_BYTES
+    skipped = 0
+    for name, content_type, load in parts:
+        if len(kept) >= count:
+            skipped += 1
+            if len(refused) < MAX_REFUSED_NAMED:
+                refused.append(f"{name}: more than {count} files in one message; not kept.")
+            continue
+        data = load()
+        if not isinstance(data, bytes):
+            continue
+        if len(data) > limit:
+            refused.append(f"{name}: larger than {filesizeformat(limit)}; not kept.")
+            continue
+        kept.append((name, content_type, data))
+    if skipped and len(refused) >= MAX_REFUSED_NAMED:
+        refused.append(f"... {skipped} files past the first {count} were not kept in all.")
+    return kept, refused
+
+
+def _files(files: list[dict[str, str]], prefix: str) -> tuple[list[tuple[str, str, bytes]], list[str]]:
+    return _capped(
+        (
+            f.get("name") or "attachment",
+            f.get("content_type", ""),
+            partial(_b64, f.get("data", ""), "an attachment"),
+        )
         for f in files
         if f.get("field", "").startswith(prefix)
-    ]
+    )
 
 
 def _sendgrid(fields: dict[str, str], files: list[dict[str, str]]) -> InboundEmail:
     headers = _header_lines(fields.get("headers", ""))
+    attachments, refused = _files(files, "attachment")
     sender, name = _sender(fields.get("from", ""))
     return InboundEmail(
         message_id=(_ids(headers.get("message-id", "")) or [""])[0],
@@ -284,7 +331,8 @@ def _sendgrid(fields: dict[str, str], files: list[dict[str, str]]) -> InboundEma
         html=fields.get("html", ""),
         in_reply_to=(_ids(headers.get("in-reply-to", "")) or [""])[0],
         references=_ids(headers.get("references", "")),
-        attachments=_files(files, "attachment"),
+        attachments=attachments,
+        refused=refused,
     )
 
 
@@ -294,6 +342,7 @@ def _mailgun(fields: dict[str, str], files: list[dict[str, str]]) -> InboundEmai
     except (ValueError, TypeError):
         raise MalformedEmail("message-headers is not a JSON list of [name, value] pairs.") from None
     sender, name = _sender(fields.get("from") or fields.get("sender", ""))
+    attachments, refused = _files(files, "attachment")
     return InboundEmail(
         message_id=(_ids(fields.get("Message-Id") or headers.get("message-id", "")) or [""])[0],
         sender=sender,
@@ -304,7 +353,8 @@ def _mailgun(fields: dict[str, str], files: list[dict[str, str]]) -> InboundEmai
         html=fields.get("body-html", ""),
         in_reply_to=(_ids(fields.get("In-Reply-To") or headers.get("in-reply-to", "")) or [""])[0],
         references=_ids(fields.get("References") or headers.get("references", "")),
-        attachments=_files(files, "attachment"),
+        attachments=attachments,
+        refused=refused,
     )
 
 
@@ -314,10 +364,15 @@ def _postmark(data: Any) -> InboundEmail:
     headers = {str(h.get("Name", "")).lower(): str(h.get("Value", "")) for h in data.get("Headers") or []}
     full = data.get("FromFull") or {}
     sender, name = _sender(full.get("Email") or data.get("From", ""))
-    attachments = [
-        (a.get("Name") or "attachment", a.get("ContentType", ""), _b64(a.get("Content", ""), "an attachment"))
+    attachments, refused = _capped(
+        (
+            a.get("Name") or "attachment",
+            a.get("ContentType", ""),
+            partial(_b64, a.get("Content", ""), "an attachment"),
+        )
         for a in data.get("Attachments") or []
-    ]
+        if isinstance(a, dict)
+    )
     message_id = (_ids(headers.get("message-id", "")) or [""])[0]
     if not message_id and data.get("MessageID"):
         message_id = f"<{data['MessageID']}@inbound.postmarkapp.com>"
@@ -332,6 +387,7 @@ def _postmark(data: Any) -> InboundEmail:
         in_reply_to=(_ids(headers.get("in-reply-to", "")) or [""])[0],
         references=_ids(headers.get("references", "")),
         attachments=attachments,
+        refused=refused,
     )
 
 

@@ -1,0 +1,49 @@
+"""Request size caps applied before a body is read: a body over its route's limit is refused with 413 and the
+reason, from the Content-Length header, so nothing of it is parsed or stored. The reverse proxy in front
+(deploy/nginx.conf) allows the largest of these and no more, so it never refuses what the app would take."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
+
+
+def limit_for(path: str) -> int:
+    """The largest body the route takes: the longest matching prefix of REQUEST_BODY_LIMITS wins."""
+    best, limit = -1, settings.REQUEST_BODY_DEFAULT_LIMIT
+    for prefix, size in settings.REQUEST_BODY_LIMITS.items():
+        if path.startswith(prefix) and len(prefix) > best:
+            best, limit = len(prefix), size
+    return int(limit)
+
+
+def too_large(request: HttpRequest, message: str) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        body = {"error": {"status": 413, "code": "too_large", "message": message, "fields": {}}}
+        return HttpResponse(json.dumps(body), status=413, content_type="application/json")
+    return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
+
+
+class BodySizeLimitMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if declared:
+            limit = limit_for(request.path)
+            try:
+                size = int(declared)
+            except ValueError:
+                return HttpResponse("Content-Length is not a number.", status=400, content_type="text/plain")
+            if size > limit:
+                return too_large(
+                    request,
+                    f"The request body is {filesizeformat(size)}; {request.path.split('/')[1] or 'this'} "
+                    f"requests may be at most {filesizeformat(limit)}.",
+                )
+        return self.get_response(request)
