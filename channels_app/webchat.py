@@ -18,13 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.clients import client_address
 from accounts.errors import ServiceError
 from contacts.models import Contact, ContactIdentity
 from contacts.services import contact_merge, contact_resolve, identity_add
@@ -312,13 +312,6 @@ def _authenticated(request: HttpRequest, endpoint: ChannelEndpoint) -> Visitor:
     return visitor
 
 
-def _client_address(request: HttpRequest) -> str:
-    """The visitor's address: behind our proxy, the entry it added last to X-Forwarded-For (earlier entries come
-    from the client and may be made up)."""
-    forwarded = request.headers.get("X-Forwarded-For", "") if settings.BEHIND_PROXY else ""
-    return (forwarded.split(",")[-1].strip() or request.META.get("REMOTE_ADDR", "")) or "unknown"
-
-
 @_widget_view
 def session_view(request: HttpRequest, endpoint: ChannelEndpoint, data: dict[str, Any]) -> dict[str, Any]:
     """POST {session?, identifier?, identifier_hash?, name?, email?, phone?}: the visitor's session (kept, or a
@@ -327,7 +320,7 @@ def session_view(request: HttpRequest, endpoint: ChannelEndpoint, data: dict[str
         raise WebchatError(405, "method_not_allowed", "POST to start or resume a session.")
     visitor = visitor_from_token(endpoint, str(data.get("session") or ""))
     if visitor is None:
-        if rate_limited(f"session:{endpoint.pk}:{_client_address(request)}", SESSIONS_PER_MINUTE):
+        if rate_limited(f"session:{endpoint.pk}:{client_address(request)}", SESSIONS_PER_MINUTE):
             raise WebchatError(429, "rate_limited", "Too many new chats from this address; wait a minute.")
         visitor = Visitor(endpoint, secrets.token_hex(16), "")
     identifier = str(data.get("identifier") or "").strip()

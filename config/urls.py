@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api_base import json_error_view
+from accounts.auth_views import ThrottledPasswordResetView
 
 from .health import healthz
 
@@ -23,6 +24,7 @@ urlpatterns = [
     # Unknown API paths answer in the API's JSON error shape (also with DEBUG on), not with an HTML page.
     re_path(r"^api/", json_error_view(404, "not_found", "No API endpoint at this path; see /api/docs/.")),
     path("auth/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("auth/password_reset/", ThrottledPasswordResetView.as_view(), name="password_reset"),
     path("auth/", include("django.contrib.auth.urls")),
     path("django-admin/", admin.site.urls),
     path("", include("web.urls")),

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.http import HttpRequest
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, AuditLog, Membership, Role, User
@@ -129,7 +130,7 @@ class TestMembers:
             form_url, {"new_password1": "a-long-new-password-1", "new_password2": "a-long-new-password-1"}
         )
         assert done.status_code == 302
-        assert client.login(username="NEW.HIRE@example.com", password="a-long-new-password-1")
+        assert client.login(request=HttpRequest(), username="NEW.HIRE@example.com", password="a-long-new-password-1")
 
     def test_adding_twice_is_a_conflict(self, tenant: Tenant) -> None:
         response = tenant.client().post(url(tenant, "/members"), {"email": tenant.agent.email}, format="json")
@@ -233,7 +234,7 @@ class TestAuditLog:
 
 def test_session_auth_enforces_csrf(tenant: Tenant) -> None:
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username=tenant.admin.email, password=TEST_PASSWORD)
+    assert client.login(request=HttpRequest(), username=tenant.admin.email, password=TEST_PASSWORD)
     response = client.post(url(tenant, "/api-tokens"), {"name": "x"}, format="json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["error"]["message"]
