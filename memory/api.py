@@ -44,7 +44,11 @@ class FactSerializer(serializers.ModelSerializer[Fact]):
     protected = serializers.BooleanField(read_only=True, help_text="entered or confirmed by a person")
     author = serializers.SerializerMethodField()
     confirmed_by = serializers.SerializerMethodField()
+    conversation = serializers.SerializerMethodField(help_text="where it was learned, when you can see it")
     source_message = serializers.SerializerMethodField(help_text="the message the value came from")
+    learned_elsewhere = serializers.SerializerMethodField(
+        help_text="a shared fact learned in an inbox you are not looking from: {channel, at}; no source is shown"
+    )
 
     class Meta:
         model = Fact
@@ -63,10 +67,23 @@ class FactSerializer(serializers.ModelSerializer[Fact]):
             "confirmed_at",
             "superseded_by",
             "source_message",
+            "learned_elsewhere",
             "created_at",
             "changed_at",
         ]
         read_only_fields = fields
+
+    def _provenance(self, fact: Fact) -> dict[str, Any]:
+        # The serializer's context says which inboxes the reader looks from; without it, nothing is shown.
+        return selectors.fact_provenance(fact, inbox_ids=self.context.get("provenance_inbox_ids", ()))
+
+    def get_conversation(self, fact: Fact) -> int | None:
+        value = self._provenance(fact)["conversation_id"]
+        return int(value) if value is not None else None
+
+    def get_learned_elsewhere(self, fact: Fact) -> dict[str, Any] | None:
+        elsewhere = self._provenance(fact)["learned_elsewhere"]
+        return {"channel": elsewhere["channel"], "at": elsewhere["at"]} if elsewhere else None
 
     def get_author(self, fact: Fact) -> dict[str, Any]:
         return _author(fact)
@@ -76,7 +93,7 @@ class FactSerializer(serializers.ModelSerializer[Fact]):
         return {"id": user.pk, "name": user.display_name} if user is not None else None
 
     def get_source_message(self, fact: Fact) -> dict[str, Any] | None:
-        message = fact.source_message
+        message = self._provenance(fact)["source_message"]
         if message is None:
             return None
         return {
@@ -256,7 +273,8 @@ class ContactMemoryViewSet(MemoryScopedViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         contact = self.url_contact()
         inbox = self.visible_inbox(request.query_params.get("inbox"))
-        return Response(RecallSerializer(selectors.recall(account=self.account, contact=contact, inbox=inbox)).data)
+        memory = selectors.recall(account=self.account, contact=contact, inbox=inbox)
+        return Response(RecallSerializer(memory, context={"provenance_inbox_ids": {inbox.pk}}).data)
 
 
 class FactCreateSerializer(serializers.Serializer[Any]):
@@ -277,6 +295,12 @@ class ContactFactViewSet(mixins.ListModelMixin, MemoryScopedViewSet):
         contact = self.url_contact()  # first: another account's contact is 404 whatever the query says
         inbox = self.visible_inbox(self.request.query_params.get("inbox"))
         return selectors.fact_list(account=self.account, contact=contact, inbox=inbox)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        inbox_id = self.request.query_params.get("inbox", "")
+        context["provenance_inbox_ids"] = {int(inbox_id)} if str(inbox_id).isdigit() else set()
+        return context
 
     @extend_schema(parameters=[INBOX_PARAM])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -304,7 +328,8 @@ class ContactFactViewSet(mixins.ListModelMixin, MemoryScopedViewSet):
             value=data.validated_data["value"],
             conversation=conversation,
         )
-        return Response(FactSerializer(fact).data, status=status.HTTP_201_CREATED)
+        context = {"provenance_inbox_ids": {inbox.pk}}
+        return Response(FactSerializer(fact, context=context).data, status=status.HTTP_201_CREATED)
 
 
 class FactViewSet(mixins.RetrieveModelMixin, MemoryScopedViewSet):
@@ -317,17 +342,23 @@ class FactViewSet(mixins.RetrieveModelMixin, MemoryScopedViewSet):
         visible = visible_inboxes(account=self.account, membership=self.membership)
         return selectors.fact_visible_list(account=self.account, inboxes=visible)
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        visible = visible_inboxes(account=self.account, membership=self.membership)
+        context["provenance_inbox_ids"] = set(visible.values_list("id", flat=True))
+        return context
+
     @extend_schema(request=None, responses=FactSerializer)
     @action(detail=True, methods=["post"])
     def confirm(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         fact = services.fact_confirm(account=self.account, actor=self.user, fact=self.get_object())
-        return Response(FactSerializer(self.scoped_queryset().get(pk=fact.pk)).data)
+        return Response(self.get_serializer(self.scoped_queryset().get(pk=fact.pk)).data)
 
     @extend_schema(request=None, responses=FactSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         fact = services.fact_reject(account=self.account, actor=self.user, fact=self.get_object())
-        return Response(FactSerializer(self.scoped_queryset().get(pk=fact.pk)).data)
+        return Response(self.get_serializer(self.scoped_queryset().get(pk=fact.pk)).data)
 
 
 class NoteWriteSerializer(serializers.Serializer[Any]):

@@ -97,6 +97,10 @@ class Fact(Authored):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     changed_at = models.DateTimeField(default=now)
+    # Where the value was learned (kept when the source message goes): a shared fact seen from another inbox says
+    # "learned in another inbox, on <channel>, <when>" and nothing more (memory.selectors.fact_provenance).
+    origin_inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    origin_channel = models.CharField(max_length=16, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["account", "contact", "inbox", "key", "-created_at"], name="fact_scope")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,6 +96,19 @@ class Recall:
     @property
     def fact_values(self) -> dict[str, str]:
         return {fact.key: fact.value for fact in self.facts}
+
+
+def fact_provenance(fact: Fact, *, inbox_ids: Collection[int]) -> dict[str, Any]:
+    """Where a fact came from, as far as someone looking from `inbox_ids` may know. A shared fact learned in an
+    inbox outside them says only that it was learned in another inbox, on which channel and when: never the
+    source message (its words, its link) nor the conversation, which belong to the other team."""
+    if fact.origin_inbox_id is not None and fact.origin_inbox_id not in inbox_ids:
+        return {
+            "source_message": None,
+            "conversation_id": None,
+            "learned_elsewhere": {"channel": fact.origin_channel, "at": fact.created_at},
+        }
+    return {"source_message": fact.source_message, "conversation_id": fact.conversation_id, "learned_elsewhere": None}
 
 
 def _fact_scope(account: Account, contact: Contact, inbox: Inbox) -> QuerySet[Fact]:

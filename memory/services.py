@@ -78,6 +78,12 @@ def _learn_identity(account: Account, fact: Fact, actor: User | None) -> None:
         identity_add(account=account, actor=actor, contact=fact.contact, kind=kind, raw_value=fact.value)
 
 
+def _channel(conversation: Conversation | None, message: Message | None) -> str:
+    if message is not None:
+        return str(message.channel)
+    return str(conversation.active_channel) if conversation is not None else ""
+
+
 def _supersede(old: Fact | None, new: Fact) -> None:
     if old is None:
         return
@@ -134,6 +140,8 @@ def fact_record_ai(
         confidence=confidence,
         conversation=conversation,
         source_message=source_message,
+        origin_inbox=inbox,
+        origin_channel=_channel(conversation, source_message),
         author_type=AuthorType.AI,
         engine=engine,
     )
@@ -181,6 +189,8 @@ def fact_set(
         value=value,
         confidence=1.0,
         conversation=conversation,
+        origin_inbox=inbox,
+        origin_channel=_channel(conversation, None),
         author_type=AuthorType.USER,
         author_user=actor,
         confirmed_by=actor,

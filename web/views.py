@@ -30,7 +30,7 @@ from inbox.selectors import (
     message_search,
 )
 from inbox.services import conversation_mark_read
-from memory.selectors import Recall, recall, sentiment_series
+from memory.selectors import Recall, fact_provenance, recall, sentiment_series
 
 from .context import ConsoleRequest, console_page
 from .selectors import FOLDER_BY_KEY, FOLDERS, folder_conversations, page_of, parse_cursor, sentiment_points
@@ -159,7 +159,12 @@ def _memory_context(request: ConsoleRequest, conversation: Conversation) -> dict
         pinned = not replied  # a human has just taken over and not yet written to the customer
     definitions = memory.definitions
     facts = [
-        {"fact": fact, "label": definitions[fact.key].label if fact.key in definitions else fact.key}
+        {
+            "fact": fact,
+            "label": definitions[fact.key].label if fact.key in definitions else fact.key,
+            # a shared fact learned by another team says only where and when, never its source
+            "provenance": fact_provenance(fact, inbox_ids={memory.inbox.pk}),
+        }
         for fact in memory.facts
     ]
     return {
