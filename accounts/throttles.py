@@ -16,7 +16,7 @@ class TokenRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: Any) -> str:
         if isinstance(request.auth, ApiToken):
-            ident = f"token:{request.auth.pk}"
+            ident = f"token:{request.auth.digest[:24]}"  # the digest, not the id: ids come back after a restore
         elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:

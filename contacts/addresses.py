@@ -3,6 +3,8 @@ lower-case domain (email-validator). The normalized value is the identity key.""
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -14,12 +16,30 @@ PHONE_KINDS = frozenset({IdentityKind.PHONE, IdentityKind.WHATSAPP})
 WHATSAPP_PREFIX = "whatsapp:"
 
 
+# How a phone number is written: digits with the separators people use, an optional + and extension. Anything
+# else (letters of a reference such as INV-2024-000123, the dots of an IP address) is not a phone, even where
+# libphonenumber, which skips what it does not understand, would read one out of it.
+_WRITTEN_AS_PHONE = re.compile(r"\+?[\d\s().\-/]+(?:\s*(?:ext\.?|x|#)\s*\d{1,6})?", re.IGNORECASE)
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+def written_as_phone(text: str) -> bool:
+    text = text.strip()
+    return bool(_WRITTEN_AS_PHONE.fullmatch(text)) and not _IPV4.fullmatch(text)
+
+
 def normalize_phone(raw: str, *, region: str) -> str:
     """E.164 for a phone number in any format a person types; numbers without a country code are read in
     `region`. Raises ServiceError naming the problem."""
     text = raw.strip()
     if text.lower().startswith(WHATSAPP_PREFIX):
         text = text[len(WHATSAPP_PREFIX) :]
+    if text.lower().startswith("tel:"):
+        text = text[4:]
+    if not written_as_phone(text):
+        raise ServiceError(
+            f"{raw!r} is not a phone number: write it with digits, spaces and + ( ) - . only.", field="value"
+        )
     try:
         number = phonenumbers.parse(text, region.upper())
     except phonenumbers.NumberParseException:

@@ -8,6 +8,7 @@ the AI, and a value a person rejected is not brought back by it.
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Any
 
 from django.db import transaction
@@ -23,7 +24,7 @@ from inbox import events
 from inbox.models import Conversation, HandledBy, Inbox, Message, Status
 from inbox.services import conversation_open, conversation_set_status
 
-from .definitions import definition_get, pattern_check, value_clean
+from .definitions import definition_get, definitions_for, pattern_check, value_clean
 from .models import AiNote, AuthorType, Fact, FactDefinition, FactStatus, Handoff, SentimentLabel, SentimentReading
 
 
@@ -78,6 +79,16 @@ def _learn_identity(account: Account, fact: Fact, actor: User | None) -> None:
         identity_add(account=account, actor=actor, contact=fact.contact, kind=kind, raw_value=fact.value)
 
 
+def is_fragment(value: str, *, of: str) -> bool:
+    """`value` is a shorter part of `of`: some of its words ("Rosa" of "Rosa Diaz"), or the last digits of a
+    number ("5550188" of "+13125550188"). Case and separators are ignored."""
+    digits, full_digits = re.sub(r"\D", "", value), re.sub(r"\D", "", of)
+    if digits and not re.search(r"[^\W\d_]", value):  # a number: its last digits
+        return len(digits) < len(full_digits) and full_digits.endswith(digits)
+    words, full_words = re.findall(r"\w+", value.casefold()), re.findall(r"\w+", of.casefold())
+    return bool(words) and len(words) < len(full_words) and set(words) <= set(full_words)
+
+
 def _channel(conversation: Conversation | None, message: Message | None) -> str:
     if message is not None:
         return str(message.channel)
@@ -126,6 +137,8 @@ def fact_record_ai(
         return current
     if current is not None and current.protected:
         return current  # a person's value stands
+    if current is not None and is_fragment(value, of=current.value):
+        return current  # "Rosa" never replaces "Rosa Diaz", nor "5550188" "+13125550188"
     rejected = Fact.objects.filter(
         account=account, contact=contact, inbox=scope, key=key, status=FactStatus.REJECTED, value__iexact=value
     )
@@ -175,6 +188,13 @@ def fact_set(
         raise Conflict(f"This contact was merged into contact {contact.merged_into_id}; use that one.")
     key = key.strip().lower()
     definition = definition_get(account=account, inbox=inbox, key=key)
+    if definition is None:
+        known = ", ".join(definitions_for(account=account, inbox=inbox))
+        raise ServiceError(
+            f"{key!r} is not a fact the {inbox.name} inbox remembers (it knows: {known}); an admin can add it "
+            "in the inbox's settings.",
+            field="key",
+        )
     value = value_clean(definition, value, region=account.default_region)
     scope = None if definition is not None and definition.shared else inbox
     current = _active_fact(account, contact, scope, key)

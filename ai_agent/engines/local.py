@@ -12,6 +12,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from contacts.addresses import written_as_phone
 from memory.definitions import DATE_SETTINGS, Definition
 from memory.selectors import Recall
 
@@ -75,12 +76,23 @@ _DATE_CUE = re.compile(
     r"aug(ust)?|sep(t(ember)?)?|oct(ober)?|nov(ember)?|dec(ember)?|in \d+ (days?|weeks?))\b",
     re.IGNORECASE,
 )
-_NAME_WORD = r"[A-Z][a-z][a-zA-Z'-]*"  # "Rosa", "O'Neil"; not "PN-" or "INV"
+# "Rosa", "Lucía", "Émile", "O'Neil"; not "PN-" or "INV"
+_NAME_WORD = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ'][a-zA-Zß-öø-ÿÀ-ÖØ-Þ'-]*"
 _NAME_CUES = re.compile(
-    rf"\b(?i:my name is|my name's|name is|this is|i am|i'm|it's|name:)\s+({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
+    r"\b(?i:my name is|my name's|name is|this is|i am|i'm|it's|name:|me llamo|mi nombre es|soy|"
+    r"je m['\u2019]appelle|mon nom est|je suis)\s+"
+    rf"({_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
+)
+_GREETINGS = {"Hi", "Hello", "Hey", "Dear", "Hola", "Bonjour", "Salut", "Morning", "Good", "Thanks", "Thank"}
+# A sign-off, then the name on its own line or after the comma at the very end: "Thanks,\nRosa Diaz",
+# "Best regards,\nRosa", "... cheers, Rosa". (An email signature starts with the same line.)
+_SIGN_OFF = re.compile(
+    r"(?i:thanks|thank you|many thanks|best|best regards|kind regards|warm regards|regards|cheers|sincerely|"
+    r"saludos|gracias|un saludo|cordialement|merci|bien à vous)[,.!]?[ \t]*(?:\r?\n[ \t]*|[ \t]+-?[ \t]*)"
+    rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,2}})[ \t]*[.!]?[ \t]*(?:\r?\n|$)"
 )
 # "Rosa Diaz, 312 555 0188, ..." : a capitalized name leading a comma-separated list of details.
-_LEADING_NAME = re.compile(r"^\s*([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+){1,2})\s*,")
+_LEADING_NAME = re.compile(rf"^\s*({_NAME_WORD}(?:\s+{_NAME_WORD}){{1,2}})\s*,")
 _NOT_NAMES = {
     "Hi",
     "Hello",
@@ -114,6 +126,35 @@ _NOT_NAMES = {
 _TOKEN = r"([A-Z0-9][A-Z0-9-]{2,40})"  # noqa: S105 - an identifier pattern, not a secret
 
 
+# A number in a text is a phone only when it is written as one on its own: not glued to letters or a code
+# (INV-2024-000123, a tracking code), not part of an IP address or a decimal, not an amount.
+_CURRENCY = re.compile(r"[$€£¥]\s*$|\b(?:usd|eur|gbp|dollars?|euros?|pounds?)\b", re.IGNORECASE)
+_REFERENCE_BEFORE = re.compile(
+    r"\b(?:invoice|inv|order|ref|reference|tracking|case|ticket|account|acct|policy|confirmation|serial|"
+    r"sku|iban|card|ip)\b[\s#:.no-]*$",
+    re.IGNORECASE,
+)
+
+
+def _phone(text: str, region: str) -> str | None:
+    """The first number in the text that is written as a phone (every candidate is tried, so a reference's
+    digits never hide the real phone after it), as E.164."""
+    for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
+        before, after = text[: match.start], text[match.end :]
+        if before[-1:].isalnum() or before[-1:] in {"-", "_", "/", "#", ".", "@"}:
+            continue
+        if after[:1].isalnum() or after[:1] == "@" or (after[:1] in {".", "-", "/"} and after[1:2].isalnum()):
+            continue
+        if not written_as_phone(match.raw_string) or sum(c.isdigit() for c in match.raw_string) < 7:
+            continue
+        if _CURRENCY.search(before[-6:]) or _CURRENCY.match(after.strip()[:8]):
+            continue
+        if _REFERENCE_BEFORE.search(before[-30:]):
+            continue
+        return str(phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164))
+    return None
+
+
 class LocalEngine:
     name = "local/1"
 
@@ -144,10 +185,9 @@ class LocalEngine:
     def _facts(self, text: str, definitions: dict[str, Definition], region: str) -> list[ExtractedFact]:
         found: list[ExtractedFact] = []
         if "phone" in definitions:
-            for match in phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.POSSIBLE):
-                e164 = phonenumbers.format_number(match.number, phonenumbers.PhoneNumberFormat.E164)
-                found.append(ExtractedFact("phone", e164, 0.9))
-                break
+            phone = _phone(text, region)
+            if phone:
+                found.append(ExtractedFact("phone", phone, 0.9))
         if "email" in definitions:
             for candidate in _EMAIL.finditer(text):
                 try:
@@ -175,9 +215,12 @@ class LocalEngine:
 
     @staticmethod
     def _name(text: str) -> str | None:
-        for pattern in (_NAME_CUES, _LEADING_NAME):
-            match = pattern.search(text)
-            if match:
+        """The customer's own name: from a self-introduction (en/es/fr), a sign-off ("Thanks,\nRosa") or a
+        leading "Rosa Diaz, <details>". A greeting to someone else ("Hi Dana,") is never it."""
+        for pattern in (_NAME_CUES, _SIGN_OFF, _LEADING_NAME):
+            for match in pattern.finditer(text):
+                if pattern is _LEADING_NAME and match.group(1).split()[0] in _GREETINGS:
+                    continue  # "Hi Dana," addresses a person of the team
                 words = [w for w in match.group(1).split() if w not in _NOT_NAMES]
                 if words and words[0][0].isupper():
                     return " ".join(words)

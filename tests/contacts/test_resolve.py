@@ -47,7 +47,7 @@ def test_emails_fold_the_domain_only(tenant: Tenant) -> None:
     ("kind", "raw", "message"),
     [
         ("phone", "555-1234", "'555-1234' is not a complete phone number; include the area code"),
-        ("phone", "call me maybe", "'call me maybe' is not a phone number."),
+        ("phone", "call me maybe", "'call me maybe' is not a phone number"),
         ("email", "dana@", "'dana@' is not a valid email address"),
         ("fax", "123", "Unknown identity kind 'fax'"),
     ],
