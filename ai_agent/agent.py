@@ -17,7 +17,7 @@ from inbox.hours import is_open
 from inbox.models import Conversation, Message
 from inbox.services import conversation_hand_to_human, send_message
 from memory.models import Fact
-from memory.selectors import Recall, recall
+from memory.selectors import Recall, merge_suggestions, recall
 from memory.services import handoff_record
 
 from .engines.base import Analysis, Decision, Engine, TurnContext
@@ -49,6 +49,8 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
             at=now,
         )
     )
+    if decision.action in {"ask", "reply"}:
+        decision = _same_person_check(account, conversation) or decision
     meta = {"in_reply_to": message.pk, "engine": engine_name, "persona": settings.persona_name}
     if decision.action == "ask":
         send_message(
@@ -71,6 +73,23 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
     elif decision.action == "handoff":
         _hand_off(account, conversation, settings, memory, message, decision, engine, now)
     return decision
+
+
+def _same_person_check(account: Account, conversation: Conversation) -> Decision | None:
+    """The customer writes from an address another customer record said was theirs: probably one person, but only a
+    person may join them. Until then the AI neither asks this record again for what the other already told, nor
+    answers as if it knew them: it hands the conversation to the team with the match."""
+    for suggestion in merge_suggestions(account=account, contact=conversation.contact):
+        if suggestion.claimed_by_other:
+            who = suggestion.contact.name or "another customer"
+            return Decision(
+                "handoff",
+                reason=(
+                    f"Probably {who}, who gave {suggestion.value} as their {suggestion.key} before: check and merge "
+                    "the two records to continue in one conversation."
+                ),
+            )
+    return None
 
 
 def _hand_off(

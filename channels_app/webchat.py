@@ -21,15 +21,18 @@ from typing import Any
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.clients import client_address
 from accounts.errors import ServiceError
+from contacts.addresses import normalize_address
 from contacts.models import Contact, ContactIdentity
 from contacts.services import contact_merge, contact_resolve, identity_add
 from inbox.models import Conversation, DeliveryStatus, Message
 from inbox.services import message_set_delivery, receive_message
+from memory.services import PRE_CHAT, fact_record_ai
 
 from .credentials import credentials_get
 from .models import ChannelEndpoint, EndpointKind
@@ -155,12 +158,25 @@ def contact_for(visitor: Visitor, *, name: str = "", email: str = "", phone: str
             contact = contact_merge(account=account, actor=None, keep=contact, drop=anonymous)
     else:
         contact = contact_resolve(account=account, kind="webchat", raw_address=visitor.visitor_id, name=name or None)
+    # An email or phone typed into the pre-chat form is the visitor's claim, not an address: kept as an unconfirmed
+    # fact (the team sees it, the AI does not ask again), never an identity, so it routes nothing to this chat
+    # and joins it to nobody until the host site verifies the visitor or a person merges after the preview.
     for kind, value in (("email", email), ("phone", phone)):
-        if value and not ContactIdentity.objects.filter(account=account, kind=kind, value__iexact=value).exists():
-            try:
-                identity_add(account=account, actor=None, contact=contact, kind=kind, raw_value=value)
-            except ServiceError as exc:
-                raise WebchatError(400, "invalid", exc.message, field=kind) from None
+        if not value:
+            continue
+        try:
+            normalize_address(kind, value, region=account.default_region)
+        except ServiceError as exc:
+            raise WebchatError(400, "invalid", exc.message, field=kind) from None
+        fact_record_ai(
+            account=account,
+            contact=contact,
+            inbox=visitor.endpoint.inbox,
+            key=kind,
+            value=value,
+            confidence=0.5,
+            engine=PRE_CHAT,
+        )
     return contact
 
 
@@ -205,6 +221,27 @@ def history(visitor: Visitor, *, after: int = 0) -> list[dict[str, Any]]:
         .select_related("sender_user")
         .prefetch_related("attachments")
     )
+    if not visitor.identifier:
+        # An unverified browser sees its own conversation only: after a person merged its contact with another
+        # record, the other's earlier chats (another browser's words, and the answers to them) stay out of it.
+        first = (
+            Message.objects.filter(
+                account_id=visitor.endpoint.account_id,
+                contact=contact,
+                inbox_id=visitor.endpoint.inbox_id,
+                channel="webchat",
+                direction="in",
+                metadata__visitor=visitor.visitor_id,
+            )
+            .order_by("created_at", "id")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if first is None:
+            return []
+        messages = messages.filter(created_at__gte=first).filter(
+            Q(direction="out") | Q(metadata__visitor=visitor.visitor_id)
+        )
     latest = list(messages.order_by("-created_at", "-id")[:HISTORY])
     return [message_json(m) for m in reversed(latest)]
 

@@ -326,6 +326,7 @@ LOGGING = {
         "django": {"level": LOG_LEVEL},
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
+        "axes": {"level": "WARNING"},  # a line per sign-in otherwise
         # The Twilio SDK logs every request and its headers at INFO: noise, and a risk should it ever log more.
         "twilio.http_client": {"level": "WARNING"},
         # Access lines without query strings (secrets of older webhook setups, customers' search words).

@@ -8,7 +8,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -90,16 +89,6 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
         services.contact_update(account=self.account, actor=self.user, contact=contact, **data.validated_data)
         return Response(ContactSerializer(selectors.contact_get(account=self.account, contact_id=contact.pk)).data)
 
-    @extend_schema(request=MergeSerializer, responses=ContactSerializer)
-    @action(detail=True, methods=["post"])
-    def merge(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Fold another contact (`drop`) into this one: identities, conversations, messages and memory move."""
-        keep = self.get_object()
-        data = MergeSerializer(data=request.data, context=self.get_serializer_context())
-        data.is_valid(raise_exception=True)
-        services.contact_merge(account=self.account, actor=self.user, keep=keep, drop=data.validated_data["drop"])
-        return Response(ContactSerializer(selectors.contact_get(account=self.account, contact_id=keep.pk)).data)
-
     @extend_schema(request=IdentityInputSerializer, responses={201: IdentitySerializer})
     @action(detail=True, methods=["post"])
     def identities(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -115,13 +104,3 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountSc
             raw_value=data.validated_data["value"],
         )
         return Response(IdentitySerializer(identity).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(request=None, responses={204: None})
-    @action(detail=True, methods=["delete"], url_path=r"identities/(?P<identity_id>\d+)")
-    def remove_identity(self, request: Request, *args: Any, identity_id: str, **kwargs: Any) -> Response:
-        contact = self.get_object()
-        identity = contact.identities.filter(pk=int(identity_id)).first()
-        if identity is None:
-            raise NotFound("Not found.")
-        services.identity_remove(account=self.account, actor=self.user, identity=identity)
-        return Response(status=status.HTTP_204_NO_CONTENT)

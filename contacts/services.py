@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -10,7 +12,7 @@ from django.utils import timezone
 
 from accounts.errors import Conflict, ServiceError
 from accounts.locks import advisory_xact_lock
-from accounts.models import Account, User
+from accounts.models import Account, AuditLog, User
 from accounts.services import audit_log_record
 
 from .addresses import PHONE_KINDS, normalize_address
@@ -152,12 +154,25 @@ def _ensure_live(account: Account, contact: Contact) -> None:
         raise Conflict(f"This contact was merged into contact {contact.merged_into_id}; use that one.", field="contact")
 
 
+# Steps the apps above add to a merge (folding same-inbox conversations, collapsing duplicate facts): each
+# runs after the generic move and returns what it changed, kept in the merge's audit record, from which its
+# undo puts things back. Registered at start-up by the app that owns the data (its AppConfig.ready).
+MergeStep = Callable[[Account, Contact], dict[str, Any]]
+UndoStep = Callable[[Account, dict[str, Any]], None]
+_MERGE_STEPS: dict[str, tuple[MergeStep, UndoStep]] = {}
+UNDO_WINDOW = timedelta(days=30)
+
+
+def merge_step_register(name: str, merge: MergeStep, undo: UndoStep) -> None:
+    _MERGE_STEPS[name] = (merge, undo)
+
+
 @transaction.atomic
 def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: Contact) -> Contact:
     """Fold `drop` into `keep`: every row that points at `drop` (identities, conversations, messages, memory,
     contacts merged into it earlier) is moved to `keep`; names and attributes fill gaps in `keep`; `drop` stays
-    as a pointer (`merged_into`). A model with a unique constraint on its contact column must not rely on this
-    generic move: it needs its own merge step here."""
+    as a pointer (`merged_into`). Then the registered steps fold what now overlaps. The audit record keeps the
+    ids of everything moved, so an admin can undo the merge for 30 days (`contact_unmerge`)."""
     if keep.pk == drop.pk:
         raise ServiceError("Choose two different contacts to merge.", field="drop")
     locked = {
@@ -172,19 +187,17 @@ def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: 
             raise Conflict(f"Contact {contact.pk} was already merged into {contact.merged_into_id}.", field="drop")
 
     moved: dict[str, int] = {}
-    # Every foreign key to Contact, from any app (hidden reverse relations included): this lower layer need not
-    # know who hangs data on a contact.
-    for relation in Contact._meta.get_fields(include_hidden=True):
-        if not (relation.auto_created and relation.one_to_many and not relation.concrete):
-            continue
-        field = relation.field  # type: ignore[union-attr]
-        if not isinstance(field, ForeignKey):
-            continue
-        model = field.model  # the model holding the foreign key
-        count = model._base_manager.filter(**{field.name: drop}).update(**{field.name: keep})
-        if count:
-            moved[f"{model._meta.label_lower}.{field.name}"] = count
+    rows: dict[str, dict[str, Any]] = {}
+    for model, field in _contact_relations():
+        ids = list(model._base_manager.filter(**{field.name: drop}).values_list("pk", flat=True))
+        if ids:
+            model._base_manager.filter(pk__in=ids).update(**{field.name: keep})
+            label = f"{model._meta.label_lower}.{field.name}"
+            moved[label] = len(ids)
+            rows[label] = {"model": model._meta.label_lower, "field": field.name, "ids": ids}
 
+    before = {"name": keep.name, "attributes": keep.attributes, "created_at": keep.created_at.isoformat(),
+              "last_activity_at": keep.last_activity_at.isoformat()}  # fmt: skip
     keep.name = keep.name or drop.name
     keep.attributes = {**drop.attributes, **keep.attributes}
     keep.created_at = min(keep.created_at, drop.created_at)
@@ -194,11 +207,78 @@ def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: 
     drop.merged_at = timezone.now()
     drop.merged_by = actor if actor is not None and actor.is_authenticated else None
     drop.save(update_fields=["merged_into", "merged_at", "merged_by"])
+    steps = {name: merge(account, keep) for name, (merge, _undo) in _MERGE_STEPS.items()}
     audit_log_record(
         account=account,
         actor=actor,
         action="contact.merged",
         target=keep,
-        data={"kept": keep.pk, "dropped": drop.pk, "moved": moved},
+        data={
+            "kept": keep.pk,
+            "dropped": drop.pk,
+            "moved": moved,
+            "rows": rows,
+            "keep_before": before,
+            "steps": steps,
+        },
     )
     return keep
+
+
+def _contact_relations() -> list[tuple[Any, ForeignKey[Any, Any]]]:
+    """Every foreign key to Contact, from any app (hidden reverse relations included): this lower layer need not
+    know who hangs data on a contact."""
+    found = []
+    for relation in Contact._meta.get_fields(include_hidden=True):
+        if not (relation.auto_created and relation.one_to_many and not relation.concrete):
+            continue
+        field = relation.field  # type: ignore[union-attr]
+        if isinstance(field, ForeignKey):
+            found.append((field.model, field))
+    return found
+
+
+def merge_record_get(*, account: Account, merge_id: int) -> AuditLog | None:
+    return AuditLog.objects.filter(account=account, pk=merge_id, action="contact.merged").first()
+
+
+@transaction.atomic
+def contact_unmerge(*, account: Account, actor: User | None, merge: AuditLog) -> Contact:
+    """Undo a merge from its audit record, within 30 days: the steps are undone newest first, then every row
+    that moved goes back to the dropped contact, which lives again. What happened since (new messages on the
+    kept contact) stays with the kept contact."""
+    if merge.account_id != account.pk or merge.action != "contact.merged":
+        raise ServiceError("That is not a merge of this account.", field="merge")
+    if timezone.now() - merge.created_at > UNDO_WINDOW:
+        raise Conflict("A merge can be undone for 30 days; this one is older.", field="merge")
+    if AuditLog.objects.filter(account=account, action="contact.unmerged", data__merge=merge.pk).exists():
+        raise Conflict("This merge was already undone.", field="merge")
+    data = merge.data
+    if "rows" not in data:
+        raise Conflict("This merge was recorded before merges could be undone.", field="merge")
+    contacts = {
+        c.pk: c
+        for c in Contact.objects.select_for_update().filter(account=account, pk__in=[data["kept"], data["dropped"]])
+    }
+    keep, drop = contacts.get(data["kept"]), contacts.get(data["dropped"])
+    if keep is None or drop is None or drop.merged_into_id != keep.pk or keep.merged_into_id is not None:
+        raise Conflict("The contacts have changed since (merged again?); this merge cannot be undone.", field="merge")
+    for name, record in reversed(list(data.get("steps", {}).items())):
+        if name in _MERGE_STEPS:
+            _MERGE_STEPS[name][1](account, record)
+    from django.apps import apps
+
+    for entry in data["rows"].values():
+        model = apps.get_model(entry["model"])
+        model._base_manager.filter(pk__in=entry["ids"], **{entry["field"]: keep}).update(**{entry["field"]: drop})
+    before = data["keep_before"]
+    keep.name, keep.attributes = before["name"], before["attributes"]
+    keep.created_at = datetime.fromisoformat(before["created_at"])
+    keep.save(update_fields=["name", "attributes", "created_at"])
+    drop.merged_into, drop.merged_at, drop.merged_by = None, None, None
+    drop.save(update_fields=["merged_into", "merged_at", "merged_by"])
+    audit_log_record(
+        account=account, actor=actor, action="contact.unmerged", target=keep,
+        data={"merge": merge.pk, "kept": keep.pk, "restored": drop.pk},
+    )  # fmt: skip
+    return drop

@@ -16,11 +16,13 @@ from rest_framework.response import Response
 
 from accounts.api import UserSerializer
 from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
-from accounts.models import Account, User
+from accounts.models import Account, AuditLog, User
 from accounts.pagination import NewestMessagesCursorPagination, RecentFirstCursorPagination
 from accounts.selectors import membership_list
-from contacts.api import ContactSerializer
-from contacts.selectors import contact_get, contact_search
+from contacts.api import ContactSerializer, MergeSerializer
+from contacts.models import Contact
+from contacts.selectors import contact_get, contact_list, contact_search
+from contacts.services import contact_merge, contact_unmerge, identity_remove
 
 from . import selectors, services
 from .attachments import IncomingFile
@@ -538,3 +540,73 @@ class SearchViewSet(AccountScopedViewSet):
                 "messages": TimelineMessageSerializer(messages, many=True).data,
             }
         )
+
+
+# --- Merging contacts and removing their addresses ---------------------------------------------------------------
+
+
+class ContactRewriteViewSet(AccountScopedViewSet):
+    """Merge two contacts, or remove one of a contact's addresses. Both rewrite what every team knows about the
+    customer, so they are for admins, and for an agent only when they see every conversation of the contacts
+    involved; anyone else gets 404, as for a contact that does not exist."""
+
+    serializer_class = ContactSerializer
+    queryset = Contact.objects.none()
+
+    def scoped_queryset(self) -> QuerySet[Contact]:
+        return contact_list(account=self.account, include_merged=True)
+
+    def _check(self, *contacts: Contact) -> None:
+        ids = [c.pk for c in contacts]
+        if not selectors.contacts_fully_visible(account=self.account, membership=self.membership, contact_ids=ids):
+            raise NotFound("Not found.")
+
+    @extend_schema(request=MergeSerializer, responses=ContactSerializer)
+    @action(detail=True, methods=["post"])
+    def merge(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Fold another contact (`drop`) into this one: identities, conversations, messages and memory move; open
+        conversations of one inbox become one; duplicate facts collapse. Undo it from its audit record."""
+        keep = self.get_object()
+        data = MergeSerializer(data=request.data, context=self.get_serializer_context())
+        data.is_valid(raise_exception=True)
+        drop = data.validated_data["drop"]
+        self._check(keep, drop)
+        contact_merge(account=self.account, actor=self.user, keep=keep, drop=drop)
+        return Response(ContactSerializer(contact_get(account=self.account, contact_id=keep.pk)).data)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"identities/(?P<identity_id>\d+)")
+    def remove_identity(self, request: Request, *args: Any, identity_id: str, **kwargs: Any) -> Response:
+        contact = self.get_object()
+        self._check(contact)
+        identity = contact.identities.filter(pk=int(identity_id)).first()
+        if identity is None:
+            raise NotFound("Not found.")
+        identity_remove(account=self.account, actor=self.user, identity=identity)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MergeRecordSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    kept = serializers.IntegerField(source="data.kept")
+    dropped = serializers.IntegerField(source="data.dropped")
+    moved = serializers.DictField(source="data.moved", child=serializers.IntegerField())
+    created_at = serializers.DateTimeField()
+
+
+class ContactMergeViewSet(mixins.ListModelMixin, AccountScopedViewSet):
+    """Merges of the account, newest first (admins): each can be undone for 30 days with POST .../undo."""
+
+    serializer_class = MergeRecordSerializer
+    queryset = AuditLog.objects.none()
+    admin_actions = {"list", "undo"}
+
+    def scoped_queryset(self) -> QuerySet[AuditLog]:
+        return AuditLog.objects.filter(account=self.account, action="contact.merged").order_by("-created_at", "-id")
+
+    @extend_schema(request=None, responses=ContactSerializer)
+    @action(detail=True, methods=["post"])
+    def undo(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The dropped contact lives again with what it had; the continuing conversations split back."""
+        restored = contact_unmerge(account=self.account, actor=self.user, merge=self.get_object())
+        return Response(ContactSerializer(contact_get(account=self.account, contact_id=restored.pk)).data)

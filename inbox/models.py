@@ -115,6 +115,9 @@ class Conversation(models.Model):
     snoozed_until = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
+    # Folded into another conversation of the same inbox when their contacts were merged: a pointer, so old links
+    # lead to the conversation that continues (undone with the merge).
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["account", "number"], name="conversation_number_unique")]

@@ -62,7 +62,8 @@ def conversation_list(
     snoozed: bool | None = None,
 ) -> QuerySet[Conversation]:
     """Conversations the member may see, newest activity first, filtered like the console's folders."""
-    conversations = Conversation.objects.filter(account=account)
+    # A conversation folded into another by a contact merge is a pointer, not a row of any folder.
+    conversations = Conversation.objects.filter(account=account, merged_into__isnull=True)
     if not membership.is_admin:
         # Admins see every inbox: the account alone is the filter. An agent's inboxes go in as a list of ids (one
         # small query) rather than a subquery, so the planner reads the newest rows from an index in order
@@ -206,3 +207,14 @@ def unread_counts(*, account: Account, membership: Membership, inbox_ids: list[i
     with connection.cursor() as cursor:
         cursor.execute(_UNREAD_COUNTS, [membership.user_id, UNREAD_CAP, account.pk, inbox_ids])
         return {inbox_id: count for inbox_id, count in cursor.fetchall() if count}
+
+
+def contacts_fully_visible(*, account: Account, membership: Membership, contact_ids: list[int]) -> bool:
+    """Whether the member sees every conversation of these contacts: merging them or removing one of their
+    addresses rewrites every team's data about them, so an agent may do it only then (admins always)."""
+    if membership.is_admin:
+        return True
+    visible = visible_inboxes(account=account, membership=membership)
+    return not (
+        Conversation.objects.filter(account=account, contact_id__in=contact_ids).exclude(inbox__in=visible).exists()
+    )

@@ -163,7 +163,7 @@ def _conversation_for_inbound(
     """The contact's open conversation in the inbox, or a recently resolved one (reopened), or a new one."""
     latest = (
         Conversation.objects.select_for_update()
-        .filter(account=account, inbox=inbox, contact=contact)
+        .filter(account=account, inbox=inbox, contact=contact, merged_into__isnull=True)
         .order_by("-last_activity_at", "-id")
         .first()
     )
@@ -663,3 +663,106 @@ def conversation_mark_read(*, account: Account, user: User, conversation: Conver
         unique_fields=["user", "conversation"],
         update_fields=["read_at"],
     )
+
+
+# --- Merging contacts: their open conversations of one inbox become one ----------------------------------------
+
+_FOLD_FIELDS = (
+    "status",
+    "handled_by",
+    "assignee_id",
+    "priority",
+    "active_channel",
+    "last_activity_at",
+    "last_inbound_at",
+    "last_message_preview",
+    "resolved_at",
+    "merged_into_id",
+)
+
+
+def _snapshot(conversation: Conversation) -> dict[str, Any]:
+    return {
+        name: (value.isoformat() if isinstance(value, datetime) else value)
+        for name in _FOLD_FIELDS
+        for value in [getattr(conversation, name)]
+    }
+
+
+def _restore(conversation: Conversation, snapshot: dict[str, Any]) -> None:
+    times = {"last_activity_at", "last_inbound_at", "resolved_at"}
+    for name, value in snapshot.items():
+        setattr(conversation, name, datetime.fromisoformat(value) if name in times and value else value)
+    conversation.save(update_fields=[name.removesuffix("_id") for name in snapshot])
+
+
+def conversations_fold(account: Account, contact: Contact) -> dict[str, Any]:
+    """A merge step (contacts.services): the contact's open conversations of one inbox become one. The oldest
+    continues and its thread shows both; the others point to it. A person's ownership and an assignee are kept
+    (the continuing one keeps its own, else takes the other's). Returns what changed, for the undo."""
+    open_ones = list(
+        Conversation.objects.select_for_update()
+        .filter(account=account, contact=contact, merged_into__isnull=True)
+        .exclude(status=Status.RESOLVED)
+        .order_by("inbox_id", "created_at", "id")
+    )
+    folds: list[dict[str, Any]] = []
+    by_inbox: dict[int, list[Conversation]] = {}
+    for conversation in open_ones:
+        by_inbox.setdefault(conversation.inbox_id, []).append(conversation)
+    now = timezone.now()
+    for conversations in by_inbox.values():
+        if len(conversations) < 2:
+            continue
+        older, *newer = conversations
+        before = _snapshot(older)
+        folded = []
+        for other in newer:
+            message_ids = list(Message.objects.filter(conversation=other).values_list("pk", flat=True))
+            Message.objects.filter(pk__in=message_ids).update(conversation=older)
+            folded.append({"conversation": other.pk, "messages": message_ids, "before": _snapshot(other)})
+            if older.assignee_id is None and other.assignee_id is not None:
+                older.assignee_id = other.assignee_id
+            if other.handled_by == HandledBy.HUMAN:
+                older.handled_by = HandledBy.HUMAN
+            older.priority = max(older.priority, other.priority)
+            if other.last_activity_at > older.last_activity_at:
+                older.last_activity_at = other.last_activity_at
+                older.active_channel = other.active_channel
+                older.last_message_preview = other.last_message_preview
+            if other.last_inbound_at and (
+                older.last_inbound_at is None or other.last_inbound_at > older.last_inbound_at
+            ):
+                older.last_inbound_at = other.last_inbound_at
+            other.merged_into_id = older.pk
+            other.status, other.resolved_at = Status.RESOLVED, now
+            other.save(update_fields=["merged_into", "status", "resolved_at"])
+            events.publish(account.pk, other.inbox_id, "conversation.updated", _conversation_payload(other))
+        numbers = ", ".join(f"#{c.number}" for c in newer)
+        older.save(update_fields=[name.removesuffix("_id") for name in _FOLD_FIELDS])
+        activity = _activity(account, older, f"Contacts merged: {numbers} continues here.", None)
+        events.publish(account.pk, older.inbox_id, "message.created", _message_payload(activity))
+        events.publish(account.pk, older.inbox_id, "conversation.updated", _conversation_payload(older))
+        folds.append({"into": older.pk, "before": before, "folded": folded, "activity": activity.pk})
+    return {"folds": folds}
+
+
+def conversations_unfold(account: Account, record: dict[str, Any]) -> None:
+    """Undo `conversations_fold`: messages go back to their conversations, and both conversations are as before
+    the merge (what was written in the continuing conversation since stays there)."""
+    for fold in reversed(record.get("folds", [])):
+        older = Conversation.objects.select_for_update().filter(account=account, pk=fold["into"]).first()
+        if older is None:
+            continue
+        Message.objects.filter(account=account, pk=fold["activity"]).delete()
+        for item in fold["folded"]:
+            other = Conversation.objects.select_for_update().filter(account=account, pk=item["conversation"]).first()
+            if other is None:
+                continue
+            Message.objects.filter(account=account, pk__in=item["messages"], conversation=older).update(
+                conversation=other
+            )
+            _restore(other, item["before"])
+            events.publish(account.pk, other.inbox_id, "conversation.updated", _conversation_payload(other))
+        _restore(older, fold["before"])
+        events.publish(account.pk, older.inbox_id, "conversation.updated", _conversation_payload(older))

@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class MemoryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "memory"
+
+    def ready(self) -> None:
+        from contacts.services import merge_step_register
+
+        from .services import memory_fold, memory_unfold
+
+        merge_step_register("memory", memory_fold, memory_unfold)

@@ -37,6 +37,8 @@ class Authored(models.Model):
 
     @property
     def author_label(self) -> str:
+        if self.author_type == AuthorType.AI and self.engine == "pre-chat form":
+            return "the customer, in the chat's pre-chat form (unverified)"
         if self.author_type == AuthorType.AI:
             return f"AI ({self.engine})" if self.engine else "AI"
         return self.author_user.display_name if self.author_user is not None else "a former member"

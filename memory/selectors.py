@@ -156,6 +156,7 @@ _SMALL_PARTS_SQL = """
 WITH convs AS (
     SELECT * FROM inbox_conversation
     WHERE account_id = %(account)s AND inbox_id = %(inbox)s AND contact_id = %(contact)s
+      AND merged_into_id IS NULL
     ORDER BY last_activity_at DESC, id DESC LIMIT %(conversations)s
 )
 SELECT
@@ -371,3 +372,49 @@ def fact_definition_list(*, account: Account, inbox: Inbox) -> QuerySet[FactDefi
 
 def contact_trend(*, account: Account, contact: Contact, inbox: Inbox) -> Trend:
     return _trend(SentimentReading.objects.filter(account=account, contact=contact, inbox=inbox))
+
+
+@dataclass
+class MergeSuggestion:
+    """Another customer record that is likely the same person: one of them said an address is theirs (a fact
+    nobody confirmed yet) and the other writes from it. A person decides, after the merge preview."""
+
+    contact: Contact
+    key: str
+    value: str
+    claimed_by_other: bool  # the other contact said it; else this contact said the other's address
+
+
+def merge_suggestions(*, account: Account, contact: Contact, memory: Recall | None = None) -> list[MergeSuggestion]:
+    """Other live records of the same person, likely: another contact claimed (said, unconfirmed) one of this
+    contact's phones or emails, or this contact claimed another's. With the contact's `memory` at hand its
+    identities and facts are not read again: one query, two when this contact claimed an address."""
+    if memory is not None:
+        identities = [i for i in memory.contact.identities.all() if i.kind in ("phone", "email")]
+        facts = [f for f in memory.facts if f.key in ("phone", "email")]
+    else:
+        identities = list(ContactIdentity.objects.filter(account=account, contact=contact, kind__in=["phone", "email"]))
+        facts = list(Fact.objects.filter(account=account, contact=contact, key__in=["phone", "email"], status="active"))
+    own_values = {i.value for i in identities}
+    found: dict[int, MergeSuggestion] = {}
+    if own_values:
+        claims = (
+            Fact.objects.filter(account=account, key__in=["phone", "email"], status=FactStatus.ACTIVE,
+                                value__in=own_values, confirmed_by__isnull=True, contact__merged_into__isnull=True)
+            .exclude(contact=contact)
+            .select_related("contact")
+        )  # fmt: skip
+        for fact in claims:
+            found.setdefault(fact.contact_id, MergeSuggestion(fact.contact, fact.key, fact.value, True))
+    claimed = {f.value: f.key for f in facts if f.value not in own_values}
+    if claimed:
+        owners = (
+            ContactIdentity.objects.filter(account=account, value__in=list(claimed), contact__merged_into__isnull=True)
+            .exclude(contact=contact)
+            .select_related("contact")
+        )
+        for identity in owners:
+            found.setdefault(
+                identity.contact_id, MergeSuggestion(identity.contact, claimed[identity.value], identity.value, False)
+            )
+    return list(found.values())[:5]

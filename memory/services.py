@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max, OuterRef, Subquery
 from django.utils import timezone
 
 from accounts.errors import Conflict, ServiceError
@@ -56,6 +56,8 @@ def _active_fact(account: Account, contact: Contact, scope: Inbox | None, key: s
 
 
 IDENTITY_KEYS = {"phone": "phone", "email": "email"}
+# The "engine" of a value a webchat visitor typed into the pre-chat form: their own unverified claim.
+PRE_CHAT = "pre-chat form"
 
 
 def _learn_identity(account: Account, fact: Fact, actor: User | None) -> None:
@@ -74,6 +76,10 @@ def _learn_identity(account: Account, fact: Fact, actor: User | None) -> None:
         return
     kind = IDENTITY_KEYS.get(fact.key)
     if kind is None or ContactIdentity.objects.filter(account=account, kind=kind, value=fact.value).exists():
+        return
+    if actor is None:
+        # Read from what someone wrote: a claim, not an address. It routes messages only once a person confirms
+        # it (or the customer writes from it, which makes it an identity of whoever writes).
         return
     with contextlib.suppress(ServiceError):
         identity_add(account=account, actor=actor, contact=fact.contact, kind=kind, raw_value=fact.value)
@@ -242,6 +248,7 @@ def fact_confirm(*, account: Account, actor: User, fact: Fact) -> Fact:
         audit_log_record(
             account=account, actor=actor, action="memory.fact_confirmed", target=fact, data={"key": fact.key}
         )
+        _learn_identity(account, fact, actor)
         _publish(account, _fact_inboxes(account, fact), fact.contact_id, "fact", key=fact.key)
     return fact
 
@@ -503,3 +510,50 @@ def fact_definition_delete(*, account: Account, actor: User, definition: FactDef
         data={"key": definition.key},
     )
     definition.delete()
+
+
+# --- Merging contacts: one current value per key, readings follow their messages -------------------------------
+
+
+def memory_fold(account: Account, contact: Contact) -> dict[str, Any]:
+    """A merge step (contacts.services), after the conversations were folded: duplicate current facts for one
+    key and scope collapse to one (a person's word beats the AI's, then the newest), and sentiment readings
+    follow their messages into the continuing conversation. Returns what changed, for the undo."""
+    active = list(
+        Fact.objects.select_for_update()
+        .filter(account=account, contact=contact, status=FactStatus.ACTIVE)
+        .order_by("inbox_id", "key")
+    )
+    groups: dict[tuple[int | None, str], list[Fact]] = {}
+    for fact in active:
+        groups.setdefault((fact.inbox_id, fact.key), []).append(fact)
+    superseded: list[int] = []
+    now = timezone.now()
+    for facts in groups.values():
+        if len(facts) < 2:
+            continue
+        winner = max(facts, key=lambda f: (f.protected, f.created_at, f.pk))
+        losers = [f.pk for f in facts if f.pk != winner.pk]
+        Fact.objects.filter(pk__in=losers).update(status=FactStatus.SUPERSEDED, superseded_by=winner, changed_at=now)
+        superseded.extend(losers)
+    moved_readings = [
+        [reading_id, conversation_id]
+        for reading_id, conversation_id in SentimentReading.objects.filter(account=account, contact=contact)
+        .exclude(conversation=F("message__conversation"))
+        .values_list("pk", "conversation_id")
+    ]
+    if moved_readings:
+        SentimentReading.objects.filter(pk__in=[reading_id for reading_id, _old in moved_readings]).update(
+            conversation_id=Subquery(Message.objects.filter(pk=OuterRef("message_id")).values("conversation_id")[:1])
+        )
+    if superseded:
+        _publish(account, list(Inbox.objects.filter(account=account).values_list("pk", flat=True)), contact.pk, "fact")
+    return {"superseded": superseded, "readings": moved_readings}
+
+
+def memory_unfold(account: Account, record: dict[str, Any]) -> None:
+    Fact.objects.filter(account=account, pk__in=record.get("superseded", [])).update(
+        status=FactStatus.ACTIVE, superseded_by=None, changed_at=timezone.now()
+    )
+    for reading_id, conversation_id in record.get("readings", []):
+        SentimentReading.objects.filter(account=account, pk=reading_id).update(conversation_id=conversation_id)

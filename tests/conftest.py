@@ -140,6 +140,16 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _fresh_redis() -> None:
+    """This test process's own Redis database starts empty: the test database is new each run, so ids repeat,
+    and keys an earlier run left (a pending note of conversation 1, a rate-limit window) must not meet them."""
+    import redis
+    from django.conf import settings
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _close_stray_db_sessions(django_db_setup: None, django_db_blocker) -> Iterator[None]:  # type: ignore[no-untyped-def]
     """Before the test database is dropped, end sessions other threads left open (async consumers run their
     queries in worker threads), so that teardown never fails on "database is being accessed by other users"."""

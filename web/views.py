@@ -23,6 +23,7 @@ from contacts.selectors import contact_get, contact_search
 from inbox.models import CUSTOMER_CHANNEL_CHOICES, Conversation, HandledBy, Kind, Priority, Status
 from inbox.selectors import (
     contact_timeline,
+    contacts_fully_visible,
     conversation_get,
     conversation_list,
     inbox_member_list,
@@ -30,7 +31,7 @@ from inbox.selectors import (
     message_search,
 )
 from inbox.services import conversation_mark_read
-from memory.selectors import Recall, fact_provenance, recall, sentiment_series
+from memory.selectors import Recall, fact_provenance, merge_suggestions, recall, sentiment_series
 
 from .context import ConsoleRequest, console_page
 from .selectors import FOLDER_BY_KEY, FOLDERS, folder_conversations, page_of, parse_cursor, sentiment_points
@@ -167,9 +168,19 @@ def _memory_context(request: ConsoleRequest, conversation: Conversation) -> dict
         }
         for fact in memory.facts
     ]
+    # Likely the same person (one said an address is theirs, the other writes from it): offered to people who
+    # may merge them, i.e. who see every conversation of both.
+    same_person = [
+        s
+        for s in merge_suggestions(account=console.account, contact=conversation.contact, memory=memory)
+        if contacts_fully_visible(
+            account=console.account, membership=console.membership, contact_ids=[conversation.contact_id, s.contact.pk]
+        )
+    ]
     return {
         "conversation": conversation,
         "memory": memory,
+        "same_person": same_person,
         "note": memory.notes.get(conversation.pk),
         "facts": facts,
         "missing": [definitions[key].label if key in definitions else key for key in memory.missing],
@@ -205,6 +216,10 @@ def _header_context(request: ConsoleRequest, conversation: Conversation) -> dict
 @console_page()
 def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResponse:
     conversation = _conversation(request, conversation_id)
+    if conversation.merged_into_id:  # folded by a contact merge: its thread continues there
+        return redirect(
+            "web:conversation", account_id=request.console.account.pk, conversation_id=conversation.merged_into_id
+        )
     memory = _memory_context(request, conversation)
     context = {
         **_list_context(request),
@@ -293,6 +308,10 @@ def merge_preview(request: ConsoleRequest, contact_id: int, other_id: int) -> Ht
     drop = _contact(request, other_id)
     if keep.pk == drop.pk:
         raise Http404("Same contact")
+    if not contacts_fully_visible(
+        account=console.account, membership=console.membership, contact_ids=[keep.pk, drop.pk]
+    ):
+        raise Http404("Not yours to merge")  # a merge rewrites every team's data: who may see all of it may merge
     counts = {
         c.pk: conversation_list(account=console.account, membership=console.membership, contact_id=c.pk).count()
         for c in (keep, drop)

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from ai_agent.tasks import analyze_message, refresh_note, schedule_note_refresh
 from inbox.services import inbox_member_add
 from memory.models import AiNote, Fact, SentimentReading
-from memory.services import fact_definition_create, fact_set
+from memory.services import fact_confirm, fact_definition_create, fact_set
 from tests.conftest import Tenant, wait_until
 from tests.factories import InboxFactory, inbound
 
@@ -47,6 +47,10 @@ def test_analysis_writes_memory_once(tenant: Tenant, support: Any) -> None:
     assert reading.label == "negative" and reading.engine == "local/1"
     values = dict(Fact.objects.filter(contact=message.contact, status="active").values_list("key", "value"))
     assert values == {"name": "Rosa Diaz", "phone": "+13125550188"}
+    # A number read from a message is the customer's claim: it routes nothing until a person confirms it.
+    assert not message.contact.identities.filter(kind="phone").exists()
+    phone = Fact.objects.get(contact=message.contact, key="phone")
+    fact_confirm(account=tenant.account, actor=tenant.agent, fact=phone)
     assert message.contact.identities.filter(kind="phone", value="+13125550188").exists()
     message.contact.refresh_from_db()
     assert message.contact.name == "Rosa Diaz"  # the learned name names the (nameless) webchat visitor

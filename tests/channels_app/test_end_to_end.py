@@ -17,6 +17,7 @@ from channels_app.credentials import credentials_encrypt
 from channels_app.models import ChannelEndpoint
 from contacts.models import Contact
 from inbox.models import Conversation, Message
+from memory.models import Fact
 from tests.conftest import PUBLIC_BASE as BASE
 from tests.conftest import WORKER_TWILIO, Tenant, wait_until
 from tests.factories import InboxFactory
@@ -72,13 +73,13 @@ def test_sms_then_whatsapp_then_email_are_one_customer_and_the_reply_is_delivere
         credentials_encrypted=credentials_encrypt({"webhook_secret": SECRET}),
     )
 
-    # 1. SMS: she gives her email in passing; the AI remembers it as one of her addresses.
+    # 1. SMS: she gives her email in passing; the AI remembers it (a claim: it routes nothing yet).
     first = fixture("sms_inbound")
     first["Body"] = "Hi, Rosa Diaz here. The sink is leaking again. My email is rosa.diaz@example.org"
     assert twilio_post(sms, first) == 200
     sms_message = wait_until(lambda: Message.objects.filter(channel="sms").first(), what="the SMS in the inbox")
     wait_until(
-        lambda: sms_message.contact.identities.filter(kind="email", value="rosa.diaz@example.org").exists(),
+        lambda: Fact.objects.filter(contact=sms_message.contact, key="email", value="rosa.diaz@example.org").exists(),
         what="the AI to learn her email address",
     )
 
@@ -95,7 +96,16 @@ def test_sms_then_whatsapp_then_email_are_one_customer_and_the_reply_is_delivere
     auth = "Basic " + base64.b64encode(f"continuum:{SECRET}".encode()).decode()
     response = Client().post(f"/webhooks/email/{email.public_id}/sendgrid", fields, HTTP_AUTHORIZATION=auth)
     assert response.status_code == 200
-    wait_until(lambda: Message.objects.filter(channel="email").exists(), what="the email")
+    email_message = wait_until(lambda: Message.objects.filter(channel="email").first(), what="the email")
+    # An address read from a text is her claim: the email starts its own record, offered to the team as the
+    # same person; a person merges them, and the two open conversations of the inbox become one.
+    assert email_message.contact_id != sms_message.contact_id
+    merged = tenant.client("admin").post(
+        f"/api/v1/accounts/{tenant.account.pk}/contacts/{sms_message.contact_id}/merge",
+        {"drop": email_message.contact_id},
+        format="json",
+    )
+    assert merged.status_code == 200, merged.json()
 
     inbound = Message.objects.filter(direction="in", kind="message")
     assert sorted(inbound.values_list("channel", flat=True)) == ["email", "sms", "whatsapp"]
@@ -104,7 +114,7 @@ def test_sms_then_whatsapp_then_email_are_one_customer_and_the_reply_is_delivere
     assert Message.objects.get(channel="whatsapp").attachments.count() == 1
 
     # The agent replies on WhatsApp (inside the 24-hour window); the worker delivers it to Twilio.
-    conversation = Conversation.objects.get()
+    conversation = Conversation.objects.get(merged_into__isnull=True)
     reply = tenant.client("admin").post(
         f"/api/v1/accounts/{tenant.account.pk}/conversations/{conversation.pk}/messages",
         {"body": "A plumber is on the way, Rosa.", "channel": "whatsapp"},

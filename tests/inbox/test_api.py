@@ -286,13 +286,16 @@ class TestContactsAndTimeline:
         client.get(url)
         with django_assert_num_queries(5):  # token, membership, contact, page, attachments
             timeline = client.get(url).json()["results"]
-        assert [(m["channel"], m["body"]) for m in timeline] == [
+        said = [m for m in timeline if m["kind"] == "message"]
+        assert [(m["channel"], m["body"]) for m in said] == [
             ("sms", "texting next morning"),
             ("webchat", "after hours question"),
         ]
-        assert {m["conversation_number"] for m in timeline} == {chat.conversation.number, sms.conversation.number}
+        # the two open conversations of the inbox became one: the older (the chat) continues with both
+        assert {m["conversation_number"] for m in said} == {chat.conversation.number}
+        assert timeline[0]["body"] == f"Contacts merged: #{sms.conversation.number} continues here."
         # the conversation's state at each point: status and owner when the message was written
-        assert [(m["conversation_status"], m["conversation_handled_by"]) for m in timeline] == [
+        assert [(m["conversation_status"], m["conversation_handled_by"]) for m in said] == [
             ("live", "ai"),
             ("live", "ai"),
         ]

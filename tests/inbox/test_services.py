@@ -168,8 +168,12 @@ def test_merge_moves_everything_and_keeps_a_pointer(tenant: Tenant) -> None:
     keep, drop = sms.contact, mail.contact
     assert keep.pk != drop.pk
     contact_merge(account=tenant.account, actor=tenant.admin, keep=keep, drop=drop)
-    assert set(Message.objects.filter(contact=keep).values_list("body", flat=True)) == {"texted first", "then emailed"}
+    said = Message.objects.filter(contact=keep, kind="message")
+    assert set(said.values_list("body", flat=True)) == {"texted first", "then emailed"}
     assert Conversation.objects.filter(contact=drop).count() == 0
+    # their open conversations of this inbox became one: the older continues, its thread shows both
+    assert set(said.values_list("conversation_id", flat=True)) == {sms.conversation_id}
+    assert Conversation.objects.get(pk=mail.conversation_id).merged_into_id == sms.conversation_id
     assert sorted(keep.identities.values_list("kind", flat=True)) == ["email", "phone"]
     dropped = Contact.objects.get(pk=drop.pk)
     assert dropped.merged_into_id == keep.pk and dropped.merged_by == tenant.admin
@@ -177,7 +181,7 @@ def test_merge_moves_everything_and_keeps_a_pointer(tenant: Tenant) -> None:
     assert contact_resolve(account=tenant.account, kind="email", raw_address="sam@example.com").pk == keep.pk
     # and a provider still holding the dropped contact lands on the kept one
     late = receive_message(account=tenant.account, inbox=inbox, contact=dropped, channel="email", body="late")
-    assert late.contact_id == keep.pk
+    assert late.contact_id == keep.pk and late.conversation_id == sms.conversation_id
     with pytest.raises(ServiceError, match="already merged"):
         contact_merge(account=tenant.account, actor=tenant.admin, keep=keep, drop=dropped)
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from contacts.services import contact_resolve
+from contacts.services import contact_merge, contact_resolve
 from inbox.models import Conversation
 from inbox.services import conversation_take_over, inbox_member_add, receive_message, send_message
 from memory.models import Fact, FactStatus
-from memory.selectors import recall
+from memory.selectors import merge_suggestions, recall
 from memory.services import (
     conversation_move,
     fact_definition_create,
@@ -104,12 +104,19 @@ def _walk_the_story(tenant: Tenant, teams: dict[str, Any]) -> dict[str, Any]:
         source_message_ids=[chat.pk, details.pk],
     )
 
-    # The next morning she texts from the number the AI collected: same contact, same conversation.
-    rosa = contact_resolve(account=account, kind="phone", raw_address="+13125550188")
+    # The next morning she texts from the number she gave. A number typed into a chat proves nothing, so the
+    # text starts as another customer record; the team sees that the chat gave this number, looks, and merges:
+    # one contact, and the two open conversations of Support become one (the chat's continues).
+    texter = contact_resolve(account=account, kind="phone", raw_address="+13125550188")
+    assert texter.pk != visitor.pk
     morning = receive_message(
-        account=account, inbox=support, contact=rosa, channel="sms", body="Any update? Water is still coming in"
+        account=account, inbox=support, contact=texter, channel="sms", body="Any update? Water is still coming in"
     )
     sentiment_record(account=account, message=morning, score=-0.6, engine=ENGINE)
+    [same] = merge_suggestions(account=account, contact=texter)
+    assert same.contact.pk == visitor.pk and same.claimed_by_other and same.value == "+13125550188"
+    rosa = contact_merge(account=account, actor=tenant.agent, keep=visitor, drop=texter)
+    morning.refresh_from_db()
     handoff_record(
         account=account,
         conversation=conversation,
@@ -131,7 +138,7 @@ def _walk_the_story(tenant: Tenant, teams: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_seed_story(tenant: Tenant, teams: dict[str, Any]) -> None:
     story = _walk_the_story(tenant, teams)
-    assert story["rosa"].pk == story["visitor"].pk  # the collected phone number became her identity
+    assert story["rosa"].pk == story["visitor"].pk  # merged by a person after seeing the match
     assert story["morning"].conversation_id == story["conversation"].pk
 
     support = recall(account=tenant.account, contact=story["rosa"], inbox=teams["support"])
