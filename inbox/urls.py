@@ -16,6 +16,6 @@ router.register(
 router.register(r"accounts/(?P<account_id>\d+)/search", api.SearchViewSet, basename="search")
 # Merge and address removal live here, not in contacts: who may do them depends on the conversations they touch.
 router.register(r"accounts/(?P<account_id>\d+)/contacts", api.ContactRewriteViewSet, basename="contact")
-router.register(r"accounts/(?P<account_id>\d+)/contact-merges", api.ContactMergeViewSet, basename="contact-merge")
+router.register(r"accounts/(?P<account_id>\d+)/contact-merges", api.ContactMergeViewSet, basename="merge-record")
 
 urlpatterns = router.urls

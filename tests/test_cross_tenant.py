@@ -14,7 +14,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, AuditLog
 from ai_agent.models import KnowledgeSnippet, Playbook
 from channels_app.models import ChannelEndpoint, InboundEvent
 from inbox.attachments import IncomingFile
@@ -95,6 +95,11 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     ),
     "channel-endpoint": lambda w: (
         ChannelEndpoint.objects.create(account=w.tenant.account, inbox=w.inbox, kind="sms", address="+15550000000").pk
+    ),
+    "merge-record": lambda w: (
+        AuditLog.objects.create(
+            account=w.tenant.account, action="contact.merged", data={"kept": w.message.contact_id, "dropped": 0}
+        ).pk
     ),
     "playbook": lambda w: (
         Playbook.objects.create(
