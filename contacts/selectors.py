@@ -7,9 +7,10 @@ import re
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from accounts.errors import ServiceError
-from accounts.models import Account
+from accounts.models import Account, AuditLog
 
 from .addresses import normalize_email, phone_or_none
 from .models import NAME_SEARCH_CONFIG, Contact, ContactIdentity
@@ -58,3 +59,16 @@ def prefix_tsquery(text: str) -> str:
     """A raw tsquery matching words that start with each typed word ("dan sm" -> "dan:* & sm:*")."""
     words = re.findall(r"\w+", text.lower())[:8]
     return " & ".join(f"{word}:*" for word in words)
+
+
+def merges_undoable(*, account: Account, merge_ids: list[int]) -> set[int]:
+    """Which of these merge records can still be undone: 30 days old at most and not undone yet."""
+    from .services import UNDO_WINDOW
+
+    recent = set(
+        AuditLog.objects.filter(
+            account=account, pk__in=merge_ids, action="contact.merged", created_at__gte=timezone.now() - UNDO_WINDOW
+        ).values_list("pk", flat=True)
+    )
+    undone = AuditLog.objects.filter(account=account, action="contact.unmerged", data__merge__in=list(recent))
+    return recent - set(undone.values_list("data__merge", flat=True))

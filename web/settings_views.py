@@ -25,6 +25,7 @@ from ai_agent.selectors import agent_settings_get, knowledge_list
 from channels_app.api import EMAIL_PROVIDERS
 from channels_app.endpoints import endpoint_urls
 from channels_app.models import ChannelEndpoint, EndpointKind, Provider
+from contacts.selectors import merges_undoable
 from inbox.hours import DAYS
 from inbox.selectors import inbox_list, inbox_member_list
 from memory.selectors import fact_definition_list
@@ -120,4 +121,6 @@ def tokens(request: ConsoleRequest) -> HttpResponse:
 def audit(request: ConsoleRequest) -> HttpResponse:
     console = request.console
     page = Paginator(audit_log_list(account=console.account), 50).get_page(request.GET.get("page"))
-    return render(request, "web/settings/audit.html", {"page": page})
+    # Merges on this page that may still be undone get an "Undo merge" button.
+    undoable = merges_undoable(account=console.account, merge_ids=[e.pk for e in page if e.action == "contact.merged"])
+    return render(request, "web/settings/audit.html", {"page": page, "undoable": undoable})

@@ -190,3 +190,16 @@ def test_after_a_person_merges_a_visitor_the_browser_sees_only_its_own_chat(tena
     contact_merge(account=tenant.account, actor=tenant.admin, keep=other, drop=me)
     history = _widget(endpoint, "messages?after=0", session=session)["messages"]
     assert [m["body"] for m in history] == ["hello, new here"]
+
+
+def test_the_audit_page_offers_undo_for_a_recent_merge_only(tenant: Tenant, two_teams: dict[str, Any]) -> None:
+    a = inbound(tenant.account, two_teams["support"], "+15550007777", "a")
+    b = inbound(tenant.account, two_teams["support"], "+15550008888", "b")
+    contact_merge(account=tenant.account, actor=tenant.admin, keep=a.contact, drop=b.contact)
+    merge = AuditLog.objects.get(action="contact.merged")
+    browser = Client()
+    browser.force_login(tenant.admin)
+    page = browser.get(f"/a/{tenant.account.pk}/settings/audit/").content.decode()
+    assert "Undo merge" in page and f"/contact-merges/{merge.pk}/undo" in page
+    assert tenant.client("admin").post(api(tenant, f"/contact-merges/{merge.pk}/undo")).status_code == 200
+    assert "Undo merge" not in browser.get(f"/a/{tenant.account.pk}/settings/audit/").content.decode()

@@ -12,7 +12,7 @@ from accounts.models import Account, Membership, Role, User
 from accounts.services import account_create
 from ai_agent.demo import seed_demo_agent
 from channels_app.demo import seed_demo_widget
-from inbox.demo import seed_demo_inbox
+from web.demo import seed_demo_inbox
 
 DEMO_ACCOUNT = "Acme Plumbing (demo)"
 DEMO_PASSWORD = "continuum-demo"  # noqa: S105 - the published demo password, local use only

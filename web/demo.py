@@ -8,10 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
-from contacts.services import contact_resolve
-
-from .models import Conversation, Inbox
-from .services import (
+from contacts.services import contact_merge, contact_resolve
+from inbox.models import Conversation, Inbox
+from inbox.services import (
     conversation_assign,
     conversation_set_status,
     conversation_take_over,
@@ -20,8 +19,9 @@ from .services import (
     receive_message,
     send_message,
 )
+from memory.services import fact_definition_create, fact_record_ai, handoff_record, note_write, sentiment_record
 
-# The demo's memory is written through the memory services, which sit above this app: imported at call time.
+# The demo lives in the top layer: it fills every app through its services.
 DEMO_ENGINE = "demo/1"
 
 WEEKDAYS = {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
@@ -72,7 +72,6 @@ def seed_demo_inbox(*, account: Account, admin: User, agents: list[User]) -> Non
         received_at=now - timedelta(hours=14),
     )
     maria = contact_resolve(account=account, kind="phone", raw_address="(312) 555-0142", name="Maria Lopez")
-    from contacts.services import contact_merge
 
     contact_merge(account=account, actor=admin, keep=maria, drop=maria_chat)
     first = receive_message(
@@ -136,7 +135,6 @@ def seed_demo_inbox(*, account: Account, admin: User, agents: list[User]) -> Non
 
 def seed_demo_memory(*, account: Account, conversation: Conversation, handed_to: User) -> None:
     """What the AI agent would have written overnight for Maria: readings, facts, a note and a handoff."""
-    from memory.services import fact_definition_create, fact_record_ai, handoff_record, note_write, sentiment_record
 
     fact_definition_create(
         account=account,
