@@ -1,4 +1,7 @@
-"""Open console sockets follow their person's access: a deactivated user, or one who signed out, has every
+"""Model-wide receivers: stored text cleaned of what PostgreSQL refuses, and open console sockets following
+their person's access.
+
+Open console sockets follow their person's access: a deactivated user, or one who signed out, has every
 socket re-check at once (and the signed-out session's sockets close). Signals, because the Django admin and
 the sign-out view change these without our services."""
 
@@ -7,11 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_save
+from django.db import models
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from .models import User
 from .realtime import access_changed
+from .text import clean_json, clean_text
+
+OUR_APPS = {"accounts", "contacts", "inbox", "memory", "channels_app", "ai_agent", "web"}
 
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.user_saved_access")
@@ -24,3 +31,18 @@ def _user_saved(sender: Any, instance: User, created: bool, **kwargs: Any) -> No
 def _logged_out(sender: Any, request: Any, user: User | None, **kwargs: Any) -> None:
     if user is not None:
         access_changed([user.pk])
+
+
+@receiver(pre_save, dispatch_uid="accounts.clean_stored_text")
+def _clean_stored_text(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """Every text and JSON field of our models, as PostgreSQL will take it (accounts.text)."""
+    if sender._meta.app_label not in OUR_APPS:
+        return
+    for field in sender._meta.concrete_fields:
+        value = getattr(instance, field.attname, None)
+        if value is None:
+            continue
+        if isinstance(field, models.JSONField):
+            setattr(instance, field.attname, clean_json(value))
+        elif isinstance(value, str):
+            setattr(instance, field.attname, clean_text(value))

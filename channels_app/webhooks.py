@@ -14,6 +14,8 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts.text import clean_json, clean_text
+
 from .adapters import email, twilio
 from .credentials import credentials_get
 from .models import ChannelEndpoint, Provider
@@ -125,7 +127,9 @@ def _store_once(endpoint: ChannelEndpoint, kind: str, key: str, payload: dict[st
     """Store the event unless it is a retry; its id when new. One statement: a provider's retries, even
     concurrent ones, meet the unique constraint and change nothing."""
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ONCE, [endpoint.account_id, endpoint.pk, kind, key, json.dumps(payload)])
+        # As received, less what PostgreSQL refuses (a NUL in a signed body must not lose the message).
+        row = (endpoint.account_id, endpoint.pk, kind, clean_text(key), json.dumps(clean_json(payload)))
+        cursor.execute(_INSERT_ONCE, row)
         row = cursor.fetchone()
     return int(row[0]) if row else None
 

@@ -8,8 +8,10 @@ import json
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.defaultfilters import filesizeformat
+
+from accounts.text import clean_text
 
 
 def limit_for(path: str) -> int:
@@ -46,4 +48,22 @@ class BodySizeLimitMiddleware:
                     f"The request body is {filesizeformat(size)}; {request.path.split('/')[1] or 'this'} "
                     f"requests may be at most {filesizeformat(limit)}.",
                 )
+        return self.get_response(request)
+
+
+class CleanQueryStringMiddleware:
+    """Query parameters as PostgreSQL will compare them: a NUL or a lone surrogate in `?q=` (a search box, a
+    filter) becomes U+FFFD instead of a database error."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw = request.META.get("QUERY_STRING", "")
+        if "%00" in raw or "%ED%A0" in raw.upper() or "%ED%B" in raw.upper():
+            cleaned = QueryDict(mutable=True)
+            for key, values in request.GET.lists():
+                cleaned.setlist(clean_text(key), [clean_text(v) for v in values])
+            cleaned._mutable = False
+            request.GET = cleaned  # type: ignore[assignment]
         return self.get_response(request)
