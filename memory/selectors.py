@@ -111,6 +111,11 @@ def fact_provenance(fact: Fact, *, inbox_ids: Collection[int]) -> dict[str, Any]
     return {"source_message": fact.source_message, "conversation_id": fact.conversation_id, "learned_elsewhere": None}
 
 
+def channel_known_keys(identities: list[ContactIdentity]) -> set[str]:
+    kinds = {identity.kind for identity in identities}
+    return ({"phone"} if kinds & {"phone", "whatsapp"} else set()) | ({"email"} if "email" in kinds else set())
+
+
 def _fact_scope(account: Account, contact: Contact, inbox: Inbox) -> QuerySet[Fact]:
     return Fact.objects.filter(account=account, contact=contact).filter(Q(inbox=inbox) | Q(inbox__isnull=True))
 
@@ -131,7 +136,9 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
     conversation_readings = [r for r in readings if current is not None and r.conversation_id == current.pk]
     handoffs: list[Handoff] = small["handoffs"]
     definitions: dict[str, Definition] = small["definitions"]
-    known = {f.key for f in facts}
+    # Known: what memory holds (the customer's unconfirmed claims too), and what the channel already tells — the
+    # number an SMS, WhatsApp or call comes from, the address an email comes from. Never asked again.
+    known = {f.key for f in facts} | channel_known_keys(small["identities"])
     missing = [d.key for d in definitions.values() if d.required_before_handoff and d.key not in known]
     return Recall(
         contact=contact,

@@ -52,11 +52,36 @@ PLEASANTRIES = {"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "r
 INTENT_PATTERNS = {
     # Asking to talk to a person, not "can someone come tomorrow" (a visit) or "call me on ..." (a number).
     "asks_for_human": (
-        r"\b(human|real person|live (agent|person)|a person|an agent|representative|manager|"
+        r"\b(human|real person|actual (person|human)|live (agent|person)|a person|an agent|representative|"
+        r"(your|a|the) (manager|supervisor|boss)|somebody (useful|competent|real)|someone (useful|competent|real)|"
         r"(speak|talk|chat) (to|with) (a |an |the |your |some)?"
         r"(person|human|agent|one|body|representative|manager|staff|team|someone|somebody)|"
         r"(call|ring|phone) me back|(can|could|would|will) (you|someone|somebody) (please )?(call|ring|phone) me|"
-        r"give me a (call|ring))\b"
+        r"give me a (call|ring)|"
+        # es / fr
+        r"(hablar|habla) con (una persona|alguien|un humano|un agente|el encargado|un responsable)|persona real|"
+        r"parler (à|a|avec) (quelqu'un|quelqu\u2019un|une personne|un humain|un conseiller|un responsable)|"
+        r"un (vrai )?conseiller|un être humain)\b"
+    ),
+    # A danger to people or property: a person now, whatever else is going on.
+    "safety": (
+        r"\b(smell(s|ing)? (of )?gas|gas (smell|leak)|smoke|smoking outlet|sparks?|sparking|carbon monoxide|"
+        r"co alarm|co detector|burning smell|on fire|fire alarm|electric(al)? shock|flood(ing|ed)?|"
+        r"olor a gas|fuga de gas|humo|odeur de gaz|fuite de gaz|fumée|étincelles?)\b"
+    ),
+    # Legal, bank or public threats: a person, and carefully.
+    "threat": (
+        r"\b(lawyer|attorney|solicitor|sue|suing|lawsuit|legal action|small claims|chargeback|charge back|"
+        r"dispute (the|this) (charge|payment)|my bank|report (you|this) to|better business bureau|bbb|"
+        r"trading standards|consumer protection|(bad|1-star|one star|negative) review|abogado|demanda|"
+        r"avocat|plainte|litige)\b"
+    ),
+    # Waiting too long is a complaint even in calm words.
+    "long_wait": (
+        r"\b(still (waiting|no|nothing|haven'?t)|waiting (for|since) (\w+ ){0,2}(days|weeks|months|hours)|"
+        r"(days|weeks|months) (and|with) no|no one (has )?(replied|answered|got back|called)|"
+        r"nobody (has )?(replied|answered|got back|called)|(asked|told you|wrote) (this )?(twice|three times|again)|"
+        r"still not (here|arrived|fixed|resolved)|todavía (espero|no)|toujours (pas|rien|en attente))\b"
     ),
     "cancel": r"\b(cancel|unsubscribe|terminate|close my account|stop my)\b",
     "complaint": (
@@ -179,7 +204,7 @@ class LocalEngine:
         intents = {name for name, pattern in _INTENTS.items() if pattern.search(text)}
         score = self.sentiment(text)
         facts = self._facts(text, definitions, region)
-        urgent = "urgent" in intents or "outage" in intents or score <= -0.6
+        urgent = bool(intents & {"urgent", "outage", "safety"}) or score <= -0.6
         return Analysis(sentiment=score, facts=facts, intents=intents, urgent=urgent, engine=self.name)
 
     def _facts(self, text: str, definitions: dict[str, Definition], region: str) -> list[ExtractedFact]:

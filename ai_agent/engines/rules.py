@@ -44,8 +44,14 @@ def decide(
         return Decision("handoff", reason="The customer wants to cancel: a person should talk to them.")
     if settings.handoff_on_urgent and (analysis.urgent or trend.urgent):
         return Decision("handoff", reason="The customer's issue is urgent or they are frustrated.")
+    if "safety" in analysis.intents:  # not a setting: a danger to people is never left to the AI
+        return Decision("handoff", reason="The customer describes a safety hazard: a person now.")
+    if "threat" in analysis.intents:
+        return Decision("handoff", reason="The customer mentions legal, bank or public action: a person should answer.")
     if settings.handoff_on_urgent and "complaint" in analysis.intents:
         return Decision("handoff", reason="The customer is complaining: a person should answer.")
+    if settings.handoff_on_urgent and "long_wait" in analysis.intents:
+        return Decision("handoff", reason="The customer has waited too long: a person should answer.")
     if trend.mean is not None and trend.mean < settings.handoff_below_sentiment:
         return Decision("handoff", reason=f"The customer's mood fell below {settings.handoff_below_sentiment}.")
 

@@ -48,7 +48,7 @@ def test_facts_only_for_keys_the_inbox_remembers() -> None:
 @pytest.mark.parametrize(
     ("text", "label", "urgent", "intents"),
     [
-        ("Hi, my basement is flooding and nobody answers the phone!!", "negative", True, {"urgent"}),
+        ("Hi, my basement is flooding and nobody answers the phone!!", "negative", True, {"urgent", "safety"}),
         ("Thanks, that fixed it!", "positive", False, {"thanks"}),
         ("Can I talk to a real person?", "neutral", False, {"asks_for_human"}),
         ("Please cancel my subscription", "negative", False, {"cancel"}),

@@ -1,0 +1,70 @@
+"""Handoffs for the classes a support team expects (a person asked for in other words or other languages, a
+safety hazard, a legal or bank threat, a long wait), and "ask once": the AI never asks for what the channel tells
+(the number an SMS comes from, the address an email comes from)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ai_agent.agent import agent_turn
+from ai_agent.engines.local import LocalEngine
+from ai_agent.models import AgentSettings
+from inbox.models import Message
+from memory.services import fact_definition_create
+from tests.conftest import Tenant
+from tests.factories import InboxFactory, inbound
+
+ENGINE = LocalEngine()
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("can you find me somebody useful", "asks_for_human"),
+        ("I want an actual human", "asks_for_human"),
+        ("put your manager on", "asks_for_human"),
+        ("quiero hablar con una persona", "asks_for_human"),
+        ("je veux parler à un conseiller", "asks_for_human"),
+        ("there is a gas smell in the kitchen", "safety"),
+        ("the outlet is throwing sparks", "safety"),
+        ("our carbon monoxide alarm keeps going off", "safety"),
+        ("I'll do a chargeback with my bank", "threat"),
+        ("my lawyer will hear about this", "threat"),
+        ("I will leave a one star review", "threat"),
+        ("still waiting for my refund after two weeks", "long_wait"),
+        ("nobody has replied to my emails", "long_wait"),
+    ],
+)
+def test_intents(text: str, intent: str) -> None:
+    assert intent in ENGINE.analyze(text, definitions={}, region="US").intents
+
+
+@pytest.mark.parametrize("text", ["thanks, we'll pass for now", "ok sure, please send the quote"])
+def test_polite_words_are_not_a_handoff_class(text: str) -> None:
+    intents = ENGINE.analyze(text, definitions={}, region="US").intents
+    assert not intents & {"asks_for_human", "safety", "threat", "long_wait", "complaint"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("channel", ["sms", "email"])
+def test_the_ai_never_asks_for_what_the_channel_tells(tenant: Tenant, channel: str) -> None:
+    inbox = InboxFactory(account=tenant.account, name="Support")
+    AgentSettings.objects.create(
+        account=tenant.account, inbox=inbox, enabled=True, answer_mode="always", handoff_when_collected=False
+    )
+    for key in ("phone", "email"):
+        fact_definition_create(
+            account=tenant.account, actor=tenant.admin, inbox=inbox, key=key, label=key.title(),
+            required_before_handoff=True, shared=True,
+        )  # fmt: skip
+    address = "+13125550188" if channel == "sms" else "rosa@example.org"
+    kind = "phone" if channel == "sms" else "email"
+    message = inbound(tenant.account, inbox, address, "hello, my heater is broken", kind=kind, channel=channel)
+    analysis: Any = ENGINE.analyze(message.body, definitions={}, region="US")
+    decision = agent_turn(account=tenant.account, message=message, analysis=analysis, engine=ENGINE)
+    told = "phone" if channel == "sms" else "email"
+    assert decision.action == "ask" and decision.key != told
+    asked = Message.objects.filter(sender_type="ai").values_list("metadata__key", flat=True)
+    assert told not in list(asked)
