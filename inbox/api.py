@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -164,6 +165,18 @@ class SenderUserSerializer(serializers.ModelSerializer[User]):
 class MessageSerializer(serializers.ModelSerializer[Message]):
     sender_user = SenderUserSerializer(read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
+    sentiment = serializers.SerializerMethodField(
+        help_text="a customer message's sentiment reading: {score (-1..1), label, engine}; null until read"
+    )
+
+    def get_sentiment(self, message: Message) -> dict[str, Any] | None:
+        try:
+            reading = message.sentiment  # type: ignore[attr-defined]
+        except ObjectDoesNotExist:
+            return None
+        if reading is None:
+            return None
+        return {"score": reading.score, "label": reading.label, "engine": reading.engine}
 
     class Meta:
         model = Message
@@ -180,6 +193,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "delivery_status",
             "error_code",
             "error_message",
+            "sentiment",
             "created_at",
         ]
         read_only_fields = fields

@@ -109,7 +109,9 @@ def conversation_get(*, account: Account, membership: Membership, conversation_i
 
 
 def _message_rows(messages: QuerySet[Message]) -> QuerySet[Message]:
-    return messages.select_related("sender_user").prefetch_related(
+    # "sentiment" is Shared Memory's reading of a customer message (memory.SentimentReading, one per message),
+    # joined by its relation name: shown on the message, no query of its own and no import of the layer above.
+    return messages.select_related("sender_user", "sentiment").prefetch_related(
         Prefetch("attachments", queryset=Attachment.objects.order_by("id"))
     )
 

@@ -172,7 +172,8 @@ SELECT
         'sender', (SELECT json_build_object('id', u.id, 'name', u.name, 'email', u.email) FROM accounts_user u
                    WHERE u.id = m.sender_user_id),
         'attachments', (SELECT coalesce(json_agg(a ORDER BY a.id), '[]') FROM inbox_attachment a
-                        WHERE a.message_id = m.id))
+                        WHERE a.message_id = m.id),
+        'sentiment', (SELECT row_to_json(r) FROM memory_sentimentreading r WHERE r.message_id = m.id))
      ORDER BY m.created_at, m.id), '[]')
      FROM (SELECT * FROM inbox_message
            WHERE account_id = %(account)s AND contact_id = %(contact)s AND inbox_id = %(inbox)s
@@ -284,6 +285,9 @@ def _small_parts(*, account: Account, contact: Contact, inbox: Inbox) -> dict[st
         message._prefetched_objects_cache = {  # type: ignore[attr-defined]
             "attachments": [_model_from_json(Attachment, row) for row in item["attachments"]]
         }
+        # the message's reading, as select_related("sentiment") would have cached it (None: not read yet)
+        reading = item.get("sentiment")
+        message._state.fields_cache["sentiment"] = _model_from_json(SentimentReading, reading) if reading else None
         history.append(message)
     parsed_facts = []
     for item in facts:
