@@ -112,6 +112,14 @@ def _hand_off(
             settings.save(update_fields=["last_assigned"])
     open_now = is_open(conversation.inbox.business_hours, conversation.inbox.timezone, now)
     goodbye = settings.handoff_message if open_now else settings.after_hours_message
+    missing = [memory.definitions[k].label.lower() for k in memory.missing if k in memory.definitions]
+    if missing:  # never "the team has all the details" when it has not: say what they will still ask
+        still = ", ".join(missing)
+        goodbye = (
+            f"Thanks! I'm handing you over to a member of the team, who will still need your {still}."
+            if open_now
+            else f"Thanks, I've passed this to the team. Someone will follow up when we open and ask for your {still}."
+        )
     send_message(
         account=account,
         conversation=conversation,

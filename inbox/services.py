@@ -415,7 +415,10 @@ def send_message(
     now = timezone.now()
     fields = ["last_activity_at"]
     conversation.last_activity_at = now
-    if kind == Kind.MESSAGE and conversation.status == Status.LIVE:
+    answered = conversation.status == Status.LIVE or (
+        conversation.status == Status.ESCALATED and sender_type == SenderType.USER  # the person owed it
+    )
+    if kind == Kind.MESSAGE and answered:
         conversation.status = Status.WAITING  # answered: now waiting on the customer
         fields.append("status")
     message = Message.objects.create(
@@ -627,7 +630,11 @@ def conversation_hand_to_human(
     conversation.handled_by = HandledBy.HUMAN
     if assignee is not None:
         conversation.assignee = assignee
-    return _changed(account, conversation, None, text, ["handled_by", "assignee"])
+    # The AI's handover words are not an answer: a person owes the customer the next reply, so the conversation is
+    # escalated (not "waiting on the customer", which playbooks would nudge or resolve) until a person writes.
+    if conversation.status in {Status.LIVE, Status.WAITING}:
+        conversation.status = Status.ESCALATED
+    return _changed(account, conversation, None, text, ["handled_by", "assignee", "status"])
 
 
 @transaction.atomic

@@ -294,7 +294,12 @@ class LocalEngine:
         owner = "AI agent" if conversation is not None and conversation.handled_by == "ai" else "a person"
         status = f"{state}, handled by {owner}{mood}." + (f" Known: {known}." if known else "")
         missing = [memory.definitions[key].label for key in memory.missing if key in memory.definitions]
-        if missing:
+        if conversation is not None and conversation.status == "escalated":
+            # handed to the team: the AI's handover words were not an answer
+            next_step = "A person owes the customer the next reply" + (
+                f"; still needed: {', '.join(missing)}." if missing else "."
+            )
+        elif missing:
             next_step = f"Ask for: {', '.join(missing)}."
         elif conversation is not None and conversation.status == "waiting":
             next_step = "Wait for the customer's answer; follow up if there is none."

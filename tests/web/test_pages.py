@@ -132,7 +132,8 @@ def test_folders(tenant: Tenant, shop: dict[str, Any]) -> None:
     assert shown("mine") == {ids[mine]}
     assert shown("unassigned") == {ids[unassigned]}
     assert shown("ai") == {ids[ai], ids[escalated]}
-    assert shown("escalated") == {ids[escalated]}
+    # a handoff escalates: a person owes the customer the next reply
+    assert shown("escalated") == {ids[escalated], ids[mine], ids[unassigned]}
     assert shown("resolved") == {ids[done]}
     assert shown("all") == set(ids.values())
 
