@@ -209,39 +209,22 @@ def history(visitor: Visitor, *, after: int = 0) -> list[dict[str, Any]]:
     contact = visitor_contact(visitor)
     if contact is None:
         return []
-    messages = (
-        Message.objects.filter(
-            account_id=visitor.endpoint.account_id,
-            contact=contact,
-            inbox_id=visitor.endpoint.inbox_id,
-            kind="message",
-            channel="webchat",
-            pk__gt=after,
-        )
-        .select_related("sender_user")
-        .prefetch_related("attachments")
+    chat = Message.objects.filter(
+        account_id=visitor.endpoint.account_id,
+        contact=contact,
+        inbox_id=visitor.endpoint.inbox_id,
+        kind="message",
+        channel="webchat",
     )
+    messages = chat.filter(pk__gt=after).select_related("sender_user").prefetch_related("attachments")
     if not visitor.identifier:
         # An unverified browser sees its own conversation only: after a person merged its contact with another
         # record, the other's earlier chats (another browser's words, and the answers to them) stay out of it.
-        first = (
-            Message.objects.filter(
-                account_id=visitor.endpoint.account_id,
-                contact=contact,
-                inbox_id=visitor.endpoint.inbox_id,
-                channel="webchat",
-                direction="in",
-                metadata__visitor=visitor.visitor_id,
-            )
-            .order_by("created_at", "id")
-            .values_list("created_at", flat=True)
-            .first()
-        )
+        mine = Q(direction="in", metadata__visitor=visitor.visitor_id)
+        first = chat.filter(mine).order_by("created_at", "id").values_list("created_at", flat=True).first()
         if first is None:
             return []
-        messages = messages.filter(created_at__gte=first).filter(
-            Q(direction="out") | Q(metadata__visitor=visitor.visitor_id)
-        )
+        messages = messages.filter(created_at__gte=first).filter(Q(direction="out") | mine)
     latest = list(messages.order_by("-created_at", "-id")[:HISTORY])
     return [message_json(m) for m in reversed(latest)]
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from accounts.text import clean_json, clean_text
-from channels_app.models import ChannelEndpoint, InboundEvent
+from channels_app.models import InboundEvent
 from inbox.models import Message
-from tests.channels_app.test_twilio import fixture, post, run_pending
+from tests.channels_app.test_twilio import fixture, post, run_pending, sms_endpoint
 from tests.conftest import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -22,19 +22,7 @@ def test_the_cleaning_rule() -> None:
 
 
 def test_a_signed_sms_with_a_nul_is_kept(tenant: Tenant, settings: Any) -> None:
-    from channels_app.credentials import credentials_encrypt
-    from tests.channels_app.test_twilio import SID, TOKEN
-    from tests.factories import InboxFactory
-
-    settings.PUBLIC_BASE_URL = "https://inbox.example.com"
-    settings.TWILIO_API_BASE_URL = ""
-    endpoint = ChannelEndpoint.objects.create(
-        account=tenant.account,
-        inbox=InboxFactory(account=tenant.account),
-        kind="sms",
-        address="+13125550100",
-        credentials_encrypted=credentials_encrypt({"account_sid": SID, "auth_token": TOKEN}),
-    )
+    endpoint = sms_endpoint(tenant, settings)
     payload = {**fixture("sms_inbound"), "Body": "pipe\x00burst", "ProfileName": "Ro\x00sa"}
     assert post(endpoint, "messaging", payload).status_code == 200
     assert InboundEvent.objects.get().payload["Body"] == "pipe\ufffdburst"

@@ -18,7 +18,7 @@ from channels_app.models import InboundEvent
 from config.logfilters import RedactQueryString
 from inbox.models import Message
 from tests.channels_app.test_email import PDF, SECRET, basic, load, make_endpoint, path, run_pending
-from tests.channels_app.test_twilio import TOKEN, fixture
+from tests.channels_app.test_twilio import TOKEN, fixture, sms_endpoint
 from tests.conftest import Tenant
 
 
@@ -82,19 +82,7 @@ def test_an_email_of_thousands_of_parts_keeps_the_first_files_and_counts_the_res
 
 @pytest.mark.django_db
 def test_a_huge_signed_twilio_post_is_refused_with_413(tenant: Tenant, settings: Any) -> None:
-    settings.PUBLIC_BASE_URL = "https://inbox.example.com"
-    from channels_app.credentials import credentials_encrypt
-    from channels_app.models import ChannelEndpoint
-    from tests.channels_app.test_twilio import SID
-    from tests.factories import InboxFactory
-
-    endpoint = ChannelEndpoint.objects.create(
-        account=tenant.account,
-        inbox=InboxFactory(account=tenant.account),
-        kind="sms",
-        address="+13125550100",
-        credentials_encrypted=credentials_encrypt({"account_sid": SID, "auth_token": TOKEN}),
-    )
+    endpoint = sms_endpoint(tenant, settings)
     payload = {**fixture("sms_inbound"), "Body": "x" * (1024 * 1024)}
     url = webhook_url(endpoint, "messaging")
     signature = RequestValidator(TOKEN).compute_signature(url, payload)

@@ -21,7 +21,7 @@ from channels_app.adapters import email as email_adapter
 from channels_app.credentials import credentials_encrypt
 from channels_app.models import ChannelEndpoint, InboundEvent
 from inbox.models import Message
-from tests.channels_app.test_twilio import SID, TOKEN, fixture, post, run_pending
+from tests.channels_app.test_twilio import fixture, post, run_pending, sms_endpoint
 from tests.conftest import Tenant
 from tests.factories import InboxFactory, inbound
 
@@ -70,15 +70,7 @@ def inside() -> Iterator[Recorder]:
 
 @pytest.fixture
 def endpoint(tenant: Tenant, settings: Any) -> ChannelEndpoint:
-    settings.TWILIO_API_BASE_URL = ""  # production: Twilio's own hosts only
-    settings.PUBLIC_BASE_URL = "https://inbox.example.com"
-    return ChannelEndpoint.objects.create(
-        account=tenant.account,
-        inbox=InboxFactory(account=tenant.account, name="Support"),
-        kind="sms",
-        address="+13125550100",
-        credentials_encrypted=credentials_encrypt({"account_sid": SID, "auth_token": TOKEN}),
-    )
+    return sms_endpoint(tenant, settings)  # production: Twilio's own hosts only
 
 
 def _mms(endpoint: ChannelEndpoint, media_url: str) -> Message:

@@ -44,18 +44,22 @@ def fake() -> Iterator[FakeTwilio]:
         yield server
 
 
-@pytest.fixture
-def endpoint(tenant: Tenant, fake: FakeTwilio, settings: Any) -> ChannelEndpoint:
-    settings.TWILIO_API_BASE_URL = fake.url
+def sms_endpoint(tenant: Tenant, settings: Any, *, api_base: str = "") -> ChannelEndpoint:
+    """A Twilio SMS number of the tenant's Support inbox, its webhooks signed for https://inbox.example.com."""
+    settings.TWILIO_API_BASE_URL = api_base
     settings.PUBLIC_BASE_URL = "https://inbox.example.com"
-    inbox = InboxFactory(account=tenant.account, name="Support")
     return ChannelEndpoint.objects.create(
         account=tenant.account,
-        inbox=inbox,
+        inbox=InboxFactory(account=tenant.account, name="Support"),
         kind="sms",
         address="+13125550100",
         credentials_encrypted=credentials_encrypt({"account_sid": SID, "auth_token": TOKEN}),
     )
+
+
+@pytest.fixture
+def endpoint(tenant: Tenant, fake: FakeTwilio, settings: Any) -> ChannelEndpoint:
+    return sms_endpoint(tenant, settings, api_base=fake.url)
 
 
 def post(endpoint: ChannelEndpoint, kind: str, payload: dict[str, str], *, signature: str | None = None) -> Any:
