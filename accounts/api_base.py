@@ -30,6 +30,7 @@ from rest_framework.views import APIView, exception_handler
 from .errors import ServiceError
 from .models import Account, ApiToken, Membership, User
 from .selectors import membership_for_user
+from .tenant_db import tenant_enter
 
 # --- Errors: one shape everywhere -------------------------------------------------------------------------
 #   {"error": {"status": 400, "code": "invalid", "message": "...", "fields": {"email": ["..."]}}}
@@ -143,6 +144,7 @@ class AccountScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         self.membership = membership
         self.account = membership.account
         self.user = cast(User, request.user)
+        tenant_enter(self.account.pk)  # from here on, PostgreSQL shows this account's rows only
         super().initial(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Any]:

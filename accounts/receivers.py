@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_out
+from django.core.signals import request_finished
 from django.db import models
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from .models import User
 from .realtime import access_changed
+from .tenant_db import tenant_leave
 from .text import clean_json, clean_text
 
 OUR_APPS = {"accounts", "contacts", "inbox", "memory", "channels_app", "ai_agent", "web"}
@@ -46,3 +48,6 @@ def _clean_stored_text(sender: Any, instance: Any, **kwargs: Any) -> None:
             setattr(instance, field.attname, clean_json(value))
         elif isinstance(value, str):
             setattr(instance, field.attname, clean_text(value))
+
+
+request_finished.connect(tenant_leave, dispatch_uid="accounts.tenant_leave")

@@ -389,6 +389,10 @@ if PRODUCTION and not ENCRYPTION_KEYS:
 # Where the twilio SDK sends API calls: Twilio unless set (tests point it at a fake server on 127.0.0.1).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 
+# Row-level security (accounts.tenant_db, web migration 0001): API requests run as the role continuum_app,
+# which PostgreSQL's policies bind to the request's account.
+ROW_LEVEL_SECURITY = env.bool("ROW_LEVEL_SECURITY", default=True)
+
 # Outbound requests (accounts.outbound): every server-side fetch reaches public addresses only. Name here the
 # internal hosts (`host` or `host:port`) an operator runs services on, e.g. a self-hosted LLM; tenants cannot.
 OUTBOUND_ALLOWED_INTERNAL_HOSTS = env.list("OUTBOUND_ALLOWED_INTERNAL_HOSTS", default=[])

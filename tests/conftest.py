@@ -163,6 +163,10 @@ def _close_stray_db_sessions(django_db_setup: None, django_db_blocker) -> Iterat
         )
 
 
+# An API request that serves one account switches the connection to the row-level-security role and back
+# (accounts.tenant_db): two statements on top of what the view reads.
+RLS = 2
+
 WORKER_TWILIO = ("ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "twilio-auth-token-for-tests")
 PUBLIC_BASE = "https://inbox.example.com"
 

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, AuditLog, Membership, Role, User
-from tests.conftest import Tenant, make_tenant
+from tests.conftest import RLS, Tenant, make_tenant
 from tests.factories import TEST_PASSWORD, MembershipFactory, UserFactory, api_token_for
 
 pytestmark = pytest.mark.django_db
@@ -80,11 +80,11 @@ class TestMembers:
         client = tenant.client("agent")
         # token lookup, token touch is skipped (just used), membership, count, page
         client.get(url(tenant, "/members"))
-        with django_assert_num_queries(4):
+        with django_assert_num_queries(4 + RLS):
             first = client.get(url(tenant, "/members"))
         for _ in range(10):
             MembershipFactory(account=tenant.account)
-        with django_assert_num_queries(4):
+        with django_assert_num_queries(4 + RLS):
             second = client.get(url(tenant, "/members"))
         assert first.json()["count"] == 2
         assert second.json()["count"] == 12

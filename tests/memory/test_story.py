@@ -24,7 +24,7 @@ from memory.services import (
     note_write,
     sentiment_record,
 )
-from tests.conftest import Tenant
+from tests.conftest import RLS, Tenant
 from tests.factories import InboxFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -288,7 +288,7 @@ def test_recall_query_count_is_constant(tenant: Tenant, teams: dict[str, Any], d
     url = f"/api/v1/accounts/{tenant.account.pk}/contacts/{story['rosa'].pk}/memory?inbox={teams['support'].pk}"
     client = tenant.client("agent")
     client.get(url)
-    with django_assert_num_queries(5):  # token, membership, contact, visible inbox, recall (1)
+    with django_assert_num_queries(5 + RLS):  # token, membership, contact, visible inbox, recall (1)
         assert client.get(url).status_code == 200
     for n in range(20):
         msg = receive_message(
@@ -306,6 +306,6 @@ def test_recall_query_count_is_constant(tenant: Tenant, teams: dict[str, Any], d
         )
     with django_assert_num_queries(1):
         after = recall(**args)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(5 + RLS):
         assert client.get(url).status_code == 200
     assert after.sentiment.mean == 0.5 and after.sentiment.direction == "steady" and not after.sentiment.urgent
