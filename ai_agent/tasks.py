@@ -58,6 +58,8 @@ def read_message(message: Message) -> Analysis:
     analysis = engine_for(account).analyze(
         message.body, definitions=definitions_for(account=account, inbox=inbox), region=account.default_region
     )
+    if not message.body.strip():
+        return analysis  # a call with no words yet (ringing, hung up): no mood to read, nothing learned
     with transaction.atomic():
         sentiment_record(account=account, message=message, score=analysis.sentiment, engine=analysis.engine)
         for fact in analysis.facts:

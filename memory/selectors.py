@@ -69,7 +69,7 @@ class Trend:
             if newer.label != older.label:
                 last_change = newer.created_at
                 break
-        urgent = mean < FRUSTRATED_BELOW or (previous is not None and previous - mean > FAST_FALL)
+        urgent = mean <= FRUSTRATED_BELOW or (previous is not None and previous - mean >= FAST_FALL)
         label = "positive" if mean >= 0.05 else "negative" if mean <= -0.05 else "neutral"
         return cls(mean, previous, direction, label, last_change, urgent, len(readings))
 

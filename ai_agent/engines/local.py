@@ -41,10 +41,32 @@ DOMAIN_LEXICON = {
     "again": -0.4,
     "fixed": 1.8,
     "resolved": 1.6,
-    # Politeness and request words, which VADER reads as warmth: in a service request they carry no mood.
+    # What goes wrong with software and devices, which VADER does not know.
+    "crash": -1.8,
+    "crashes": -1.8,
+    "crashed": -1.8,
+    "crashing": -1.8,
+    "freezes": -1.5,
+    "frozen": -1.2,
+    "error": -1.2,
+    "errors": -1.2,
+    "fails": -1.5,
+    "failed": -1.5,
+    "failing": -1.5,
+    "bug": -1.2,
+    "stuck": -1.2,
+    # Politeness, assent and request words, which VADER reads as warmth: in a service request they carry no mood.
     "please": 0.0,
     "accept": 0.0,
     "want": 0.0,
+    "ok": 0.0,
+    "okay": 0.0,
+    "sure": 0.0,
+    "yes": 0.0,
+    "yeah": 0.0,
+    "like": 0.0,  # "I would like to book", not affection
+    "pass": 0.0,  # "we'll pass for now": a decline, not a mood
+    "interested": 0.0,
 }
 # Greetings and sign-offs, left out when scoring a text sentence by sentence.
 PLEASANTRIES = {"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "regards", "best", "bye", "ok", "okay"}
@@ -56,8 +78,6 @@ INTENT_PATTERNS = {
         r"(your|a|the) (manager|supervisor|boss)|somebody (useful|competent|real)|someone (useful|competent|real)|"
         r"(speak|talk|chat) (to|with) (a |an |the |your |some)?"
         r"(person|human|agent|one|body|representative|manager|staff|team|someone|somebody)|"
-        r"(call|ring|phone) me back|(can|could|would|will) (you|someone|somebody) (please )?(call|ring|phone) me|"
-        r"give me a (call|ring)|"
         # es / fr
         r"(hablar|habla) con (una persona|alguien|un humano|un agente|el encargado|un responsable)|persona real|"
         r"parler (à|a|avec) (quelqu'un|quelqu\u2019un|une personne|un humain|un conseiller|un responsable)|"
@@ -83,15 +103,44 @@ INTENT_PATTERNS = {
         r"nobody (has )?(replied|answered|got back|called)|(asked|told you|wrote) (this )?(twice|three times|again)|"
         r"still not (here|arrived|fixed|resolved)|todavía (espero|no)|toujours (pas|rien|en attente))\b"
     ),
-    "cancel": r"\b(cancel|unsubscribe|terminate|close my account|stop my)\b",
-    "complaint": (
-        r"\b(complain|complaint|unacceptable|ridiculous|terrible|worst|disappointed|charged twice|overcharged)\b"
+    # A calm request to be called back is a next step for the team, not an escalation.
+    "callback": (
+        r"\b((call|ring|phone) me back|(can|could|would|will) (you|someone|somebody) (please )?(call|ring|phone) me|"
+        r"give me a (call|ring)|call me when|(llámame|llamame)|rappelez[- ]moi)\b"
     ),
-    "urgent": r"\b(urgent|asap|emergency|immediately|right now|flood(ing|ed)?|leak(ing)?|no (heat|water|power))\b",
+    "cancel": r"\b(cancel|unsubscribe|terminate|close my account|stop my)\b",
+    # Emotional complaints go to a person; a money problem stated calmly is collected first (billing_issue).
+    "complaint": r"\b(complain|complaint|unacceptable|ridiculous|terrible|worst|disappointed|outrageous|scam)\b",
+    "billing_issue": r"\b(charged (me )?twice|double[- ]charged|overcharged|wrong (amount|charge)|refund)\b",
+    "urgent": (
+        r"\b(urgent|asap|emergency|immediately|right now|flood(ing|ed)?|no (heat|water|power)|"
+        r"leak(ing|s)?(?! (a bit|a little|slightly|a tiny bit)))\b"
+    ),
     "outage": r"\b(outage|is down|not working|stopped working|can'?t log ?in|offline)\b",
     "thanks": r"\b(thanks|thank you|appreciate it|great job)\b",
 }
 _INTENTS = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in INTENT_PATTERNS.items()}
+
+# The customer-service layer over VADER. Complaints stated without emotional words still read negative: money that
+# did not arrive or was taken twice, a long wait, being asked again, a bare "??" follow-up, a threat to complain.
+_SERVICE_NEGATIVE = re.compile(
+    r"\b(charged (me )?twice|double[- ]charged|overcharged|(refund|money|payment|deposit|order|parcel|package) "
+    r"(has |still )?(not|never|hasn'?t|didn'?t) (arrived|come|come through|been (received|refunded|credited))|"
+    r"(haven'?t|have not|didn'?t|did not|never) (received|got|gotten) (my|the|a) (refund|money|order|parcel|package)|"
+    r"still (waiting|no|nothing|not)|no one (has )?(replied|answered|got back)|nobody (has )?(replied|answered)|"
+    r"(asked|told you|said) (this |that )?(already|twice|before)|(again|for the (second|third) time)|"
+    r"wrong (item|size|amount|charge)|not what i ordered|doesn'?t work|does not work|stopped working|"
+    r"(sue|lawyer|chargeback|dispute|report you|bad review|one star|1-star))\b",
+    re.IGNORECASE,
+)
+_BARE_FOLLOW_UP = re.compile(r"^\s*(\?{2,}|hello\?+|anyone\?+|any (update|news)\??)\s*$", re.IGNORECASE)
+# A contrast: what comes after it is what the customer means ("love the app, but the export crashes").
+_CONTRAST = re.compile(r"\s*(?:,\s*)?\b(?:but|however|though|although|yet|pero|sin embargo|mais|cependant)\b\s*",
+                       re.IGNORECASE)  # fmt: skip
+# "Thanks, we'll pass" / "Hi, ..." : a courtesy before the words that carry the mood.
+_LEADING_COURTESY = re.compile(r"^\s*(hi|hello|hey|thanks|thank you|thx|ok|okay|cheers)\s*[,!.:-]+\s*", re.IGNORECASE)
+SERVICE_NEGATIVE_FLOOR = -0.4
+SAFETY_FLOOR = -0.6
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _DATE_CUE = re.compile(
@@ -190,15 +239,36 @@ class LocalEngine:
         return analyzer
 
     def sentiment(self, text: str) -> float:
-        """VADER's compound score; a text of several sentences is scored per sentence and averaged, leaving out
-        greetings and sign-offs ("Hi!", "Thanks.") so that a polite closing word does not cancel three angry
-        sentences (while a one-word verdict such as "Unacceptable." still counts)."""
+        """A support team's reading of the customer's mood: VADER per clause, with the customer-service layer.
+
+        * Sentences are scored one by one, leaving out greetings and sign-offs ("Hi!", "Thanks.").
+        * Within a sentence, what follows a contrast counts most ("love the app, but the export crashes").
+        * Several sentences: the most negative clause pulls the mean halfway to it (one angry sentence among
+          polite ones is not averaged away).
+        * Complaints without emotional words (money not arrived, charged twice, a long wait, asked again, a
+          bare "??", threats) read at least mildly negative; politeness and assent are neutral (lexicon)."""
         sentences = [s for s in _SENTENCES.split(text.strip()) if s.strip()]
-        if len(sentences) <= 1:
-            return float(self._vader.polarity_scores(text)["compound"])
-        substantive = [s for s in sentences if s.strip(" .!?,").lower() not in PLEASANTRIES] or sentences
-        scores = [self._vader.polarity_scores(s)["compound"] for s in substantive]
-        return round(sum(scores) / len(scores), 4)
+        substantive = [s for s in sentences if s.strip(" .!?,").lower() not in PLEASANTRIES] or sentences or [text]
+        scores = [self._clause_score(s) for s in substantive]
+        score = sum(scores) / len(scores)
+        low = min(scores)
+        if len(scores) > 1 and low < score:
+            score = (score + low) / 2
+        if _SERVICE_NEGATIVE.search(text) or _BARE_FOLLOW_UP.match(text):
+            score = min(score, SERVICE_NEGATIVE_FLOOR)
+        if _INTENTS["safety"].search(text):
+            score = min(score, SAFETY_FLOOR)
+        return round(score, 4)
+
+    def _clause_score(self, sentence: str) -> float:
+        rest = _LEADING_COURTESY.sub("", sentence, count=1)
+        sentence = rest if rest.strip(" ,.!?") else sentence
+        parts = [p for p in _CONTRAST.split(sentence) if p and p.strip(" ,.")]
+        if len(parts) < 2:
+            return float(self._vader.polarity_scores(sentence)["compound"])
+        before = self._vader.polarity_scores(" ".join(parts[:-1]))["compound"]
+        after = self._vader.polarity_scores(parts[-1])["compound"]
+        return float(0.25 * before + 0.75 * after)
 
     def analyze(self, text: str, *, definitions: dict[str, Definition], region: str) -> Analysis:
         intents = {name for name, pattern in _INTENTS.items() if pattern.search(text)}
@@ -294,7 +364,10 @@ class LocalEngine:
         owner = "AI agent" if conversation is not None and conversation.handled_by == "ai" else "a person"
         status = f"{state}, handled by {owner}{mood}." + (f" Known: {known}." if known else "")
         missing = [memory.definitions[key].label for key in memory.missing if key in memory.definitions]
-        if conversation is not None and conversation.status == "escalated":
+        wants_call = any(_INTENTS["callback"].search(m.body or "") for m in inbound)
+        if wants_call and not (conversation is not None and conversation.status == "escalated"):
+            next_step = "Call the customer back" + (f"; first ask for: {', '.join(missing)}." if missing else ".")
+        elif conversation is not None and conversation.status == "escalated":
             # handed to the team: the AI's handover words were not an answer
             next_step = "A person owes the customer the next reply" + (
                 f"; still needed: {', '.join(missing)}." if missing else "."

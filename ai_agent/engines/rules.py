@@ -52,7 +52,7 @@ def decide(
         return Decision("handoff", reason="The customer is complaining: a person should answer.")
     if settings.handoff_on_urgent and "long_wait" in analysis.intents:
         return Decision("handoff", reason="The customer has waited too long: a person should answer.")
-    if trend.mean is not None and trend.mean < settings.handoff_below_sentiment:
+    if trend.mean is not None and trend.mean <= settings.handoff_below_sentiment:  # the boundary included
         return Decision("handoff", reason=f"The customer's mood fell below {settings.handoff_below_sentiment}.")
 
     if knowledge:  # a question the knowledge base answers is answered first; details can follow

@@ -68,3 +68,21 @@ def test_the_ai_never_asks_for_what_the_channel_tells(tenant: Tenant, channel: s
     assert decision.action == "ask" and decision.key != told
     asked = Message.objects.filter(sender_type="ai").values_list("metadata__key", flat=True)
     assert told not in list(asked)
+
+
+@pytest.mark.django_db
+def test_a_call_with_no_words_adds_no_reading(tenant: Tenant) -> None:
+    from ai_agent.tasks import analyze_message
+    from memory.models import SentimentReading
+
+    inbox = InboxFactory(account=tenant.account)
+    ringing = inbound(tenant.account, inbox, "+13125550188", "", channel="voice")
+    analyze_message.run(tenant.account.pk, ringing.pk)
+    assert not SentimentReading.objects.filter(message=ringing).exists()
+
+
+def test_a_calm_call_back_request_is_a_next_step_not_a_handoff_class() -> None:
+    intents = ENGINE.analyze("Can someone call me back tomorrow? 415-555-0123", definitions={}, region="US").intents
+    assert "callback" in intents and "asks_for_human" not in intents
+    calm_money = ENGINE.analyze("I was charged twice on my last invoice", definitions={}, region="US").intents
+    assert "billing_issue" in calm_money and "complaint" not in calm_money
