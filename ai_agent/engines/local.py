@@ -98,7 +98,9 @@ INTENT_PATTERNS = {
     ),
     # Waiting too long is a complaint even in calm words.
     "long_wait": (
-        r"\b(still (waiting|no|nothing|haven'?t)|waiting (for|since) (\w+ ){0,2}(days|weeks|months|hours)|"
+        r"\b(still (waiting|no|nothing|haven'?t|has not|hasn'?t|not)|"
+        r"waiting (for|since) (\w+ ){0,2}(days|weeks|months|hours)|"
+        r"after (\w+ ){0,2}(days|weeks|months)|"
         r"(days|weeks|months) (and|with) no|no one (has )?(replied|answered|got back|called)|"
         r"nobody (has )?(replied|answered|got back|called)|(asked|told you|wrote) (this )?(twice|three times|again)|"
         r"still not (here|arrived|fixed|resolved)|todavía (espero|no)|toujours (pas|rien|en attente))\b"
@@ -109,6 +111,11 @@ INTENT_PATTERNS = {
         r"give me a (call|ring)|call me when|(llámame|llamame)|rappelez[- ]moi)\b"
     ),
     "cancel": r"\b(cancel|unsubscribe|terminate|close my account|stop my)\b",
+    # A polite no: nothing for a person to do, and not a bad mood.
+    "decline": (
+        r"\b((we'?ll|i'?ll|we will|i will) pass|no thanks|not (right )?now|maybe (later|next (year|time))|"
+        r"not interested)\b"
+    ),
     # Emotional complaints go to a person; a money problem stated calmly is collected first (billing_issue).
     "complaint": r"\b(complain|complaint|unacceptable|ridiculous|terrible|worst|disappointed|outrageous|scam)\b",
     "billing_issue": r"\b(charged (me )?twice|double[- ]charged|overcharged|wrong (amount|charge)|refund)\b",
@@ -130,15 +137,20 @@ _SERVICE_NEGATIVE = re.compile(
     r"still (waiting|no|nothing|not)|no one (has )?(replied|answered|got back)|nobody (has )?(replied|answered)|"
     r"(asked|told you|said) (this |that )?(already|twice|before)|(again|for the (second|third) time)|"
     r"wrong (item|size|amount|charge)|not what i ordered|doesn'?t work|does not work|stopped working|"
+    r"never (came|arrived|showed( up)?|called( back)?|got back|turned up)|still (has not|hasn'?t|isn'?t|not)|"
+    # the same in Spanish and French: a service problem is negative in any language
+    r"no funciona|no enciende|no arranca|fuga|roto|averiad[oa]|sin agua|sin calefacci[oó]n|"
+    r"fuite|en panne|ne marche pas|ne fonctionne pas|cass[ée]|pas d'eau chaude|pas de chauffage|"
     r"(sue|lawyer|chargeback|dispute|report you|bad review|one star|1-star))\b",
     re.IGNORECASE,
 )
-_BARE_FOLLOW_UP = re.compile(r"^\s*(\?{2,}|hello\?+|anyone\?+|any (update|news)\??)\s*$", re.IGNORECASE)
+_BARE_FOLLOW_UP = re.compile(r"^\s*(\?{2,}|(hello|anyone|any (update|news))\s*\?{2,})\s*$", re.IGNORECASE)
 # A contrast: what comes after it is what the customer means ("love the app, but the export crashes").
 _CONTRAST = re.compile(r"\s*(?:,\s*)?\b(?:but|however|though|although|yet|pero|sin embargo|mais|cependant)\b\s*",
                        re.IGNORECASE)  # fmt: skip
 # "Thanks, we'll pass" / "Hi, ..." : a courtesy before the words that carry the mood.
 _LEADING_COURTESY = re.compile(r"^\s*(hi|hello|hey|thanks|thank you|thx|ok|okay|cheers)\s*[,!.:-]+\s*", re.IGNORECASE)
+_TRAILING_COURTESY = re.compile(r"[\s,;.-]+(thanks|thank you|thx|cheers|please)[\s.!]*$", re.IGNORECASE)
 SERVICE_NEGATIVE_FLOOR = -0.4
 SAFETY_FLOOR = -0.6
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
@@ -261,7 +273,7 @@ class LocalEngine:
         return round(score, 4)
 
     def _clause_score(self, sentence: str) -> float:
-        rest = _LEADING_COURTESY.sub("", sentence, count=1)
+        rest = _TRAILING_COURTESY.sub("", _LEADING_COURTESY.sub("", sentence, count=1), count=1)
         sentence = rest if rest.strip(" ,.!?") else sentence
         parts = [p for p in _CONTRAST.split(sentence) if p and p.strip(" ,.")]
         if len(parts) < 2:

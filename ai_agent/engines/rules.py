@@ -70,6 +70,8 @@ def decide(
             greeting = settings.greeting.format(persona=settings.persona_name, inbox=memory.inbox.name)
             question = f"{greeting} {question}"
         return Decision("ask", text=question, key=key)
+    if "decline" in analysis.intents and not analysis.urgent:
+        return Decision("none", reason="The customer declined politely: nothing for a person to do.")
     if settings.handoff_on_unknown_question and "?" in text:
         return Decision("handoff", reason="The customer asked something the knowledge base does not cover.")
     if settings.handoff_when_collected:

@@ -28,3 +28,20 @@ def test_local_engine_meets_its_targets() -> None:
     assert report.f1 >= 0.9, report.misses
     assert report.handoff_accuracy >= 0.9, report.misses
     assert Fact.objects.count() == 0  # the evaluation leaves nothing behind
+
+
+def test_the_fresh_set_is_split_and_keeps_its_floors() -> None:
+    """Floors that catch regressions, not the targets (docs/ai.md has the figures); test is never tuned on."""
+    from ai_agent.evaluation import DATA_V2
+
+    data = json.loads(DATA_V2.read_text())
+    splits = {c["split"] for c in data["conversations"]}
+    assert splits == {"dev", "test"}
+    assert len({c["id"] for c in data["conversations"]}) == len(data["conversations"])
+    for split in ("dev", "test"):
+        report = evaluate(DATA_V2, split=split)
+        assert report.conversations >= 20
+        assert report.f1 >= 0.9, report.misses
+        assert report.message_sentiment_agreement >= 0.7, report.misses
+        assert report.handoff_accuracy >= 0.75, report.misses
+        assert report.repeated_questions == 0, report.misses
