@@ -8,4 +8,4 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401 - connects the signal receivers
+        from . import receivers, two_factor  # noqa: F401 - connects the signal receivers

@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "channels",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # Ours, bottom layer first (a lower app never imports a higher one).
     "accounts",
     "contacts",
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "web.middleware.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -87,6 +91,8 @@ AXES_CLIENT_IP_CALLABLE = "accounts.clients.client_ip"
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no row each
 AXES_USERNAME_CALLABLE = "accounts.clients.sign_in_name"
 AXES_VERBOSE = False
+# Two-factor codes (django-otp): the name an authenticator app shows for the account.
+OTP_TOTP_ISSUER = "Continuum"
 # Password reset requests (accounts.auth_views): per client address and per email asked for.
 PASSWORD_RESET_RATE_PER_ADDRESS = env.str("PASSWORD_RESET_RATE_PER_ADDRESS", default="10/h")
 PASSWORD_RESET_RATE_PER_EMAIL = env.str("PASSWORD_RESET_RATE_PER_EMAIL", default="3/h")

@@ -15,6 +15,7 @@ from django.utils.crypto import constant_time_compare
 from accounts.models import Membership, User
 from accounts.realtime import user_group
 from accounts.selectors import membership_for_user
+from accounts.two_factor import session_owes_code
 from channels_app.webchat import visitor_group
 from inbox.events import inbox_group
 from inbox.models import Conversation
@@ -42,6 +43,10 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         account_id = int(self.scope["url_route"]["kwargs"]["account_id"])
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        session = self.scope.get("session")
+        if session is not None and await database_sync_to_async(session_owes_code)(session):
+            await self.close(code=CLOSE_UNAUTHENTICATED)  # signed in with a password, the two-factor code not given
             return
         membership = await database_sync_to_async(membership_for_user)(account_id=account_id, user=user)
         if membership is None:  # not a member: the same answer as for an account that does not exist
@@ -174,6 +179,7 @@ def _access(session_key: str | None, account_id: int, user_id: int) -> tuple[Mem
         user is None
         or str(session.get(SESSION_KEY)) != str(user_id)
         or not constant_time_compare(str(session.get(HASH_SESSION_KEY, "")), user.get_session_auth_hash())
+        or session_owes_code(session)
     ):
         return CLOSE_UNAUTHENTICATED
     membership = membership_for_user(account_id=account_id, user=user)

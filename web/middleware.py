@@ -6,9 +6,15 @@ their own inline scripts and are left out."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from accounts.two_factor import session_owes_code
 
 POLICY = "; ".join(
     [
@@ -36,3 +42,30 @@ class ContentSecurityPolicyMiddleware:
         if not request.path.startswith(EXEMPT_PREFIXES) and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = POLICY
         return response
+
+
+class TwoFactorMiddleware:
+    """A session that owes its two-factor code reaches only the code page, sign-out and the public routes: pages
+    redirect to the code page, session-authenticated API calls answer 403 (API tokens are unaffected)."""
+
+    OPEN = ("/auth/", "/static/", "/healthz", "/webhooks/", "/webchat/", "/media/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(self.OPEN) or "HTTP_AUTHORIZATION" in request.META:
+            return self.get_response(request)
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key and session_owes_code(session):
+            if request.path.startswith("/api/"):
+                body = {
+                    "error": {
+                        "status": 403,
+                        "code": "two_factor_required",
+                        "message": "Give your two-factor code first (/auth/two-factor/verify/), or use an API token.",
+                    }
+                }
+                return HttpResponse(json.dumps(body), status=403, content_type="application/json")
+            return redirect(f"{reverse('two-factor-verify')}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)

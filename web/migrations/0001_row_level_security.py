@@ -28,9 +28,11 @@ def tenant_tables(cursor):  # type: ignore[no-untyped-def]
 
 def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     with schema_editor.connection.cursor() as cursor:
+        # The role is cluster-wide: several databases may be migrated at once (the test workers' databases on one
+        # server), so "create unless it exists" must also survive losing the race to another migration.
         cursor.execute(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'continuum_app') THEN "
-            "CREATE ROLE continuum_app NOLOGIN NOSUPERUSER NOBYPASSRLS; END IF; END $$"
+            "DO $$ BEGIN CREATE ROLE continuum_app NOLOGIN NOSUPERUSER NOBYPASSRLS; "
+            "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
         )
         cursor.execute("GRANT USAGE ON SCHEMA public TO continuum_app")
         cursor.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO continuum_app")
