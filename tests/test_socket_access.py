@@ -53,9 +53,12 @@ async def _agent_in_sales() -> tuple[Tenant, Any, Client, WebsocketCommunicator]
 
 
 async def _closed_with(socket: WebsocketCommunicator) -> int:
+    """The close code the server sent; then the client side hangs up too, so the consumer's task ends here and not
+    when the test's event loop is torn down (a consumer still waiting there can stall the teardown)."""
     output = await socket.receive_output(timeout=5)
     while output["type"] != "websocket.close":
         output = await socket.receive_output(timeout=5)
+    await socket.disconnect()
     return int(output["code"])
 
 
