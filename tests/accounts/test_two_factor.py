@@ -93,3 +93,4 @@ async def test_the_console_socket_waits_for_the_code() -> None:
     )
     connected, close_code = await socket.connect(timeout=5)
     assert not connected and close_code == 4401
+    await socket.disconnect()
