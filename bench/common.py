@@ -24,6 +24,8 @@ def production_settings() -> None:
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-0123456789-0123456789")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
     os.environ.setdefault("ENCRYPTION_KEYS", "YmVuY2gtb25seS1lbmNyeXB0aW9uLWtleS0zMi1ieXQ=")  # bench data only
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # plain HTTP on 127.0.0.1: no redirect, no HSTS
+    os.environ.setdefault("SECURE_HSTS_SECONDS", "0")
     os.environ.setdefault("LOG_LEVEL", "ERROR")  # one warning line per refused request would drown the figures
 
 
