@@ -67,6 +67,16 @@ DOMAIN_LEXICON = {
     "like": 0.0,  # "I would like to book", not affection
     "pass": 0.0,  # "we'll pass for now": a decline, not a mood
     "interested": 0.0,
+    # The vocabulary of the transaction itself, which VADER scores as feeling: "pay by transfer", "policy number",
+    # "credit card", "interest rate", "support team", "please help", "customer care", "free quote".
+    "pay": 0.0,
+    "number": 0.0,
+    "credit": 0.0,
+    "interest": 0.0,
+    "support": 0.0,
+    "help": 0.0,
+    "care": 0.0,
+    "free": 0.0,
 }
 # Greetings and sign-offs, left out when scoring a text sentence by sentence.
 PLEASANTRIES = {"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "regards", "best", "bye", "ok", "okay"}
