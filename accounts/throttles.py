@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from .clients import client_address
 from .models import ApiToken
 
 
@@ -20,5 +21,5 @@ class TokenRateThrottle(SimpleRateThrottle):
         elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:
-            ident = f"address:{self.get_ident(request)}"
+            ident = f"address:{client_address(request)}"  # the one rule for who is asking behind our proxy
         return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -55,11 +55,11 @@ def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ign
 def read_message(message: Message) -> Analysis:
     """Analyze one customer message with the account's engine and write what it says into memory."""
     account, inbox = message.account, message.inbox
+    if not message.body.strip():  # a call with no words yet (ringing, hung up): no mood to read, nothing learned
+        return Analysis(sentiment=0.0, facts=[], intents=set(), urgent=False, engine="")
     analysis = engine_for(account).analyze(
         message.body, definitions=definitions_for(account=account, inbox=inbox), region=account.default_region
     )
-    if not message.body.strip():
-        return analysis  # a call with no words yet (ringing, hung up): no mood to read, nothing learned
     with transaction.atomic():
         sentiment_record(account=account, message=message, score=analysis.sentiment, engine=analysis.engine)
         for fact in analysis.facts:

@@ -4,13 +4,13 @@ reason, from the Content-Length header, so nothing of it is parsed or stored. Th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.template.defaultfilters import filesizeformat
 
+from accounts.api_base import error_body
 from accounts.text import clean_text
 
 
@@ -25,8 +25,7 @@ def limit_for(path: str) -> int:
 
 def too_large(request: HttpRequest, message: str) -> HttpResponse:
     if request.path.startswith("/api/"):
-        body = {"error": {"status": 413, "code": "too_large", "message": message, "fields": {}}}
-        return HttpResponse(json.dumps(body), status=413, content_type="application/json")
+        return JsonResponse(error_body(413, "too_large", message), status=413)
     return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
 
 

@@ -61,14 +61,19 @@ def prefix_tsquery(text: str) -> str:
     return " & ".join(f"{word}:*" for word in words)
 
 
+def merge_record_list(*, account: Account) -> QuerySet[AuditLog]:
+    """The account's contact merges (their audit records, which hold what an undo needs), newest first."""
+    return AuditLog.objects.filter(account=account, action="contact.merged").order_by("-created_at", "-id")
+
+
 def merges_undoable(*, account: Account, merge_ids: list[int]) -> set[int]:
     """Which of these merge records can still be undone: 30 days old at most and not undone yet."""
     from .services import UNDO_WINDOW
 
     recent = set(
-        AuditLog.objects.filter(
-            account=account, pk__in=merge_ids, action="contact.merged", created_at__gte=timezone.now() - UNDO_WINDOW
-        ).values_list("pk", flat=True)
+        merge_record_list(account=account)
+        .filter(pk__in=merge_ids, created_at__gte=timezone.now() - UNDO_WINDOW)
+        .values_list("pk", flat=True)
     )
     undone = AuditLog.objects.filter(account=account, action="contact.unmerged", data__merge__in=list(recent))
     return recent - set(undone.values_list("data__merge", flat=True))

@@ -196,8 +196,8 @@ def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: 
             moved[label] = len(ids)
             rows[label] = {"model": model._meta.label_lower, "field": field.name, "ids": ids}
 
-    before = {"name": keep.name, "attributes": keep.attributes, "created_at": keep.created_at.isoformat(),
-              "last_activity_at": keep.last_activity_at.isoformat()}  # fmt: skip
+    # (last activity is not restored by an undo: what happened since stays with the kept contact)
+    before = {"name": keep.name, "attributes": keep.attributes, "created_at": keep.created_at.isoformat()}
     keep.name = keep.name or drop.name
     keep.attributes = {**drop.attributes, **keep.attributes}
     keep.created_at = min(keep.created_at, drop.created_at)
@@ -236,10 +236,6 @@ def _contact_relations() -> list[tuple[Any, ForeignKey[Any, Any]]]:
         if isinstance(field, ForeignKey):
             found.append((field.model, field))
     return found
-
-
-def merge_record_get(*, account: Account, merge_id: int) -> AuditLog | None:
-    return AuditLog.objects.filter(account=account, pk=merge_id, action="contact.merged").first()
 
 
 @transaction.atomic

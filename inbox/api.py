@@ -22,7 +22,7 @@ from accounts.pagination import NewestMessagesCursorPagination, RecentFirstCurso
 from accounts.selectors import membership_list
 from contacts.api import ContactSerializer, MergeSerializer
 from contacts.models import Contact
-from contacts.selectors import contact_get, contact_list, contact_search
+from contacts.selectors import contact_get, contact_list, contact_search, merge_record_list
 from contacts.services import contact_merge, contact_unmerge, identity_remove
 
 from . import selectors, services
@@ -616,7 +616,7 @@ class ContactMergeViewSet(mixins.ListModelMixin, AccountScopedViewSet):
     admin_actions = {"list", "undo"}
 
     def scoped_queryset(self) -> QuerySet[AuditLog]:
-        return AuditLog.objects.filter(account=self.account, action="contact.merged").order_by("-created_at", "-id")
+        return merge_record_list(account=self.account)
 
     @extend_schema(request=None, responses=ContactSerializer)
     @action(detail=True, methods=["post"])

@@ -6,15 +6,11 @@ see. Event types: message.created, message.updated, conversation.updated, memory
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.db import transaction
 
-from accounts.realtime import publisher as _publisher
 from accounts.realtime import send_group
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["inbox_group", "publish", "send_group"]
 
@@ -24,10 +20,8 @@ def inbox_group(inbox_id: int) -> str:
 
 
 def _send(account_id: int, inbox_id: int, event: dict[str, Any]) -> None:
-    try:
-        _publisher.send(inbox_group(inbox_id), {"type": "realtime.event", "event": event})
-    except Exception:  # a lost live update must never undo or fail the write that caused it
-        logger.exception("realtime publish failed for %s in inbox %s", event.get("type"), inbox_id)
+    # send_group logs a failed publish: a lost live update never undoes or fails the write that caused it
+    send_group(inbox_group(inbox_id), {"type": "realtime.event", "event": event})
 
 
 def publish(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) -> None:

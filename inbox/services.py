@@ -688,18 +688,18 @@ _FOLD_FIELDS = (
 )
 
 
+_FOLD_TIMES = frozenset(name for name in _FOLD_FIELDS if name.endswith("_at"))
+
+
 def _snapshot(conversation: Conversation) -> dict[str, Any]:
-    return {
-        name: (value.isoformat() if isinstance(value, datetime) else value)
-        for name in _FOLD_FIELDS
-        for value in [getattr(conversation, name)]
-    }
+    """The folded fields as JSON (kept in the merge's audit record)."""
+    snapshot = {name: getattr(conversation, name) for name in _FOLD_FIELDS}
+    return {name: value.isoformat() if name in _FOLD_TIMES and value else value for name, value in snapshot.items()}
 
 
 def _restore(conversation: Conversation, snapshot: dict[str, Any]) -> None:
-    times = {"last_activity_at", "last_inbound_at", "resolved_at"}
     for name, value in snapshot.items():
-        setattr(conversation, name, datetime.fromisoformat(value) if name in times and value else value)
+        setattr(conversation, name, datetime.fromisoformat(value) if name in _FOLD_TIMES and value else value)
     conversation.save(update_fields=[name.removesuffix("_id") for name in snapshot])
 
 

@@ -56,7 +56,7 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         self.user_id = user.pk
         self.user_name = user.display_name
         self.membership = membership
-        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.session_key = getattr(session, "session_key", None)
         inbox_ids = await database_sync_to_async(_visible_inbox_ids)(membership)
         self.inbox_ids = set(inbox_ids)
         self.checked_at = time.monotonic()

@@ -6,14 +6,14 @@ their own inline scripts and are left out."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from accounts.api_base import error_body
 from accounts.two_factor import session_owes_code
 
 POLICY = "; ".join(
@@ -59,13 +59,7 @@ class TwoFactorMiddleware:
         session = getattr(request, "session", None)
         if session is not None and session.session_key and session_owes_code(session):
             if request.path.startswith("/api/"):
-                body = {
-                    "error": {
-                        "status": 403,
-                        "code": "two_factor_required",
-                        "message": "Give your two-factor code first (/auth/two-factor/verify/), or use an API token.",
-                    }
-                }
-                return HttpResponse(json.dumps(body), status=403, content_type="application/json")
+                message = "Give your two-factor code first (/auth/two-factor/verify/), or use an API token."
+                return JsonResponse(error_body(403, "two_factor_required", message), status=403)
             return redirect(f"{reverse('two-factor-verify')}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)

@@ -117,6 +117,11 @@ class TestConversations:
         timeline = agent.get(api(tenant, f"/contacts/{theirs.contact_id}/timeline")).json()["results"]
         assert timeline == []
         assert agent.get(api(tenant, "/search?q=invoice")).json()["messages"] == []
+        # nor rewrites another inbox's customer: merging or removing an address
+        merge = agent.post(api(tenant, f"/contacts/{theirs.contact_id}/merge"), {"drop": mine.contact_id}, "json")
+        assert merge.status_code == 404
+        identity = theirs.contact.identities.get()
+        assert agent.delete(api(tenant, f"/contacts/{theirs.contact_id}/identities/{identity.pk}")).status_code == 404
 
     def test_filters(self, tenant: Tenant, sales_and_billing: Any) -> None:
         sales, billing = sales_and_billing
