@@ -144,7 +144,8 @@ class AccountScopedViewSet(viewsets.GenericViewSet):  # type: ignore[type-arg]
         self.membership = membership
         self.account = membership.account
         self.user = cast(User, request.user)
-        tenant_enter(self.account.pk)  # from here on, PostgreSQL shows this account's rows only
+        # From here on, PostgreSQL shows this account's rows only.
+        tenant_enter(self.account.pk, getattr(request.user, "pk", None))
         super().initial(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[Any]:

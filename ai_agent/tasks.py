@@ -9,6 +9,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.db import OperationalError, transaction
 
+from accounts.tenant_db import tenant_task
 from inbox.models import Conversation, Message
 from memory.definitions import definitions_for
 from memory.models import SentimentReading
@@ -26,6 +27,7 @@ _PENDING_NOTE = "ai:note-pending:{conversation_id}"
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+@tenant_task
 def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ignore[no-untyped-def]
     """Read one inbound message into memory. Idempotent: a message already read is skipped."""
     message = (
@@ -86,6 +88,7 @@ def schedule_note_refresh(*, account_id: int, conversation_id: int) -> bool:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+@tenant_task
 def refresh_note(self, account_id: int, conversation_id: int) -> str:  # type: ignore[no-untyped-def]
     """Write a new version of the conversation's note from its memory."""
     # Cleared first: a message arriving while this note is written schedules the next refresh.
@@ -125,6 +128,7 @@ def refresh_note(self, account_id: int, conversation_id: int) -> str:  # type: i
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+@tenant_task
 def run_agent_turn(self, account_id: int, message_id: int, intents: list[str], urgent: bool, sentiment: float) -> str:  # type: ignore[no-untyped-def]
     """The AI agent's answer to a customer's message. Skipped when a newer customer message is waiting (its own
     turn answers both) or when this message was already answered."""

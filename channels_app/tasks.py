@@ -17,6 +17,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from accounts import outbound
 from accounts.errors import ServiceError
+from accounts.tenant_db import tenant_task
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
 from inbox import events
@@ -376,6 +377,7 @@ def sweep_inbound_events() -> int:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5, time_limit=60, soft_time_limit=50)
+@tenant_task
 def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ignore[no-untyped-def]
     """Send a queued reply on its channel. Idempotent: a message with a provider id was already sent."""
     message = (

@@ -4,14 +4,17 @@ tenant table carries the policy (a new table without one fails here)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
 
 from accounts.tenant_db import tenant_enter, tenant_leave
 from contacts.models import Contact
 from inbox.models import Conversation, Message
 from tests.conftest import Tenant
-from tests.factories import InboxFactory, inbound
+from tests.factories import InboxFactory, MembershipFactory, inbound
 
 pytestmark = pytest.mark.django_db
 
@@ -62,3 +65,106 @@ def test_every_tenant_table_has_the_policy() -> None:
     ]
     assert len(ours) >= 25
     assert [name for name, secured, policy in ours if not (secured and policy)] == []
+
+
+def _probe(seen: list[tuple[int, list[int]]]) -> None:
+    """What a query with no account filter sees from where it runs: messages, and the accounts of contacts."""
+    seen.append((Message.objects.count(), sorted(set(Contact.objects.values_list("account_id", flat=True)))))
+
+
+def test_a_console_page_runs_behind_the_wall_and_still_lists_the_persons_other_accounts(
+    tenant: Tenant, other_tenant: Tenant, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import web.context
+
+    inbound(tenant.account, InboxFactory(account=tenant.account), "+15550001111", "mine")
+    inbound(other_tenant.account, InboxFactory(account=other_tenant.account), "+15550002222", "theirs")
+    MembershipFactory(account=other_tenant.account, user=tenant.admin)  # the admin works in both accounts
+    seen: list[tuple[int, list[int]]] = []
+    real = web.context.visible_inboxes
+
+    def visible_inboxes(**kwargs: Any) -> Any:
+        _probe(seen)
+        return real(**kwargs)
+
+    monkeypatch.setattr(web.context, "visible_inboxes", visible_inboxes)
+    client.force_login(tenant.admin)
+    page = client.get(reverse("web:inbox", kwargs={"account_id": tenant.account.pk}))
+    assert page.status_code == 200
+    assert seen == [(1, [tenant.account.pk])]
+    # the account switcher still names both of the person's accounts (their own memberships stay readable)
+    html = page.content.decode()
+    assert tenant.account.name in html and other_tenant.account.name in html
+    assert Message.objects.count() == 2  # and the connection is back to the owner role after the response
+
+
+def test_a_task_of_one_account_runs_behind_the_wall(
+    tenant: Tenant, other_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ai_agent.tasks
+
+    mine = inbound(tenant.account, InboxFactory(account=tenant.account), "+15550001111", "mine")
+    inbound(other_tenant.account, InboxFactory(account=other_tenant.account), "+15550002222", "theirs")
+    seen: list[tuple[int, list[int]]] = []
+    real = ai_agent.tasks.read_message
+
+    def read_message(message: Message) -> Any:
+        _probe(seen)
+        return real(message)
+
+    monkeypatch.setattr(ai_agent.tasks, "read_message", read_message)
+    assert ai_agent.tasks.analyze_message(tenant.account.pk, mine.pk) == "analyzed"
+    assert seen == [(1, [tenant.account.pk])]
+    assert Message.objects.count() == 2
+
+
+def test_a_sockets_reads_run_behind_the_wall(
+    tenant: Tenant, other_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import web.consumers
+
+    inbound(tenant.account, InboxFactory(account=tenant.account), "+15550001111", "mine")
+    inbound(other_tenant.account, InboxFactory(account=other_tenant.account), "+15550002222", "theirs")
+    seen: list[tuple[int, list[int]]] = []
+    real = web.consumers.visible_inboxes
+
+    def visible_inboxes(**kwargs: Any) -> Any:
+        _probe(seen)
+        return real(**kwargs)
+
+    monkeypatch.setattr(web.consumers, "visible_inboxes", visible_inboxes)
+    assert len(web.consumers._visible_inbox_ids(tenant.admin_membership)) == 1
+    assert seen == [(1, [tenant.account.pk])]
+    assert Message.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_application_login_role_is_no_superuser_and_narrows_to_one_account(
+    tenant: Tenant, other_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import psycopg
+    from django.core.management import call_command
+
+    inbound(tenant.account, InboxFactory(account=tenant.account), "+15550001111", "mine")
+    inbound(other_tenant.account, InboxFactory(account=other_tenant.account), "+15550002222", "theirs")
+    role = f"continuum_web_test_{os.getpid()}"
+    monkeypatch.setenv("APP_DB_PASSWORD", "a long enough test password")
+    call_command("db_app_role", "--role", role)
+    params = {**connection.get_connection_params(), "user": role, "password": "a long enough test password"}
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as app:
+        assert app.execute("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone() == (
+            False,
+            False,
+        )
+        assert app.execute("SELECT count(*) FROM inbox_message").fetchone() == (2,)  # system work: every tenant
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("CREATE TABLE planted (id int)")  # the schema belongs to the owner (migrations)
+        app.execute(
+            "SELECT set_config('role', 'continuum_app', false), set_config('continuum.account_id', %s, false)",
+            [str(tenant.account.pk)],
+        )
+        assert app.execute("SELECT body FROM inbox_message").fetchall() == [("mine",)]

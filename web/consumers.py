@@ -15,6 +15,7 @@ from django.utils.crypto import constant_time_compare
 from accounts.models import Membership, User
 from accounts.realtime import user_group
 from accounts.selectors import membership_for_user
+from accounts.tenant_db import tenant_scope
 from accounts.two_factor import session_owes_code
 from channels_app.webchat import visitor_group
 from inbox.events import inbox_group
@@ -164,8 +165,9 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
 
 
 def _visible_inbox_ids(membership: Membership) -> list[int]:
-    inboxes = visible_inboxes(account=membership.account, membership=membership)
-    return list(inboxes.order_by("id").values_list("id", flat=True))
+    with tenant_scope(membership.account_id, membership.user_id):  # every socket read runs behind the second wall
+        inboxes = visible_inboxes(account=membership.account, membership=membership)
+        return list(inboxes.order_by("id").values_list("id", flat=True))
 
 
 def _access(session_key: str | None, account_id: int, user_id: int) -> tuple[Membership, list[int]] | int:
@@ -189,8 +191,9 @@ def _access(session_key: str | None, account_id: int, user_id: int) -> tuple[Mem
 
 
 def _conversation_inbox(account_id: int, conversation_id: int) -> tuple[int, int] | None:
-    return (
-        Conversation.objects.filter(account_id=account_id, pk=conversation_id)
-        .values_list("inbox_id", "contact_id")
-        .first()
-    )
+    with tenant_scope(account_id):
+        return (
+            Conversation.objects.filter(account_id=account_id, pk=conversation_id)
+            .values_list("inbox_id", "contact_id")
+            .first()
+        )

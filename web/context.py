@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from accounts.models import Account, Membership, User
 from accounts.selectors import membership_for_user, user_membership_list
+from accounts.tenant_db import tenant_enter
 from inbox.models import Inbox
 from inbox.selectors import UNREAD_CAP, unread_counts, visible_inboxes
 
@@ -71,6 +72,9 @@ def console_page(*, admin: bool = False) -> Callable[[Callable[..., HttpResponse
             if admin and not membership.is_admin:
                 raise PermissionDenied("Only admins of this account can change its settings.")
             request.console = Console(account=membership.account, membership=membership, user=user)  # type: ignore[attr-defined]
+            # From here on PostgreSQL shows this account's rows only (and this person's own memberships). The
+            # scope stays until the response is rendered (request_finished), for templates that query lazily.
+            tenant_enter(membership.account_id, user.pk)
             return view(request, *args, **kwargs)
 
         return wrapper
