@@ -37,7 +37,8 @@ def _logged_out(sender: Any, request: Any, user: User | None, **kwargs: Any) -> 
 
 @receiver(pre_save, dispatch_uid="accounts.clean_stored_text")
 def _clean_stored_text(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """Every text and JSON field of our models, as PostgreSQL will take it (accounts.text)."""
+    """Every text and JSON field of our models, as PostgreSQL will take it (accounts.text); a text longer than
+    its column is cut to fit."""
     if sender._meta.app_label not in OUR_APPS:
         return
     for field in sender._meta.concrete_fields:
@@ -47,7 +48,10 @@ def _clean_stored_text(sender: Any, instance: Any, **kwargs: Any) -> None:
         if isinstance(field, models.JSONField):
             setattr(instance, field.attname, clean_json(value))
         elif isinstance(value, str):
-            setattr(instance, field.attname, clean_text(value))
+            value = clean_text(value)
+            if isinstance(field, models.CharField) and field.max_length and len(value) > field.max_length:
+                value = value[: field.max_length]  # a 250-character profile name is kept, cut, not refused
+            setattr(instance, field.attname, value)
 
 
 request_finished.connect(tenant_leave, dispatch_uid="accounts.tenant_leave")

@@ -39,6 +39,8 @@ def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ign
         return "gone"  # rolled back, deleted, or not a customer's message
     if SentimentReading.objects.filter(message=message).exists():
         return "already analyzed"
+    if message.metadata.get("automated"):  # a bounce or an auto-reply: never answered, nothing learned from it
+        return "automated"
     account = message.account
     try:
         analysis = read_message(message)

@@ -22,7 +22,7 @@ from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
 from inbox import events
 from inbox.attachments import IncomingFile, attachment_check
-from inbox.models import Conversation, DeliveryStatus, Message
+from inbox.models import Conversation, DeliveryStatus, Message, SenderType
 from inbox.services import conversation_note_activity, message_attach, message_set_delivery, receive_message
 
 from . import webchat
@@ -31,6 +31,7 @@ from .credentials import credentials_get
 from .models import ChannelEndpoint, EventStatus, InboundEvent
 
 logger = logging.getLogger(__name__)
+PROVIDER_ID_MAX = Message._meta.get_field("provider_id").max_length or 128
 SWEEP_AFTER = timedelta(seconds=30)
 MAX_ATTEMPTS = 10
 TWILIO_STATUS = {
@@ -101,10 +102,17 @@ def _messaging(event: InboundEvent) -> None:
     for n, (url, content_type) in enumerate(inbound.media):
         filename = f"media-{n + 1}.{(content_type.split('/')[-1] or 'bin')[:8]}"
         try:
-            files.append(_download(endpoint, url, content_type, filename))
+            incoming = _download(endpoint, url, content_type, filename)
         except outbound.OutboundRefused as exc:  # the text is kept; the agent is told which file and why
             logger.warning("media of event %s not fetched: %s", event.pk, exc.reason)
             refused.append(f"{filename}: {exc.reason}")
+            continue
+        try:
+            attachment_check(incoming)
+        except ServiceError as exc:  # a vCard, say: the photo and the text beside it are kept
+            refused.append(exc.message)
+            continue
+        files.append(incoming)
     receive_message(
         account=event.account,
         inbox=endpoint.inbox,
@@ -137,6 +145,12 @@ def _email(event: InboundEvent) -> None:
             continue
         files.append(incoming)
     body = email.visible_text(mail)
+    provider_id = (mail.message_id or f"event:{event.pk}")[:PROVIDER_ID_MAX]
+    same_id = Message.objects.filter(
+        account=event.account, provider_endpoint=str(endpoint.public_id), provider_id=provider_id
+    )
+    if same_id.exists():  # another email reusing a Message-ID (a retry of the same email is the same event)
+        provider_id = f"{provider_id[: PROVIDER_ID_MAX - 24]}#event:{event.pk}"
     receive_message(
         account=event.account,
         inbox=endpoint.inbox,
@@ -144,7 +158,7 @@ def _email(event: InboundEvent) -> None:
         channel="email",
         body=body,
         provider_endpoint=str(endpoint.public_id),
-        provider_id=mail.message_id or f"event:{event.pk}",
+        provider_id=provider_id,
         attachments=files,
         metadata={
             "subject": mail.subject[:300],
@@ -153,6 +167,7 @@ def _email(event: InboundEvent) -> None:
             "html": email.safe_html(mail.html),
             "quoted_text_removed": body != (mail.text or "").strip(),
             "attachments_refused": refused,
+            **({"automated": automated} if (automated := email.automated_reason(mail)) else {}),
         },
         thread=_email_thread(event, mail),
     )
@@ -167,7 +182,7 @@ def _email_thread(event: InboundEvent, mail: email.InboundEmail) -> Conversation
             Message.objects.filter(
                 account=event.account,
                 provider_endpoint=str(endpoint.public_id),
-                provider_id__in=mail.thread_ids[:20],
+                provider_id__in=[i[:PROVIDER_ID_MAX] for i in mail.thread_ids[:20]],
             )
             .select_related("conversation")
             .order_by("-created_at")
@@ -472,6 +487,7 @@ def _deliver_email(task, message: Message, fail) -> str:  # type: ignore[no-unty
             reply_to=email.reply_address(endpoint, conversation.pk),
             from_name=f"{account.name} {conversation.inbox.name}",
             attachments=attachments,
+            automatic=message.sender_type != SenderType.USER,
         )
     except SMTP_PERMANENT as exc:
         return str(fail("smtp_refused", f"The mail server refused the email: {exc}"[:500]))

@@ -37,6 +37,7 @@ from email_reply_parser import EmailReplyParser
 
 from accounts import outbound
 from accounts.errors import ServiceError
+from accounts.text import clean_text
 
 from ..credentials import credentials_get
 from ..models import ChannelEndpoint
@@ -71,6 +72,7 @@ class InboundEmail:
     references: list[str] = field(default_factory=list)
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, content type, data)
     refused: list[str] = field(default_factory=list)  # files not kept, each with the reason
+    headers: dict[str, str] = field(default_factory=dict)  # raw header values by lower-case name (first of each)
 
     @property
     def thread_ids(self) -> list[str]:
@@ -144,7 +146,8 @@ def raw_payload(request: HttpRequest, endpoint: ChannelEndpoint) -> dict[str, An
         try:
             return {"format": "postmark", "json": json.loads(request.body)}
         except ValueError:
-            return {"format": "postmark", "unreadable": request.body.decode("utf-8", "replace")[:10_000]}
+            # kept whole (the body size is capped before this): a fixed parser can replay it
+            return {"format": "postmark", "unreadable": request.body.decode("utf-8", "replace")}
     if endpoint.provider == "mime" and not (request.content_type or "").startswith(("multipart/", "application/x-www")):
         return {"format": "mime", "mime": base64.b64encode(request.body).decode()}
     fields = {key: request.POST.get(key, "") for key in request.POST}
@@ -184,12 +187,25 @@ def _message_id(payload: dict[str, Any]) -> str:
     return (_ids(raw) or [""])[0]
 
 
+# Fields a provider changes from one delivery attempt of the same email to the next (Mailgun signs each post).
+_VOLATILE_FIELDS = frozenset({"timestamp", "token", "signature"})
+
+
+def _content_digest(payload: dict[str, Any]) -> str:
+    """What the email says, hashed: a provider's retry of one email has the same; another email has another."""
+    fields = {k: v for k, v in (payload.get("fields") or {}).items() if k not in _VOLATILE_FIELDS}
+    content = {**payload, "fields": fields}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
 def idempotency_key(payload: dict[str, Any]) -> str:
-    """The email's Message-ID when it has one (a provider's retry carries the same), else a hash of the post."""
+    """The email's Message-ID with a digest of its content: a provider's retry is the same event, while another
+    email that reuses a Message-ID (mail software does) is its own event, never dropped as a retry."""
     message_id = _message_id(payload)
+    digest = _content_digest(payload)
     if message_id:
-        return f"email:{message_id}"[:200]
-    return "no-id:" + hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return f"email:{digest}:{message_id}"[:200]
+    return f"no-id:{digest}"
 
 
 # --- Reading it ----------------------------------------------------------------------------------------------
@@ -232,25 +248,53 @@ def _b64(value: str, what: str) -> bytes:
 
 
 def _ids(value: str) -> list[str]:
-    return MESSAGE_ID.findall(value or "")
+    """Message-IDs in a header, as PostgreSQL can store and compare them (a NUL or a stray byte replaced)."""
+    return [clean_text(found) for found in MESSAGE_ID.findall(value or "")]
 
 
 def _sender(value: str) -> tuple[str, str]:
-    name, address = parseaddr(value or "")
+    try:
+        name, address = parseaddr(value or "")
+    except Exception:
+        name, address = "", ""
     if "@" not in address:
         raise MalformedEmail(f"The sender {value!r} is not an email address.")
     return address, name
 
 
 def _recipients(*values: str) -> list[str]:
-    return [address.lower() for _name, address in getaddresses([v for v in values if v]) if "@" in address]
+    try:
+        pairs = getaddresses([v for v in values if v])
+    except Exception:  # a header the parser cannot read names nobody we need
+        return []
+    return [address.lower() for _name, address in pairs if "@" in address]
+
+
+def _header(message: EmailMessage, raw: dict[str, str], name: str) -> str:
+    """A header decoded, or its raw value when it cannot be parsed (`To: <`): read as a mail client would."""
+    try:
+        return str(message.get(name, ""))
+    except Exception:  # the email package raises many kinds on malformed headers
+        return raw.get(name.lower(), "")
+
+
+def _part_text(part: Any) -> str:
+    """A text part's content; an unknown or wrong charset label falls back to a lenient UTF-8 decode."""
+    if part is None:
+        return ""
+    try:
+        return str(part.get_content())
+    except (LookupError, UnicodeError, AssertionError, ValueError):
+        data = part.get_payload(decode=True) or b""
+        return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
 
 def from_mime(data: bytes) -> InboundEmail:
     message = message_from_bytes(data, policy=policy.default)
-    if not isinstance(message, EmailMessage) or not message.get("From"):
+    raw = {key.lower(): str(value) for key, value in reversed(list(message.raw_items()))}
+    if not isinstance(message, EmailMessage) or not raw.get("from"):
         raise MalformedEmail("The MIME message has no From header.")
-    sender, name = _sender(str(message.get("From")))
+    sender, name = _sender(_header(message, raw, "From"))
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
     attachments, refused = _capped(
@@ -258,24 +302,29 @@ def from_mime(data: bytes) -> InboundEmail:
         for part in message.iter_attachments()
     )
     return InboundEmail(
-        message_id=(_ids(str(message.get("Message-ID", ""))) or [""])[0],
+        message_id=(_ids(raw.get("message-id", "")) or [""])[0],
         sender=sender,
         sender_name=name,
-        recipients=_recipients(str(message.get("To", "")), str(message.get("Cc", ""))),
-        subject=str(message.get("Subject", "")),
-        text=text_part.get_content() if text_part is not None else "",
-        html=html_part.get_content() if html_part is not None else "",
-        in_reply_to=(_ids(str(message.get("In-Reply-To", ""))) or [""])[0],
-        references=_ids(str(message.get("References", ""))),
+        recipients=_recipients(_header(message, raw, "To"), _header(message, raw, "Cc")),
+        subject=_header(message, raw, "Subject"),
+        text=_part_text(text_part),
+        html=_part_text(html_part),
+        in_reply_to=(_ids(raw.get("in-reply-to", "")) or [""])[0],
+        references=_ids(raw.get("references", "")),
         attachments=attachments,
         refused=refused,
+        headers=raw,
     )
 
 
 def _header_lines(raw: str) -> dict[str, str]:
-    """SendGrid's `headers` field: the raw header block."""
-    parsed = message_from_bytes((raw or "").encode() + b"\n\n", policy=policy.default)
-    return {key.lower(): str(value) for key, value in parsed.items()}
+    """A raw header block (SendGrid's `headers` field, the head of a MIME post) as raw values by lower-case name,
+    the first of each: nothing is parsed or decoded, so a malformed header cannot fail the read."""
+    parsed = message_from_bytes((raw or "").encode("utf-8", "surrogateescape") + b"\n\n", policy=policy.compat32)
+    headers: dict[str, str] = {}
+    for key, value in parsed.raw_items():
+        headers.setdefault(key.lower(), value if isinstance(value, str) else str(value))
+    return headers
 
 
 def _capped(
@@ -333,6 +382,7 @@ def _sendgrid(fields: dict[str, str], files: list[dict[str, str]]) -> InboundEma
         references=_ids(headers.get("references", "")),
         attachments=attachments,
         refused=refused,
+        headers=headers,
     )
 
 
@@ -355,6 +405,7 @@ def _mailgun(fields: dict[str, str], files: list[dict[str, str]]) -> InboundEmai
         references=_ids(fields.get("References") or headers.get("references", "")),
         attachments=attachments,
         refused=refused,
+        headers=headers,
     )
 
 
@@ -388,7 +439,39 @@ def _postmark(data: Any) -> InboundEmail:
         references=_ids(headers.get("references", "")),
         attachments=attachments,
         refused=refused,
+        headers=headers,
     )
+
+
+_LIST_PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
+_DAEMON_SENDERS = frozenset({"mailer-daemon", "postmaster"})
+_AUTO_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress")
+
+
+def automated_reason(mail: InboundEmail) -> str:
+    """Why this email was sent by a machine rather than a person (a bounce, an auto-reply, list mail), or "".
+    Such mail is kept in the thread but never answered by the AI nor learned from: two autoresponders that
+    answer each other loop forever (RFC 3834)."""
+    headers = mail.headers
+    auto = headers.get("auto-submitted", "").strip().lower()
+    if auto and not auto.startswith("no"):
+        return f"Auto-Submitted: {auto[:40]}"
+    precedence = headers.get("precedence", "").strip().lower()
+    if precedence in _LIST_PRECEDENCE:
+        return f"Precedence: {precedence}"
+    if "return-path" in headers and headers["return-path"].strip() in ("<>", ""):
+        return "a null Return-Path (a delivery report)"
+    if mail.sender.split("@", 1)[0].lower() in _DAEMON_SENDERS:
+        return f"sent by {mail.sender.split('@', 1)[0]}"
+    content_type = headers.get("content-type", "").lower()
+    if "multipart/report" in content_type or "delivery-status" in content_type:
+        return "a delivery-status report"
+    for name in _AUTO_HEADERS:
+        if name in headers:
+            return f"{name.title()} header"
+    if "list-id" in headers or "list-unsubscribe" in headers:
+        return "mailing-list mail"
+    return ""
 
 
 def visible_text(email: InboundEmail) -> str:
@@ -476,10 +559,16 @@ def send(
     reply_to: str,
     from_name: str,
     attachments: list[tuple[str, bytes, str]],
+    automatic: bool = False,
 ) -> None:
-    """Send one email through the endpoint's SMTP server (its credentials) or the global email backend."""
+    """Send one email through the endpoint's SMTP server (its credentials) or the global email backend.
+    `automatic` (the AI's replies, system mail) marks it `Auto-Submitted: auto-replied` (RFC 3834), so other
+    autoresponders do not answer it."""
     connection = _connection(endpoint)
     headers = {"Message-ID": message_id}
+    if automatic:
+        headers["Auto-Submitted"] = "auto-replied"
+        headers["X-Auto-Response-Suppress"] = "All"
     if in_reply_to:
         headers["In-Reply-To"] = in_reply_to
         headers["References"] = " ".join([*references, in_reply_to][-20:])
