@@ -81,3 +81,27 @@ def tenant_task(func: F) -> F:
             return func(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+DB_RETRY_LIMIT = 8
+
+
+def db_retry(func: F) -> F:
+    """For a bound task: a database that is down or restarting, anywhere in the task (its very first query
+    included), re-queues the task with backoff instead of losing it. Under `@shared_task(bind=True)`."""
+    from django.db import InterfaceError, OperationalError
+
+    @functools.wraps(func)
+    def wrapper(task: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(task, *args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            for conn in connections.all(initialized_only=True):
+                if not conn.in_atomic_block:  # a dead connection is replaced on the next try
+                    conn.close_if_unusable_or_obsolete()
+            retries = task.request.retries
+            if retries >= max(task.max_retries or 0, DB_RETRY_LIMIT):
+                raise
+            raise task.retry(exc=exc, countdown=min(60, 2 * 2**retries), max_retries=DB_RETRY_LIMIT) from exc
+
+    return wrapper  # type: ignore[return-value]

@@ -4,15 +4,20 @@ conversation's note is refreshed, debounced so that a burst of messages costs on
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.core.cache import cache
 from django.db import OperationalError, transaction
+from django.utils import timezone
 
-from accounts.tenant_db import tenant_task
-from inbox.models import Conversation, Message
+from accounts.models import Account
+from accounts.services import audit_log_record
+from accounts.tenant_db import db_retry, tenant_task
+from inbox.models import Conversation, Inbox, Message
 from memory.definitions import definitions_for
 from memory.models import SentimentReading
+from memory.patterns import PATTERN_TIMEOUT
 from memory.selectors import recall
 from memory.services import fact_record_ai, note_write, sentiment_record
 
@@ -23,10 +28,13 @@ from .models import AgentSettings
 logger = logging.getLogger(__name__)
 
 NOTE_DEBOUNCE_SECONDS = 1.0
+ANALYSIS_MAX_CHARS = 20_000
+ANALYSIS_SWEEP_AFTER = timedelta(minutes=2)
 _PENDING_NOTE = "ai:note-pending:{conversation_id}"
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+@db_retry
 @tenant_task
 def analyze_message(self, account_id: int, message_id: int) -> str:  # type: ignore[no-untyped-def]
     """Read one inbound message into memory. Idempotent: a message already read is skipped."""
@@ -61,9 +69,13 @@ def read_message(message: Message) -> Analysis:
     account, inbox = message.account, message.inbox
     if not message.body.strip():  # a call with no words yet (ringing, hung up): no mood to read, nothing learned
         return Analysis(sentiment=0.0, facts=[], intents=set(), urgent=False, engine="")
+    # A bounded prefix: a 3 MB email costs what its first pages cost (what a customer asks is at the top).
+    text = message.body[:ANALYSIS_MAX_CHARS]
     analysis = engine_for(account).analyze(
-        message.body, definitions=definitions_for(account=account, inbox=inbox), region=account.default_region
+        text, definitions=definitions_for(account=account, inbox=inbox), region=account.default_region
     )
+    for key in analysis.timed_out:
+        _report_pattern_timeout(account=account, inbox=inbox, key=key, message=message)
     with transaction.atomic():
         sentiment_record(account=account, message=message, score=analysis.sentiment, engine=analysis.engine)
         for fact in analysis.facts:
@@ -81,6 +93,51 @@ def read_message(message: Message) -> Analysis:
     return analysis
 
 
+def _report_pattern_timeout(*, account: Account, inbox: Inbox, key: str, message: Message) -> None:
+    """Tell the admins (audit log, at most once an hour per definition); the fact is skipped, nothing retried."""
+    if not cache.add(f"ai:pattern-timeout:{inbox.pk}:{key}", 1, timeout=3600):
+        return
+    logger.warning("fact pattern %s of inbox %s timed out on message %s", key, inbox.pk, message.pk)
+    audit_log_record(
+        account=account,
+        actor=None,
+        action="fact_definition.pattern_timeout",
+        target=inbox,
+        data={
+            "key": key,
+            "message_id": message.pk,
+            "reason": f"The pattern of {key!r} took longer than {PATTERN_TIMEOUT} s on one message; that fact "
+            "was skipped. Simplify the pattern (avoid nested repeats such as (a+)+).",
+        },
+    )
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def sweep_unanalyzed() -> int:
+    """Beat: queue the analysis of customer messages that have none two minutes after they arrived (their task
+    was never published, or was lost); machine mail and wordless calls are left alone."""
+    now = timezone.now()
+    waiting = (
+        Message.objects.filter(
+            direction="in",
+            kind="message",
+            created_at__lt=now - ANALYSIS_SWEEP_AFTER,
+            created_at__gt=now - timedelta(days=1),
+        )
+        .exclude(body="")
+        .exclude(metadata__has_key="automated")
+        .exclude(
+            pk__in=SentimentReading.objects.filter(created_at__gt=now - timedelta(days=1, minutes=5)).values(
+                "message_id"
+            )
+        )
+        .values_list("account_id", "pk")[:500]
+    )
+    for account_id, message_id in waiting:
+        analyze_message.delay(account_id, message_id)
+    return len(waiting)
+
+
 def schedule_note_refresh(*, account_id: int, conversation_id: int) -> bool:
     """Queue one note refresh for the conversation unless one is already waiting (the debounce)."""
     if not cache.add(_PENDING_NOTE.format(conversation_id=conversation_id), 1, timeout=60):
@@ -90,6 +147,7 @@ def schedule_note_refresh(*, account_id: int, conversation_id: int) -> bool:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+@db_retry
 @tenant_task
 def refresh_note(self, account_id: int, conversation_id: int) -> str:  # type: ignore[no-untyped-def]
     """Write a new version of the conversation's note from its memory."""
@@ -130,6 +188,7 @@ def refresh_note(self, account_id: int, conversation_id: int) -> str:  # type: i
 
 
 @shared_task(bind=True, acks_late=True, max_retries=3, default_retry_delay=2, time_limit=60, soft_time_limit=50)
+@db_retry
 @tenant_task
 def run_agent_turn(self, account_id: int, message_id: int, intents: list[str], urgent: bool, sentiment: float) -> str:  # type: ignore[no-untyped-def]
     """The AI agent's answer to a customer's message. Skipped when a newer customer message is waiting (its own

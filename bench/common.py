@@ -83,7 +83,7 @@ def gunicorn(workers: int = 2) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def celery_worker(queues: str = "celery,ai,channels", env: dict[str, str] | None = None) -> Iterator[None]:
+def celery_worker(queues: str = "inbound,outbound,ai,celery", env: dict[str, str] | None = None) -> Iterator[None]:
     """A real Celery worker (2 processes, as in the Procfile) on the stack's Redis, answering pings before the
     block runs; stopped afterwards."""
     worker = subprocess.Popen(  # noqa: S603 - a fixed command line
@@ -124,7 +124,7 @@ def celery_worker(queues: str = "celery,ai,channels", env: dict[str, str] | None
             worker.kill()
 
 
-def purge_queues(queues: tuple[str, ...] = ("celery", "ai", "channels")) -> None:
+def purge_queues(queues: tuple[str, ...] = ("inbound", "outbound", "ai", "celery")) -> None:
     """Drop tasks earlier benchmarks left queued on this Redis (bench/webhook_bench.py leaves thousands): a
     latency probe must not wait behind them."""
     from config.celery_app import app

@@ -3,21 +3,23 @@ sweeper that catches events whose task never ran (the broker was down when they 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from accounts import outbound
 from accounts.errors import ServiceError
-from accounts.tenant_db import tenant_task
+from accounts.tenant_db import db_retry, tenant_task
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
 from inbox import events
@@ -31,6 +33,7 @@ from .credentials import credentials_get
 from .models import ChannelEndpoint, EventStatus, InboundEvent
 
 logger = logging.getLogger(__name__)
+OUTBOUND_SWEEP_AFTER = timedelta(minutes=2)
 PROVIDER_ID_MAX = Message._meta.get_field("provider_id").max_length or 128
 SWEEP_AFTER = timedelta(seconds=30)
 MAX_ATTEMPTS = 10
@@ -46,7 +49,12 @@ TWILIO_STATUS = {
 }
 
 
+class NotYet(Exception):
+    """What the event refers to is not stored yet: the event is retried with backoff, not failed."""
+
+
 @shared_task(bind=True, acks_late=True, max_retries=5, default_retry_delay=5, time_limit=120, soft_time_limit=100)
+@db_retry
 def process_inbound_event(self, event_id: int) -> str:  # type: ignore[no-untyped-def]
     event = InboundEvent.objects.select_related("endpoint", "endpoint__inbox", "account").filter(pk=event_id).first()
     if event is None or event.status == EventStatus.PROCESSED:
@@ -70,6 +78,11 @@ def process_inbound_event(self, event_id: int) -> str:  # type: ignore[no-untype
     except (twilio.MalformedPayload, email.MalformedEmail) as exc:
         InboundEvent.objects.filter(pk=event.pk).update(status=EventStatus.FAILED, error=str(exc)[:500])
         return "failed"
+    except NotYet as exc:  # e.g. a status callback before its message's sid is stored: try again shortly
+        if self.request.retries >= self.max_retries:
+            InboundEvent.objects.filter(pk=event.pk).update(status=EventStatus.FAILED, error=str(exc)[:500])
+            return "failed"
+        raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
     except (OperationalError, requests.RequestException) as exc:
         raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
     except Exception as exc:  # kept for replay with the reason, never lost
@@ -348,8 +361,8 @@ def _status(event: InboundEvent) -> None:
     message = Message.objects.filter(
         account=event.account, provider_endpoint=str(event.endpoint.public_id), provider_id=sid
     ).first()
-    if message is None:
-        raise twilio.MalformedPayload(f"No message we sent has the sid {sid}.")
+    if message is None:  # the callback beat the send's answer (or the answer was lost): wait for the sid
+        raise NotYet(f"No message we sent has the sid {sid} yet.")
     code = payload.get("ErrorCode", "")
     reason = twilio.PERMANENT_ERRORS.get(int(code), f"Twilio error {code}") if code.isdigit() else ""
     message_set_delivery(
@@ -372,12 +385,33 @@ def _twilio_call(task, call):  # type: ignore[no-untyped-def]
         retry, code, reason = twilio.failure(exc)
         if retry and task.request.retries < task.max_retries:
             raise task.retry(exc=exc, countdown=2 * 2**task.request.retries) from exc
+        if retry:  # the last try: say so, not "retrying"
+            reason = f"{reason} Not sent after {task.max_retries + 1} tries."
         raise TwilioFailed(code, reason) from exc
     except (TwilioException, requests.RequestException) as exc:  # the network: try again, then say so
         if task.request.retries < task.max_retries:
             raise task.retry(exc=exc, countdown=2 * 2**task.request.retries) from exc
         tries = task.max_retries + 1
         raise TwilioFailed("network", f"Could not reach Twilio after {tries} tries ({type(exc).__name__}).") from exc
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def sweep_outbound() -> int:
+    """Beat: re-queue replies still queued after two minutes (the broker was down when they were written, or their
+    task was lost). Safe beside a try still running or retrying: the delivery claim and the attempt record make
+    a re-queued reply ask Twilio before it sends again."""
+    now = timezone.now()
+    stuck = Message.objects.filter(
+        direction="out",
+        kind="message",
+        delivery_status=DeliveryStatus.QUEUED,
+        provider_id="",
+        created_at__lt=now - OUTBOUND_SWEEP_AFTER,
+        created_at__gt=now - timedelta(days=1),
+    ).values_list("account_id", "pk")[:500]
+    for account_id, message_id in stuck:
+        deliver_message.delay(account_id, message_id)
+    return len(stuck)
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
@@ -392,6 +426,7 @@ def sweep_inbound_events() -> int:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5, time_limit=60, soft_time_limit=50)
+@db_retry
 @tenant_task
 def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ignore[no-untyped-def]
     """Send a queued reply on its channel. Idempotent: a message with a provider id was already sent."""
@@ -402,6 +437,16 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
     )
     if message is None or message.provider_id or message.delivery_status != DeliveryStatus.QUEUED:
         return "nothing to do"
+    with delivery_claim(message.pk) as claimed:
+        if not claimed:  # a try still running (a sweeper's re-queue met it): that one finishes the job
+            return "another worker is sending it"
+        message.refresh_from_db(fields=["provider_id", "delivery_status", "metadata"])
+        if message.provider_id or message.delivery_status != DeliveryStatus.QUEUED:
+            return "nothing to do"
+        return _deliver(self, message)
+
+
+def _deliver(task, message: Message) -> str:  # type: ignore[no-untyped-def]
     account = message.account
 
     def fail(code: str, reason: str) -> str:
@@ -411,11 +456,11 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
         return "failed"
 
     if message.channel == "email":
-        return _deliver_email(self, message, fail)
+        return _deliver_email(task, message, fail)
     if message.channel == "webchat":
         return _deliver_webchat(message, fail)
     if message.channel == "voice":
-        return _deliver_call(self, message, fail)
+        return _deliver_call(task, message, fail)
     if message.channel not in ("sms", "whatsapp"):
         return f"no provider for {message.channel} yet"
 
@@ -435,15 +480,51 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
         if last is None or timezone.now() - last.created_at > timedelta(hours=24):
             return fail("63016", twilio.PERMANENT_ERRORS[63016])
     try:
-        sid, status = _twilio_call(
-            self, lambda: twilio.send(endpoint, to=identity.value, body=message.body, channel=message.channel)
-        )
+        found = _send_once(task, message, endpoint, identity.value)
     except TwilioFailed as exc:
         return fail(exc.code, exc.reason)
+    sid, status = found
     Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=sid)
     if TWILIO_STATUS.get(status, "queued") != DeliveryStatus.QUEUED:
         message_set_delivery(account=account, message=message, status=TWILIO_STATUS[status])
     return "sent"
+
+
+def _send_once(task, message: Message, endpoint: ChannelEndpoint, to: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Twilio's (sid, status) for this message, sent at most once: the attempt is recorded before the call, and a
+    later try after an unanswered one first asks Twilio whether it went out."""
+    body, channel = message.body, message.channel
+    attempt = message.metadata.get("send_attempt")
+    if attempt:  # an earlier try may have reached Twilio although its answer was lost: ask, do not resend
+        since = datetime.fromisoformat(attempt)
+        found = _twilio_call(task, lambda: twilio.find_sent(endpoint, to=to, body=body, channel=channel, since=since))
+        if found is not None:
+            return found
+    _record_attempt(message)
+    return _twilio_call(task, lambda: twilio.send(endpoint, to=to, body=body, channel=channel))
+
+
+@contextlib.contextmanager
+def delivery_claim(message_id: int) -> Iterator[bool]:
+    """Hold the right to send one message (a session advisory lock: released when the block ends, or when a killed
+    worker's connection closes): a sweeper's re-queue never sends beside a try still running."""
+    key = f"deliver:{message_id}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        claimed = bool(cursor.fetchone()[0])
+    try:
+        yield claimed
+    finally:
+        if claimed and connection.connection is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+def _record_attempt(message: Message) -> None:
+    """Written (and committed) before the provider is called: a later try knows to ask before sending again."""
+    first = message.metadata.get("send_attempt") or timezone.now().isoformat()
+    message.metadata = {**message.metadata, "send_attempt": first}
+    Message.objects.filter(pk=message.pk).update(metadata=message.metadata)
 
 
 SMTP_PERMANENT = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)

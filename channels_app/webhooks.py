@@ -135,6 +135,8 @@ def _store_once(endpoint: ChannelEndpoint, kind: str, key: str, payload: dict[st
 
 
 def _enqueue(event_id: int) -> None:
+    """Publish without the client's own retries: a stalled broker costs the provider at most the socket timeout
+    (CELERY_BROKER_TRANSPORT_OPTIONS), never its webhook timeout; the sweeper enqueues what was not published."""
     from .tasks import process_inbound_event
 
-    process_inbound_event.delay(event_id)
+    process_inbound_event.apply_async((event_id,), retry=False)

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.limits.BodySizeLimitMiddleware",
+    "config.availability.DatabaseUnavailableMiddleware",
     "config.limits.CleanQueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "web.middleware.ContentSecurityPolicyMiddleware",
@@ -168,11 +169,23 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-# One queue per plugin, so AI work never delays deliveries (scale each with its own workers).
-CELERY_TASK_ROUTES = {"ai_agent.tasks.*": {"queue": "ai"}, "channels_app.tasks.*": {"queue": "channels"}}
+# Separate queues, each served by its own worker pool (Procfile, docker-compose.yml): a burst of long emails or a
+# slow LLM never delays an SMS, and a stuck delivery never delays what arrives. Sweeps and beat work stay on the
+# default queue.
+CELERY_TASK_ROUTES = {
+    "channels_app.tasks.process_inbound_event": {"queue": "inbound"},
+    "channels_app.tasks.deliver_message": {"queue": "outbound"},
+    "ai_agent.tasks.analyze_message": {"queue": "ai"},
+    "ai_agent.tasks.refresh_note": {"queue": "ai"},
+    "ai_agent.tasks.run_agent_turn": {"queue": "ai"},
+}
+WORKER_QUEUES = ("inbound", "outbound", "ai", "celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task a killed worker held comes back after the visibility timeout: just above the longest time limit (the
+# playbooks' 300 s), so nothing waits an hour, and above every retry countdown (at most 80 s), so no task held
+# for its countdown is handed out twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 3600,
+    "visibility_timeout": 330,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
 }
@@ -181,6 +194,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "ai-playbooks": {"task": "ai_agent.tasks.run_playbooks_task", "schedule": 60.0},
     "inbound-sweeper": {"task": "channels_app.tasks.sweep_inbound_events", "schedule": 30.0},
+    "outbound-sweeper": {"task": "channels_app.tasks.sweep_outbound", "schedule": 60.0},
+    "analysis-sweeper": {"task": "ai_agent.tasks.sweep_unanalyzed", "schedule": 60.0},
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -394,6 +409,7 @@ if PRODUCTION and not ENCRYPTION_KEYS:
 
 # Where the twilio SDK sends API calls: Twilio unless set (tests point it at a fake server on 127.0.0.1).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+TWILIO_HTTP_TIMEOUT = env.float("TWILIO_HTTP_TIMEOUT", default=10.0)  # seconds, connect and read, every REST call
 
 # Row-level security (accounts.tenant_db, web migration 0001): API requests run as the role continuum_app,
 # which PostgreSQL's policies bind to the request's account.

@@ -41,8 +41,14 @@ _api_500 = json_error_view(500, "server_error", "Something went wrong on our sid
 
 
 def handle_500(request):  # type: ignore[no-untyped-def]
+    import sys
+
     from django.views.defaults import server_error
 
+    from .availability import DATABASE_DOWN, unavailable
+
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):  # raised before the view (a session read): still a 503
+        return unavailable(request)
     if request.path.startswith("/api/"):
         return _api_500(request)
     return server_error(request)

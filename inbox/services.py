@@ -3,6 +3,7 @@ change publishes its realtime event and sends its signal after commit."""
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -47,6 +48,8 @@ from .signals import message_queued, message_received
 PREVIEW_LENGTH = 200
 
 # --- Inboxes ------------------------------------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
 
 
 def _check_timezone(name: str) -> str:
@@ -284,7 +287,15 @@ def _conversation_payload(conversation: Conversation) -> dict[str, Any]:
 
 
 def _after_commit_signal(signal: Any, account: Account, message: Message) -> None:
-    transaction.on_commit(lambda: signal.send(sender=Message, account_id=account.pk, message_id=message.pk))
+    """Tell the plugins once the message is committed. A plugin that fails here (the broker is down) never undoes
+    nor fails the write: it is logged, and the sweepers pick the message up (queued replies, unread messages)."""
+
+    def send() -> None:
+        for receiver, result in signal.send_robust(sender=Message, account_id=account.pk, message_id=message.pk):
+            if isinstance(result, Exception):
+                logger.error("after-commit %s for message %s failed: %r", receiver.__name__, message.pk, result)
+
+    transaction.on_commit(send)
 
 
 @transaction.atomic

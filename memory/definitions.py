@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import regex
 
 from accounts.errors import ServiceError
 from accounts.models import Account
@@ -12,6 +13,7 @@ from contacts.addresses import normalize_email, normalize_phone
 from inbox.models import Inbox
 
 from .models import FactDefinition
+from .patterns import PatternTimeout, pattern_compile, pattern_fullmatch
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,15 @@ def value_clean(definition: Definition | None, value: str, *, region: str) -> st
         return normalize_email(value)
     if definition.value_type == "date":
         return date_clean(value, label=definition.label)
-    if definition.pattern and not re.fullmatch(definition.pattern, value, flags=re.IGNORECASE):
+    try:
+        fits = not definition.pattern or pattern_fullmatch(definition.pattern, value) is not None
+    except PatternTimeout:
+        raise ServiceError(
+            f"The format of {definition.label} (pattern {definition.pattern}) took too long to check; "
+            "an admin should simplify the pattern.",
+            field="value",
+        ) from None
+    if not fits:
         raise ServiceError(
             f"{value!r} does not match the format of {definition.label} (pattern {definition.pattern}).",
             field="value",
@@ -85,8 +95,8 @@ def value_clean(definition: Definition | None, value: str, *, region: str) -> st
 
 def pattern_check(pattern: str) -> str:
     try:
-        re.compile(pattern)
-    except re.error as exc:
+        pattern_compile(pattern)
+    except regex.error as exc:
         raise ServiceError(f"The pattern is not a valid regular expression: {exc}.", field="pattern") from None
     return pattern
 

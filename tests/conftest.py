@@ -115,7 +115,7 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[b
             "--hostname",
             hostname,
             "--queues",
-            "celery,ai,channels",
+            ",".join(settings.WORKER_QUEUES),
             "--without-mingle",
             "--without-gossip",
         ],

@@ -32,6 +32,7 @@ class Analysis:
     intents: set[str] = field(default_factory=set)  # asks_for_human, cancel, complaint, urgent, outage, thanks
     urgent: bool = False
     engine: str = ""  # the engine that produced it (a fallback names itself)
+    timed_out: list[str] = field(default_factory=list)  # definitions whose admin pattern ran out of time (skipped)
 
 
 @dataclass

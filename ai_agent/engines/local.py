@@ -14,6 +14,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from contacts.addresses import written_as_phone
 from memory.definitions import DATE_SETTINGS, Definition
+from memory.patterns import PatternTimeout, pattern_search
 from memory.selectors import Recall
 
 from . import rules
@@ -301,11 +302,16 @@ class LocalEngine:
     def analyze(self, text: str, *, definitions: dict[str, Definition], region: str) -> Analysis:
         intents = _intents(text)
         score = self.sentiment(text, intents=intents)
-        facts = self._facts(text, definitions, region)
+        timed_out: list[str] = []
+        facts = self._facts(text, definitions, region, timed_out)
         urgent = bool(intents & {"urgent", "outage", "safety"}) or score <= -0.6
-        return Analysis(sentiment=score, facts=facts, intents=intents, urgent=urgent, engine=self.name)
+        return Analysis(
+            sentiment=score, facts=facts, intents=intents, urgent=urgent, engine=self.name, timed_out=timed_out
+        )
 
-    def _facts(self, text: str, definitions: dict[str, Definition], region: str) -> list[ExtractedFact]:
+    def _facts(
+        self, text: str, definitions: dict[str, Definition], region: str, timed_out: list[str]
+    ) -> list[ExtractedFact]:
         found: list[ExtractedFact] = []
         if "phone" in definitions:
             phone = _phone(text, region)
@@ -331,7 +337,11 @@ class LocalEngine:
                 if day:
                     found.append(ExtractedFact(key, day, 0.8))
                 continue
-            value = self._defined(text, definition)
+            try:
+                value = self._defined(text, definition)
+            except PatternTimeout:
+                timed_out.append(key)
+                continue
             if value:
                 found.append(ExtractedFact(key, value, 0.85 if definition.pattern else 0.6))
         return found
@@ -365,8 +375,8 @@ class LocalEngine:
 
     @staticmethod
     def _defined(text: str, definition: Definition) -> str | None:
-        if definition.pattern:
-            match = re.search(rf"(?<![\w-])(?:{definition.pattern})(?![\w-])", text, flags=re.IGNORECASE)
+        if definition.pattern:  # the admin's pattern, under a time budget (PatternTimeout when it runs out)
+            match = pattern_search(rf"(?<![\w-])(?:{definition.pattern})(?![\w-])", text)
             return match.group(0) if match else None
         label = r"\W+".join(re.escape(word) for word in re.findall(r"\w+", definition.label.lower()))
         match = re.search(rf"{label}\W*(?:is|:|#|number|no\.?)?\W*{_TOKEN}", text, flags=re.IGNORECASE)

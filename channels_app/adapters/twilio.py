@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest
 from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
@@ -143,30 +145,51 @@ def media_hosts() -> list[str]:
 def client_for(endpoint: ChannelEndpoint) -> Client:
     credentials = credentials_get(endpoint)
     username, password = rest_auth(credentials)
-    client = Client(username, password, account_sid=credentials.get("account_sid", ""))
+    # Every call has a time limit: a Twilio that hangs fails the try (and the delivery asks before sending again).
+    http = TwilioHttpClient(timeout=settings.TWILIO_HTTP_TIMEOUT)
+    client = Client(username, password, account_sid=credentials.get("account_sid", ""), http_client=http)
     if settings.TWILIO_API_BASE_URL:  # a test double or a regional edge; Twilio itself otherwise
         client.api.base_url = settings.TWILIO_API_BASE_URL
     return client
 
 
-def send(endpoint: ChannelEndpoint, *, to: str, body: str, channel: str) -> tuple[str, str]:
-    """Send one message; returns Twilio's sid and status. Raises TwilioRestException for Twilio's refusals."""
+def _addresses(endpoint: ChannelEndpoint, to: str, channel: str) -> tuple[str, str, str]:
+    """(to, from, messaging service) as Twilio spells them for this channel."""
     prefix = WHATSAPP if channel == "whatsapp" else ""
     sender = endpoint.address if endpoint.address.startswith(prefix) else f"{prefix}{endpoint.address}"
+    return f"{prefix}{to}", sender, str(endpoint.options.get("messaging_service_sid") or "")
+
+
+def send(endpoint: ChannelEndpoint, *, to: str, body: str, channel: str) -> tuple[str, str]:
+    """Send one message; returns Twilio's sid and status. Raises TwilioRestException for Twilio's refusals."""
+    recipient, sender, service = _addresses(endpoint, to, channel)
     # A Messaging Service picks the sender itself (number pools, sticky senders); else the endpoint's number.
-    service = str(endpoint.options.get("messaging_service_sid") or "")
     origin = {"messaging_service_sid": service} if service else {"from_": sender}
     message = client_for(endpoint).messages.create(
-        to=f"{prefix}{to}", body=body, status_callback=webhook_url(endpoint, "status"), **origin
+        to=recipient, body=body, status_callback=webhook_url(endpoint, "status"), **origin
     )
     return str(message.sid), str(message.status or "queued")
+
+
+def find_sent(
+    endpoint: ChannelEndpoint, *, to: str, body: str, channel: str, since: datetime
+) -> tuple[str, str] | None:
+    """A message Twilio already accepted from this endpoint to `to` with this body since `since` (sid, status):
+    asked before sending again after a try whose answer was lost, so the customer never gets it twice."""
+    recipient, sender, service = _addresses(endpoint, to, channel)
+    origin = {} if service else {"from_": sender}
+    for sent in client_for(endpoint).messages.list(to=recipient, limit=50, **origin):
+        created = sent.date_created
+        if sent.body == body and (created is None or created >= since - timedelta(minutes=2)):
+            return str(sent.sid), str(sent.status or "queued")
+    return None
 
 
 def failure(exc: TwilioRestException) -> tuple[bool, str, str]:
     """(retry?, code, a reason an agent understands)."""
     code = int(exc.code or 0)
     if code in RETRYABLE_ERRORS or (exc.status and exc.status >= 500):
-        return True, str(code or exc.status), "Twilio is busy; retrying."
+        return True, str(code or exc.status), f"Twilio was busy or failing (error {code or exc.status})."
     return False, str(code or exc.status), PERMANENT_ERRORS.get(code, f"Twilio refused the message: {exc.msg}")[:500]
 
 

@@ -187,10 +187,15 @@
     socket.addEventListener("close", (closed) => {
       document.documentElement.dataset.live = "off";
       if (closed.code === 4401 || closed.code === 4404 || socketPath !== $("#main")?.dataset.wsPath) return;
-      retry = Math.min(retry + 1, 6);
-      setTimeout(connect, 500 * 2 ** retry);
+      // Back quickly (at most 5 s, with jitter so a restarted server is not hit by every tab at once); the
+      // server's hello then resyncs what changed while away.
+      retry = Math.min(retry + 1, 5);
+      setTimeout(connect, Math.min(5000, 250 * 2 ** retry) * (0.5 + Math.random() / 2));
     });
   }
+  // The network is back or the tab is looked at again: reconnect now rather than at the next backoff step.
+  window.addEventListener("online", () => connect());
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) connect(); });
 
   let lastTypingSent = 0;
   function sendTyping() {

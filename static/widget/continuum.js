@@ -188,7 +188,7 @@
       if (event.code === 4403 || event.code === 4404) return setNote("This chat is not available on this site.");
       state.failures += 1;
       if (state.failures >= 3) return fallback();
-      setTimeout(connect, Math.min(30000, 1000 * Math.pow(2, state.failures)));
+      setTimeout(connect, Math.min(5000, 500 * Math.pow(2, state.failures)));
     };
   }
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import socket
 import threading
+import time
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -21,6 +24,9 @@ class FakeTwilio:
         self.calls: list[dict[str, str]] = []  # calls.create requests (click-to-call)
         self.replies: list[tuple[int, int]] = []  # (HTTP status, Twilio error code) to answer before succeeding
         self.numbers: set[str] = set()  # E.164 numbers of the account (IncomingPhoneNumbers)
+        self.lose_answers = 0  # sends to accept and then answer with nothing (the connection drops)
+        self.answer_delay = 0.0  # seconds to wait before dropping such an answer (a hang: the caller times out)
+        self.listed = 0  # message-list requests (asking before sending again)
         counter = itertools.count(1)
         fake = self
         self.api_keys: dict[str, str] = {}  # API key sid -> secret, accepted like the auth token
@@ -47,6 +53,25 @@ class FakeTwilio:
                 path, _, query = self.path.partition("?")
                 if path == f"/2010-04-01/Accounts/{account_sid}.json":
                     self._json(200, {"sid": account_sid, "friendly_name": "Test account", "status": "active"})
+                    return
+                if path.endswith("/Messages.json"):  # the list, newest first, filtered as Twilio filters it
+                    filters = {k: v[0] for k, v in parse_qs(query).items()}
+                    listed = [
+                        {
+                            "sid": m["sid"],
+                            "to": m.get("To"),
+                            "from": m.get("From") or "+10000000000",
+                            "body": m.get("Body"),
+                            "status": "sent",
+                            "date_created": m["date_created"],
+                            "account_sid": account_sid,
+                        }
+                        for m in reversed(fake.sent)
+                        if filters.get("To", m.get("To")) == m.get("To")
+                        and filters.get("From", m.get("From")) == m.get("From")
+                    ]
+                    fake.listed += 1
+                    self._json(200, {"messages": listed, "next_page_uri": None, "page": 0, "page_size": 50})
                     return
                 if path.endswith("/IncomingPhoneNumbers.json"):
                     wanted = parse_qs(query).get("PhoneNumber", [""])[0]
@@ -95,7 +120,13 @@ class FakeTwilio:
                     )
                     return
                 sid = f"SM{next(counter):032d}"
-                fake.sent.append({**form, "sid": sid, "path": self.path})
+                fake.sent.append({**form, "sid": sid, "path": self.path, "date_created": formatdate(usegmt=True)})
+                if fake.lose_answers:  # accepted, but the answer never reaches the caller
+                    fake.lose_answers -= 1
+                    time.sleep(fake.answer_delay)
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self._json(
                     201,
                     {
