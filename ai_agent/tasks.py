@@ -7,6 +7,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 NOTE_DEBOUNCE_SECONDS = 1.0
 ANALYSIS_MAX_CHARS = 20_000
-ANALYSIS_SWEEP_AFTER = timedelta(minutes=2)
 _PENDING_NOTE = "ai:note-pending:{conversation_id}"
 
 
@@ -121,7 +121,7 @@ def sweep_unanalyzed() -> int:
         Message.objects.filter(
             direction="in",
             kind="message",
-            created_at__lt=now - ANALYSIS_SWEEP_AFTER,
+            created_at__lt=now - timedelta(seconds=settings.ANALYSIS_SWEEP_AFTER_SECONDS),
             created_at__gt=now - timedelta(days=1),
         )
         .exclude(body="")

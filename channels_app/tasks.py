@@ -33,9 +33,7 @@ from .credentials import credentials_get
 from .models import ChannelEndpoint, EventStatus, InboundEvent
 
 logger = logging.getLogger(__name__)
-OUTBOUND_SWEEP_AFTER = timedelta(minutes=2)
 PROVIDER_ID_MAX = Message._meta.get_field("provider_id").max_length or 128
-SWEEP_AFTER = timedelta(seconds=30)
 MAX_ATTEMPTS = 10
 TWILIO_STATUS = {
     "accepted": "queued",
@@ -406,7 +404,7 @@ def sweep_outbound() -> int:
         kind="message",
         delivery_status=DeliveryStatus.QUEUED,
         provider_id="",
-        created_at__lt=now - OUTBOUND_SWEEP_AFTER,
+        created_at__lt=now - timedelta(seconds=settings.OUTBOUND_SWEEP_AFTER_SECONDS),
         created_at__gt=now - timedelta(days=1),
     ).values_list("account_id", "pk")[:500]
     for account_id, message_id in stuck:
@@ -418,7 +416,9 @@ def sweep_outbound() -> int:
 def sweep_inbound_events() -> int:
     """Beat: enqueue events still pending after 30 s (their task was never queued, or was lost)."""
     stale = InboundEvent.objects.filter(
-        status=EventStatus.PENDING, received_at__lt=timezone.now() - SWEEP_AFTER, attempts__lt=MAX_ATTEMPTS
+        status=EventStatus.PENDING,
+        received_at__lt=timezone.now() - timedelta(seconds=settings.INBOUND_SWEEP_AFTER_SECONDS),
+        attempts__lt=MAX_ATTEMPTS,
     ).values_list("pk", flat=True)[:500]
     for event_id in stale:
         process_inbound_event.delay(event_id)

@@ -185,7 +185,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # playbooks' 300 s), so nothing waits an hour, and above every retry countdown (at most 80 s), so no task held
 # for its countdown is handed out twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": 330,
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=330),
+    # A publish with the broker down fails in well under a second (one quick retry for a restart's blip) instead
+    # of kombu's default 6 s of retries: a webhook never holds a provider for the broker; the sweepers re-queue.
+    # (The worker's own reconnects follow CELERY_BROKER_CONNECTION_* and are not limited by this.)
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
 }
@@ -197,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
     "outbound-sweeper": {"task": "channels_app.tasks.sweep_outbound", "schedule": 60.0},
     "analysis-sweeper": {"task": "ai_agent.tasks.sweep_unanalyzed", "schedule": 60.0},
 }
+# How long work may wait before a sweeper re-queues it (the broker was down, or a task was lost).
+INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=30)
+OUTBOUND_SWEEP_AFTER_SECONDS = env.int("OUTBOUND_SWEEP_AFTER_SECONDS", default=120)
+ANALYSIS_SWEEP_AFTER_SECONDS = env.int("ANALYSIS_SWEEP_AFTER_SECONDS", default=120)
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

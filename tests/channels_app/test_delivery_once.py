@@ -166,3 +166,23 @@ def test_a_broker_that_is_down_costs_the_webhook_nothing(sms: ChannelEndpoint, m
     monkeypatch.setattr(process_inbound_event, "apply_async", refused)
     assert post(sms, "messaging", fixture("sms_inbound")).status_code == 200
     assert InboundEvent.objects.get().status == "pending"  # stored; the sweeper enqueues it
+
+
+def test_duplicate_and_out_of_order_status_callbacks_the_furthest_wins(
+    tenant: Tenant, sms: ChannelEndpoint, conversation: Conversation, twilio: FakeTwilio
+) -> None:
+    message = reply(tenant, conversation)
+    assert deliver_message.run(tenant.account.pk, message.pk) == "sent"
+    sid = twilio.sent[0]["sid"]
+
+    def callback(status: str) -> None:
+        payload = fixture("status_delivered", SENT_SID=sid)
+        payload.update({"MessageStatus": status, "SmsStatus": status})
+        assert post(sms, "status", payload).status_code == 200
+
+    for status in ("delivered", "sent", "delivered", "queued", "sent"):  # late and repeated callbacks
+        callback(status)
+    assert set(run_pending()) == {"processed"}
+    message.refresh_from_db()
+    assert message.delivery_status == "delivered"
+    assert InboundEvent.objects.filter(kind="status").count() == 3  # one per distinct status; repeats are retries
