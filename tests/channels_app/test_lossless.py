@@ -3,6 +3,7 @@ can be; a part that cannot be kept is named on the message, and the rest is kept
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -140,3 +141,33 @@ def test_a_nul_in_a_search_is_an_answer_not_a_500(tenant: Tenant, client: Any) -
         HTTP_AUTHORIZATION=f"Token {tenant.admin_token}",
     )
     assert api.status_code == 200, api.content
+
+
+def test_a_webchat_visitor_with_a_very_long_name_and_a_nul_starts_a_chat(tenant: Tenant) -> None:
+    from tests.channels_app.test_webchat import call, make_widget
+
+    endpoint = make_widget(tenant)
+    started = call(endpoint, "session", {"name": "N\x00" + "n" * 400, "email": "long@example.org"})
+    assert started.status_code == 200, started.content
+    sent = call(endpoint, "messages", {"body": "Hello\x00 there", "client_id": "c1"}, session=started.json()["session"])
+    assert sent.status_code == 200
+    assert Message.objects.get(channel="webchat").body == "Hello\ufffd there"
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "postmark"])
+def test_a_nul_in_a_signed_provider_post_is_kept(tenant: Tenant, provider: str) -> None:
+    endpoint = make_endpoint(tenant, provider)
+    if provider == "postmark":
+        body = json.dumps({"From": "maria@example.org", "Subject": "Hi\x00", "TextBody": "Order\x00 late"})
+        response = Client().post(path(endpoint), body, "application/json", HTTP_AUTHORIZATION=basic())
+    else:
+        fields = {
+            "from": "maria@example.org",
+            "to": "support@northwind.test",
+            "subject": "Hi\x00",
+            "text": "Order\x00 late",
+        }
+        response = Client().post(path(endpoint), fields, HTTP_AUTHORIZATION=basic())
+    assert response.status_code == 200
+    assert run_pending() == ["processed"]
+    assert Message.objects.get().body == "Order\ufffd late"
