@@ -80,8 +80,18 @@ class DrillRedis:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a paused server cannot stop
             self.proc.terminate()
             self.proc.wait(timeout=20)
+
+    def pause(self) -> None:
+        """A stall: the server accepts connections (the kernel does) but answers nothing."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
 
 class Worker:
