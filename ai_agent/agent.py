@@ -22,7 +22,6 @@ from memory.services import handoff_record
 
 from .engines.base import Analysis, Decision, Engine, TurnContext
 from .engines.registry import engine_for
-from .engines.rules import ai_messages
 from .models import AgentSettings, Assignment
 from .next_channel import next_best_channel
 from .selectors import agent_settings_get, knowledge_answer, next_assignee
@@ -133,7 +132,13 @@ def _hand_off(
             "ai_action": "handoff",
         },
     )
-    ai_turns = ai_messages(memory, conversation)
+    # Counted over the whole conversation (recall holds only the latest messages): the card matches the thread.
+    ai_turns = list(
+        Message.objects.filter(account=account, conversation=conversation, sender_type="ai", kind="message")
+        .order_by("created_at", "id")
+        .values_list("body", "metadata")
+    )
+    questions = [body for body, meta in ai_turns if (meta or {}).get("ai_action") == "ask"]
     draft = engine.compose_handoff(memory, reason=decision.reason)
     collected = sorted(
         Fact.objects.filter(account=account, conversation=conversation, author_type="ai", status="active").values_list(
@@ -148,9 +153,11 @@ def _hand_off(
         engine=draft.engine or engine_name,
         to_user=assignee,
         what_was_done={
-            "questions_asked": [m.body for m in ai_turns if m.metadata.get("ai_action") == "ask"],
+            "questions_asked": questions[-QUESTIONS_LISTED:],
+            "questions_count": len(questions),
             "facts_collected": collected,
-            "replies_sent": sum(1 for m in ai_turns if m.metadata.get("ai_action") == "reply") + 1,
+            # every other message the AI wrote in this conversation, its handover words included
+            "replies_sent": len(ai_turns) - len(questions),
             "actions": ["handed off" + (f" to {assignee.display_name}" if assignee else " (unassigned)")],
             "summary": draft.summary,
         },
@@ -166,6 +173,9 @@ def _hand_off(
         text=f"AI agent handed off to {who}: {decision.reason}",
     )
     _notify(account, conversation, assignee, decision.reason)
+
+
+QUESTIONS_LISTED = 10  # the card lists the latest questions; the count covers all
 
 
 def _reply_channel(message: Message) -> str:

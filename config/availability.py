@@ -12,6 +12,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from accounts.api_base import error_body
+from accounts.locks import is_transient
 
 logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
@@ -19,12 +20,31 @@ MESSAGE = "The database is unavailable for a moment; nothing was stored. Please 
 DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
-def unavailable(request: HttpRequest) -> HttpResponse:
+BUSY = "Another change to the same records was being written at the same moment; nothing was stored. Please retry."
+# SQLSTATEs of a server that is going away or not taking connections (class 08 is "connection exception").
+_UNAVAILABLE = {"57P01", "57P02", "57P03", "53300"}
+
+
+def kind_of(exc: BaseException) -> str | None:
+    """ "unavailable" (no connection), "busy" (deadlock or serialization failure: rolled back, safe to retry),
+    or None for a database error that is a bug to report (a 500)."""
+    if not isinstance(exc, DATABASE_DOWN):
+        return None
+    if is_transient(exc):
+        return "busy"
+    sqlstate = getattr(exc.__cause__ or exc, "sqlstate", None)
+    if sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNAVAILABLE:
+        return "unavailable"
+    return None
+
+
+def unavailable(request: HttpRequest, kind: str = "unavailable") -> HttpResponse:
     response: HttpResponse
+    code, message = ("database_busy", BUSY) if kind == "busy" else ("database_unavailable", MESSAGE)
     if request.path.startswith(("/api/", "/webhooks/", "/widget/")):
-        response = JsonResponse(error_body(503, "database_unavailable", MESSAGE), status=503)
+        response = JsonResponse(error_body(503, code, message), status=503)
     else:
-        response = HttpResponse(MESSAGE, status=503, content_type="text/plain; charset=utf-8")
+        response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
@@ -37,7 +57,8 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, DATABASE_DOWN):
-            logger.error("database unavailable on %s %s: %s", request.method, request.path, exception)
-            return unavailable(request)
-        return None
+        kind = kind_of(exception)
+        if kind is None:
+            return None  # a bug: the 500 handler answers and it is logged with its traceback
+        logger.error("database %s on %s %s: %s", kind, request.method, request.path, exception)
+        return unavailable(request, kind)

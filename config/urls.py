@@ -45,10 +45,12 @@ def handle_500(request):  # type: ignore[no-untyped-def]
 
     from django.views.defaults import server_error
 
-    from .availability import DATABASE_DOWN, unavailable
+    from .availability import kind_of, unavailable
 
-    if isinstance(sys.exc_info()[1], DATABASE_DOWN):  # raised before the view (a session read): still a 503
-        return unavailable(request)
+    exc = sys.exc_info()[1]
+    kind = kind_of(exc) if exc is not None else None
+    if kind is not None:  # raised before the view (a session read): still a 503
+        return unavailable(request, kind)
     if request.path.startswith("/api/"):
         return _api_500(request)
     return server_error(request)

@@ -11,7 +11,7 @@ from django.db.models import ForeignKey
 from django.utils import timezone
 
 from accounts.errors import Conflict, ServiceError
-from accounts.locks import advisory_xact_lock
+from accounts.locks import advisory_xact_lock, retry_transaction
 from accounts.models import Account, AuditLog, User
 from accounts.services import audit_log_record
 
@@ -167,6 +167,7 @@ def merge_step_register(name: str, merge: MergeStep, undo: UndoStep) -> None:
     _MERGE_STEPS[name] = (merge, undo)
 
 
+@retry_transaction
 @transaction.atomic
 def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: Contact) -> Contact:
     """Fold `drop` into `keep`: every row that points at `drop` (identities, conversations, messages, memory,
@@ -238,6 +239,7 @@ def _contact_relations() -> list[tuple[Any, ForeignKey[Any, Any]]]:
     return found
 
 
+@retry_transaction
 @transaction.atomic
 def contact_unmerge(*, account: Account, actor: User | None, merge: AuditLog) -> Contact:
     """Undo a merge from its audit record, within 30 days: the steps are undone newest first, then every row

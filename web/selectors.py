@@ -6,14 +6,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import Account, Membership
 from inbox.models import Conversation, HandledBy, Status
 from inbox.selectors import conversation_list, with_unread
-from memory.models import SentimentReading
+from memory.selectors import TREND_WINDOW
 
 PAGE_SIZE = 50
 
@@ -51,11 +52,16 @@ def folder_conversations(
         rows = open_rows.filter(handled_by=HandledBy.AI)
     elif folder in (Status.ESCALATED, Status.WAITING, Status.RESOLVED):
         rows = rows.filter(status=folder)
-    latest_sentiment = SentimentReading.objects.filter(conversation_id=OuterRef("pk")).order_by("-created_at", "-id")
-    return with_unread(rows, user_id=membership.user_id).annotate(
-        sentiment_label=Subquery(latest_sentiment.values("label")[:1]),
-        sentiment_score=Subquery(latest_sentiment.values("score")[:1]),
-    )
+    return with_unread(rows, user_id=membership.user_id).annotate(sentiment_score=CONVERSATION_MOOD)
+
+
+# The conversation's mood, one figure wherever it is shown (this list, the memory panel, the recall API's
+# conversation_sentiment): the mean of its latest TREND_WINDOW readings, as memory.selectors.Trend computes it.
+CONVERSATION_MOOD = RawSQL(
+    "(SELECT round(avg(s.score)::numeric, 3)::float FROM (SELECT r.score FROM memory_sentimentreading r "
+    "WHERE r.conversation_id = inbox_conversation.id ORDER BY r.created_at DESC, r.id DESC LIMIT %s) s)",
+    (TREND_WINDOW,),
+)
 
 
 def parse_cursor(raw: str | None) -> tuple[datetime, int] | None:

@@ -31,7 +31,16 @@ from inbox.selectors import (
     message_search,
 )
 from inbox.services import conversation_mark_read
-from memory.selectors import Recall, fact_provenance, merge_suggestions, recall, sentiment_series
+from memory.models import SentimentReading
+from memory.selectors import (
+    TREND_READINGS,
+    Recall,
+    Trend,
+    fact_provenance,
+    merge_suggestions,
+    recall,
+    sentiment_series,
+)
 
 from .context import ConsoleRequest, console_page
 from .selectors import FOLDER_BY_KEY, FOLDERS, folder_conversations, page_of, parse_cursor, sentiment_points
@@ -190,8 +199,18 @@ def _memory_context(request: ConsoleRequest, conversation: Conversation) -> dict
         "suggestion": suggestion,
         "chart": sentiment_points(series[-30:]),
         "trend": memory.sentiment,
+        "conversation_mood": _conversation_mood(memory, conversation),
         "definitions": list(definitions.values()),
     }
+
+
+def _conversation_mood(memory: Recall, conversation: Conversation) -> Trend:
+    """This conversation's mood: the figure the list shows and the recall API's conversation_sentiment."""
+    current = memory.current_conversation
+    if current is not None and current.pk == conversation.pk:
+        return memory.conversation_sentiment
+    readings = SentimentReading.objects.filter(account_id=conversation.account_id, conversation=conversation)
+    return Trend.from_readings(list(readings.order_by("-created_at", "-id")[:TREND_READINGS]))
 
 
 def _header_context(request: ConsoleRequest, conversation: Conversation) -> dict[str, Any]:
