@@ -24,6 +24,7 @@ from memory.services import fact_record_ai, note_write, sentiment_record
 
 from .engines.base import Analysis
 from .engines.registry import engine_for
+from .language import detect_language
 from .models import AgentSettings
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,13 @@ def read_message(message: Message) -> Analysis:
     for key in analysis.timed_out:
         _report_pattern_timeout(account=account, inbox=inbox, key=key, message=message)
     with transaction.atomic():
-        sentiment_record(account=account, message=message, score=analysis.sentiment, engine=analysis.engine)
+        sentiment_record(
+            account=account,
+            message=message,
+            score=analysis.sentiment,
+            engine=analysis.engine,
+            language=analysis.language or detect_language(text),
+        )
         for fact in analysis.facts:
             fact_record_ai(
                 account=account,

@@ -166,7 +166,8 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
     sender_user = SenderUserSerializer(read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
     sentiment = serializers.SerializerMethodField(
-        help_text="a customer message's sentiment reading: {score (-1..1), label, engine}; null until read"
+        help_text="a customer message's sentiment reading: {score (-1..1), label, engine, language (ISO 639-1, "
+        "'' when too short to tell)}; null until read"
     )
 
     def get_sentiment(self, message: Message) -> dict[str, Any] | None:
@@ -176,7 +177,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             return None
         if reading is None:
             return None
-        return {"score": reading.score, "label": reading.label, "engine": reading.engine}
+        return {"score": reading.score, "label": reading.label, "engine": reading.engine, "language": reading.language}
 
     class Meta:
         model = Message

@@ -168,6 +168,9 @@ class SentimentReading(models.Model):
     score = models.FloatField()
     label = models.CharField(max_length=8, choices=SentimentLabel.choices)
     engine = models.CharField(max_length=64)
+    language = models.CharField(
+        max_length=8, blank=True, help_text='ISO 639-1 of the message ("" undetermined: too short to tell).'
+    )
     created_at = models.DateTimeField(default=now, help_text="When the customer wrote the message.")
 
     class Meta:

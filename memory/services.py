@@ -327,7 +327,9 @@ def sentiment_label(score: float) -> str:
 
 
 @transaction.atomic
-def sentiment_record(*, account: Account, message: Message, score: float, engine: str) -> SentimentReading:
+def sentiment_record(
+    *, account: Account, message: Message, score: float, engine: str, language: str = ""
+) -> SentimentReading:
     """The reading of a customer's message (one per message: scoring again replaces the reading)."""
     _same_account(account, message)
     if message.direction != "in":
@@ -344,6 +346,7 @@ def sentiment_record(*, account: Account, message: Message, score: float, engine
             "score": score,
             "label": sentiment_label(score),
             "engine": engine,
+            "language": language[:8],
             "created_at": message.created_at,
         },
     )

@@ -17,6 +17,7 @@ from memory.definitions import DATE_SETTINGS, Definition
 from memory.patterns import PatternTimeout, pattern_search
 from memory.selectors import Recall
 
+from ..language import detect_language
 from . import rules
 from .base import Analysis, Decision, ExtractedFact, HandoffDraft, NoteDraft, TurnContext
 
@@ -80,6 +81,8 @@ DOMAIN_LEXICON = {
     "free": 0.0,
 }
 # Greetings and sign-offs, left out when scoring a text sentence by sentence.
+# Languages the lexicon scores ("" = undetermined: a short message is read as the account's usual English).
+SCORED_LANGUAGES = {"", "en"}
 PLEASANTRIES = {"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "regards", "best", "bye", "ok", "okay"}
 
 INTENT_PATTERNS = {
@@ -159,6 +162,23 @@ _SERVICE_NEGATIVE = re.compile(
     r"fuite|en panne|ne marche pas|ne fonctionne pas|cass[ée]|pas d'eau chaude|pas de chauffage)\b",
     re.IGNORECASE,
 )
+# In Spanish and French (no lexicon here), something that does not happen is how a problem is reported: a
+# negated verb reads mildly negative; polite refusals and reassurances ("no, gracias", "pas de souci") do not.
+_NEGATED_VERB = re.compile(
+    r"\bno\s+(?!gracias\b|es\b|hay\s+(?:prisa|problema)\b|se\s+preocupe|importa\b|pasa\s+nada|problem|"
+    r"(?:nos\s+|me\s+)?(?:necesit|quier|interes|hace\s+falta))"  # a polite "we don't need it" is a decline
+    r"(?:se\s+|me\s+|lo\s+|la\s+|le\s+)?[a-záéíóúñ]{3,}|"
+    r"\b(?:ne|n['\u2019])\s*(?:me\s+|se\s+|s['\u2019])?[a-zàâçéèêëîïôûù]{3,}\s+(?:pas|plus|jamais)\b"
+    r"(?!\s+(?:de\s+(?:souci|probl[eè]me)|besoin|int[ée]ress))",
+    re.IGNORECASE,
+)
+# ... and plain delight reads positive (a bare thank-you stays neutral, as in English).
+_PLEASED = re.compile(
+    r"\b(perfecto|genial|excelente|estupendo|maravillos[oa]|encantad[oa]|muy content[oa]|"
+    r"parfait|g[ée]nial|excellent|formidable|ravie?|tr[eè]s content(e)?|super)\b",
+    re.IGNORECASE,
+)
+PLEASED_SCORE = 0.5
 _BARE_FOLLOW_UP = re.compile(r"^\s*(\?{2,}|(hello|anyone|any (update|news))\s*\?{2,})\s*$", re.IGNORECASE)
 # A contrast: what comes after it is what the customer means ("love the app, but the export crashes").
 _CONTRAST = re.compile(r"\s*(?:,\s*)?\b(?:but|however|though|although|yet|pero|sin embargo|mais|cependant)\b\s*",
@@ -265,7 +285,7 @@ class LocalEngine:
         analyzer.lexicon.update(DOMAIN_LEXICON)
         return analyzer
 
-    def sentiment(self, text: str, *, intents: set[str] | None = None) -> float:
+    def sentiment(self, text: str, *, intents: set[str] | None = None, language: str | None = None) -> float:
         """A support team's reading of the customer's mood: VADER per clause, with the customer-service layer.
 
         * Sentences are scored one by one, leaving out greetings and sign-offs ("Hi!", "Thanks.").
@@ -274,6 +294,19 @@ class LocalEngine:
           polite ones is not averaged away).
         * Complaints without emotional words (money not arrived, charged twice, a long wait, asked again, a
           bare "??", threats) read at least mildly negative; politeness and assent are neutral (lexicon)."""
+        if intents is None:
+            intents = _intents(text)
+        if language is None:
+            language = detect_language(text)
+        if language not in SCORED_LANGUAGES:
+            # VADER's lexicon is English: in another language its score would be a guess. Neutral, unless the
+            # customer-service layer (complaints, threats, safety, long waits: es and fr patterns too) says
+            # otherwise.
+            problem = _NEGATED_VERB.search(text) is not None  # "el calentador no enciende", "ça ne marche plus"
+            pleased = not problem and _PLEASED.search(text) is not None  # "todo perfecto", "c'est parfait"
+            return self._service_floor(
+                text, intents, SERVICE_NEGATIVE_FLOOR if problem else PLEASED_SCORE if pleased else 0.0
+            )
         sentences = [s for s in _SENTENCES.split(text.strip()) if s.strip()]
         substantive = [s for s in sentences if s.strip(" .!?,").lower() not in PLEASANTRIES] or sentences or [text]
         scores = [self._clause_score(s) for s in substantive]
@@ -281,8 +314,10 @@ class LocalEngine:
         low = min(scores)
         if len(scores) > 1 and low < score:
             score = (score + low) / 2
-        if intents is None:
-            intents = _intents(text)
+        return self._service_floor(text, intents, score)
+
+    @staticmethod
+    def _service_floor(text: str, intents: set[str], score: float) -> float:
         if intents & SERVICE_NEGATIVE_INTENTS or _SERVICE_NEGATIVE.search(text) or _BARE_FOLLOW_UP.match(text):
             score = min(score, SERVICE_NEGATIVE_FLOOR)
         if "safety" in intents:
@@ -301,12 +336,19 @@ class LocalEngine:
 
     def analyze(self, text: str, *, definitions: dict[str, Definition], region: str) -> Analysis:
         intents = _intents(text)
-        score = self.sentiment(text, intents=intents)
+        language = detect_language(text)
+        score = self.sentiment(text, intents=intents, language=language)
         timed_out: list[str] = []
         facts = self._facts(text, definitions, region, timed_out)
         urgent = bool(intents & {"urgent", "outage", "safety"}) or score <= -0.6
         return Analysis(
-            sentiment=score, facts=facts, intents=intents, urgent=urgent, engine=self.name, timed_out=timed_out
+            sentiment=score,
+            facts=facts,
+            intents=intents,
+            urgent=urgent,
+            engine=self.name,
+            timed_out=timed_out,
+            language=language,
         )
 
     def _facts(
