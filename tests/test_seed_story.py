@@ -29,6 +29,7 @@ from tests.fakes.twilio_server import FakeTwilio
 
 SID, TOKEN = WORKER_TWILIO
 SITE = "https://www.northwind.example"
+MAIL_SECRET = "mail-webhook-secret-for-the-story"
 NEVER_OPEN = {"mon": [["00:00", "00:01"]]}  # the team is (almost) never in: the AI answers
 
 
@@ -79,7 +80,8 @@ def test_after_hours_webchat_then_morning_sms_then_a_person_replies(
     first_contact_id = Message.objects.get(pk=first["message"]["id"]).contact_id
     wait_until(lambda: ai_lines(conversation_id), what="the AI's greeting and first question")
     assert ai_lines(conversation_id)[0].startswith("Hi! I'm Ava")
-    widget(chat, "messages", {"body": "Rosa Diaz, policy PN-55321, call me on 312 555 0188", "client_id": "2"}, session)
+    details = "Rosa Diaz, policy PN-55321, call me on 312 555 0188 or write to rosa.diaz@example.org"
+    widget(chat, "messages", {"body": details, "client_id": "2"}, session)
     handoff = wait_until(
         lambda: Handoff.objects.filter(conversation_id=conversation_id).first(), what="the AI's handoff"
     )
@@ -151,3 +153,37 @@ def test_after_hours_webchat_then_morning_sms_then_a_person_replies(
     # Nobody asked twice: each question the AI asked is asked once, and nothing she gave was asked for.
     questions = [line for line in ai_lines(conversation_id) if "?" in line]
     assert len(questions) == len(set(questions)) == 1 and "policy number" in questions[0].lower()
+
+    # A week later she writes by email, from the address she gave in the chat: a new record again (an address
+    # typed into a chat proves nothing), and again the AI asks her nothing it was told: it hands the email to the
+    # team with the match.
+    mailbox = ChannelEndpoint.objects.create(
+        account=tenant.account,
+        inbox=support,
+        kind="email",
+        provider="mime",
+        address="support@northwind.test",
+        credentials_encrypted=credentials_encrypt({"webhook_secret": MAIL_SECRET}),
+    )
+    mime = (
+        b"From: Rosa Diaz <rosa.diaz@example.org>\r\nTo: support@northwind.test\r\nSubject: Ceiling\r\n"
+        b"Message-ID: <week-later@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        b"Hello again, the stain on the ceiling is back. Can someone come this week?\r\n"
+    )
+    posted = Client().post(
+        f"/webhooks/email/{mailbox.public_id}/mime", mime, "message/rfc822", HTTP_X_WEBHOOK_SECRET=MAIL_SECRET
+    )
+    assert posted.status_code == 200
+    mail = wait_until(lambda: Message.objects.filter(channel="email").first(), what="the email")
+    match = wait_until(
+        lambda: Handoff.objects.filter(conversation_id=mail.conversation_id).first(), what="the email's match handoff"
+    )
+    assert "rosa.diaz@example.org" in match.reason
+    # Across the whole story — webchat, SMS, email — the AI asked once, for the one thing she had not given yet.
+    asked = [
+        line
+        for line in Message.objects.filter(account=tenant.account, sender_type="ai").values_list("body", flat=True)
+        if "?" in line
+    ]
+    known = ("name", "phone", "number to reach", "email", "policy")
+    assert sum(1 for line in asked if any(word in line.lower() for word in known)) == 1, asked
