@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from django.core.exceptions import PermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from accounts.api_base import error_body
 from accounts.locks import is_transient
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
 MESSAGE = "The database is unavailable for a moment; nothing was stored. Please retry shortly."
 DATABASE_DOWN = (OperationalError, InterfaceError)
+MACHINE_PATHS = ("/api/", "/webhooks/", "/webchat/")  # answered in JSON: integrations, providers, the widget
+SERVER_ERROR = "Something went wrong on our side; it has been logged."
 
 
 BUSY = "Another change to the same records was being written at the same moment; nothing was stored. Please retry."
@@ -41,7 +44,7 @@ def kind_of(exc: BaseException) -> str | None:
 def unavailable(request: HttpRequest, kind: str = "unavailable") -> HttpResponse:
     response: HttpResponse
     code, message = ("database_busy", BUSY) if kind == "busy" else ("database_unavailable", MESSAGE)
-    if request.path.startswith(("/api/", "/webhooks/", "/widget/")):
+    if request.path.startswith(MACHINE_PATHS):
         response = JsonResponse(error_body(503, code, message), status=503)
     else:
         response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
@@ -58,7 +61,12 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         kind = kind_of(exception)
-        if kind is None:
-            return None  # a bug: the 500 handler answers and it is logged with its traceback
-        logger.error("database %s on %s %s: %s", kind, request.method, request.path, exception)
-        return unavailable(request, kind)
+        if kind is not None:
+            logger.error("database %s on %s %s: %s", kind, request.method, request.path, exception)
+            return unavailable(request, kind)
+        if request.path.startswith(MACHINE_PATHS) and not isinstance(exception, Http404 | PermissionDenied):
+            # A bug. Machines get the API's JSON error in every mode (DEBUG's HTML page is for people); the
+            # traceback goes to the log, never to the client.
+            logger.exception("unhandled error on %s %s", request.method, request.path)
+            return JsonResponse(error_body(500, "server_error", SERVER_ERROR), status=500)
+        return None

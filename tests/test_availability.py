@@ -73,3 +73,27 @@ def test_a_busy_database_answers_503_retry(monkeypatch: pytest.MonkeyPatch) -> N
     response = Client().post("/webhooks/twilio/00000000-0000-0000-0000-000000000001/messaging", {"Body": "hi"})
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert response.json()["error"]["code"] == "database_busy"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [True, False])
+def test_a_bug_on_a_machine_route_is_json_in_every_mode(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, debug: bool
+) -> None:
+    settings.DEBUG = debug
+
+    def bug(public_id: str) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(channels_app.webhooks, "_twilio_endpoint", bug)
+    client = Client(raise_request_exception=False)
+    response = client.post("/webhooks/twilio/00000000-0000-0000-0000-000000000001/messaging", {"Body": "hi"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {
+            "status": 500,
+            "code": "server_error",
+            "message": "Something went wrong on our side; it has been logged.",
+        }
+    }
+    assert "a bug" not in response.content.decode()  # no traceback or detail to the client
