@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import regex
@@ -12,6 +12,7 @@ from accounts.models import Account
 from contacts.addresses import normalize_email, normalize_phone
 from inbox.models import Inbox
 
+from .kinds import address_clean, money_clean, number_clean
 from .models import FactDefinition
 from .patterns import PatternTimeout, pattern_compile, pattern_fullmatch
 
@@ -25,7 +26,7 @@ class Definition:
     required_before_handoff: bool = False
     builtin: bool = False
     description: str = ""
-    value_type: str = "text"  # or "date": stored as YYYY-MM-DD
+    value_type: str = "text"  # memory.kinds.KINDS: date (YYYY-MM-DD), number, money, address, phone, email
 
 
 # Contact details are shared by default: every team may greet the customer by name and reach them.
@@ -77,6 +78,8 @@ def value_clean(definition: Definition | None, value: str, *, region: str) -> st
         return normalize_email(value)
     if definition.value_type == "date":
         return date_clean(value, label=definition.label)
+    if definition.value_type in KIND_CLEANERS:
+        value = KIND_CLEANERS[definition.value_type](value, definition.label, region)
     try:
         fits = not definition.pattern or pattern_fullmatch(definition.pattern, value) is not None
     except PatternTimeout:
@@ -91,6 +94,15 @@ def value_clean(definition: Definition | None, value: str, *, region: str) -> st
             field="value",
         )
     return value
+
+
+KIND_CLEANERS: dict[str, Callable[[str, str, str], str]] = {
+    "number": lambda value, label, region: number_clean(value, label=label),
+    "money": lambda value, label, region: money_clean(value, label=label),
+    "address": lambda value, label, region: address_clean(value, label=label),
+    "phone": lambda value, label, region: normalize_phone(value, region=region),
+    "email": lambda value, label, region: normalize_email(value),
+}
 
 
 def pattern_check(pattern: str) -> str:

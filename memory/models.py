@@ -16,6 +16,8 @@ from accounts.models import Account
 from contacts.models import Contact
 from inbox.models import Conversation, Inbox, Message
 
+from .kinds import KIND_HELP, KINDS
+
 
 class AuthorType(models.TextChoices):
     AI = "ai", "AI engine"
@@ -54,12 +56,7 @@ class FactDefinition(models.Model):
     description = models.CharField(max_length=300, blank=True, help_text="What it is and where customers find it.")
     # A regular expression the value must match (and which the AI uses to find it in messages).
     pattern = models.CharField(max_length=300, blank=True)
-    value_type = models.CharField(
-        max_length=8,
-        choices=[("text", "Text"), ("date", "Date")],
-        default="text",
-        help_text='date: read from what customers write ("next Tuesday", "3/12") and kept as YYYY-MM-DD.',
-    )
+    value_type = models.CharField(max_length=8, choices=KINDS, default="text", help_text=KIND_HELP)
     shared = models.BooleanField(default=False, help_text="Visible to every inbox of the account.")
     required_before_handoff = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=now)

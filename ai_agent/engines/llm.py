@@ -82,6 +82,16 @@ def analysis_schema(keys: list[str]) -> dict[str, Any]:
     }
 
 
+LLM_KIND_HINTS = {
+    "date": "a date: give it as YYYY-MM-DD",
+    "number": "a number: digits only",
+    "money": "an amount of money: the amount and its currency as written",
+    "address": "a street address: as written, number and street first",
+    "phone": "a phone number: as written",
+    "email": "an email address",
+}
+
+
 class InvalidOutput(Exception):
     """The model answered, but not with what the schema asks for."""
 
@@ -142,7 +152,7 @@ class LLMEngine:
         described = "\n".join(
             f"- {d.key}: {d.label}"
             + (f" (format: {d.pattern})" if d.pattern else "")
-            + (" (a date: give it as YYYY-MM-DD)" if d.value_type == "date" else "")
+            + (f" ({LLM_KIND_HINTS[d.value_type]})" if d.value_type in LLM_KIND_HINTS else "")
             + (f" - {d.description}" if d.description else "")
             for d in definitions.values()
         )

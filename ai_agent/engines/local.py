@@ -12,8 +12,9 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from accounts.errors import ServiceError
 from contacts.addresses import written_as_phone
-from memory.definitions import DATE_SETTINGS, Definition
+from memory.definitions import DATE_SETTINGS, KIND_CLEANERS, Definition
 from memory.patterns import PatternTimeout, pattern_search
 from memory.selectors import Recall
 
@@ -81,6 +82,8 @@ DOMAIN_LEXICON = {
     "free": 0.0,
 }
 # Greetings and sign-offs, left out when scoring a text sentence by sentence.
+# Kinds read from what follows a definition's label (dates are found anywhere in the message).
+KIND_READERS: dict[str, Any] = {kind: KIND_CLEANERS[kind] for kind in ("number", "money", "address")}
 # Languages the lexicon scores ("" = undetermined: a short message is read as the account's usual English).
 SCORED_LANGUAGES = {"", "en"}
 PLEASANTRIES = {"hi", "hello", "hey", "thanks", "thank you", "thx", "cheers", "regards", "best", "bye", "ok", "okay"}
@@ -189,6 +192,7 @@ _TRAILING_COURTESY = re.compile(r"[\s,;.-]+(thanks|thank you|thx|cheers|please)[
 SERVICE_NEGATIVE_FLOOR = -0.4
 SAFETY_FLOOR = -0.6
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
+_CLAUSE_END = re.compile(r"(?<=\w)[.;!?](?:\s|$)|\s+(?:and|but|because|so)\s+|\n")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 _DATE_CUE = re.compile(
     r"\b(\d{1,4}[/.-]\d{1,2}([/.-]\d{2,4})?|today|tonight|tomorrow|yesterday|next \w+|this \w+day|"
@@ -379,6 +383,11 @@ class LocalEngine:
                 if day:
                     found.append(ExtractedFact(key, day, 0.8))
                 continue
+            if definition.value_type in {*KIND_READERS, "phone", "email"} and not definition.pattern:
+                value = self._kind_value(text, definition, region)
+                if value:
+                    found.append(ExtractedFact(key, value, 0.75))
+                continue
             try:
                 value = self._defined(text, definition)
             except PatternTimeout:
@@ -387,6 +396,27 @@ class LocalEngine:
             if value:
                 found.append(ExtractedFact(key, value, 0.85 if definition.pattern else 0.6))
         return found
+
+    @staticmethod
+    def _kind_value(text: str, definition: Definition, region: str) -> str | None:
+        """A number, an amount, an address, a phone or an email given for this definition: what follows its label
+        ("budget is $1,250", "service address: 42 Elm St, Springfield, IL"), read by the kind's parser."""
+        label = r"\W+".join(re.escape(word) for word in re.findall(r"\w+", definition.label.lower()))
+        match = re.search(rf"\b{label}\b\W*(?:is|was|:|=|of|would be|will be)?\s*(.+)", text, flags=re.IGNORECASE)
+        if match is None:
+            return None
+        rest = (
+            _CLAUSE_END.split(match.group(1), maxsplit=1)[0] if definition.value_type != "address" else match.group(1)
+        )
+        try:
+            if definition.value_type == "phone":  # the first number written as a phone, not a reference beside it
+                return _phone(rest, region)
+            if definition.value_type == "email":
+                email = _EMAIL.search(rest)
+                return KIND_CLEANERS["email"](email.group(0), definition.label, region) if email else None
+            return str(KIND_READERS[definition.value_type](rest.strip(), definition.label, region))
+        except ServiceError:
+            return None
 
     @staticmethod
     def _name(text: str) -> str | None:

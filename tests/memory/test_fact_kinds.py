@@ -1,0 +1,98 @@
+"""Fact kinds a small business asks for — number, money, address, phone, email, date, text — read with well-kept
+parsers: what a person types through the API is checked and stored in one form (or refused, naming the field),
+and the AI reads them from what follows the label in a customer's message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ai_agent.engines.local import LocalEngine
+from memory.definitions import Definition
+from memory.models import Fact
+from tests.conftest import Tenant
+from tests.factories import InboxFactory, inbound
+
+ENGINE = LocalEngine()
+KINDS = {
+    "budget": ("Budget", "money"),
+    "units": ("Number of units", "number"),
+    "service_address": ("Service address", "address"),
+    "work_phone": ("Work phone", "phone"),
+    "billing_email": ("Billing email", "email"),
+    "visit_day": ("Visit day", "date"),
+}
+
+
+@pytest.fixture
+def defined(tenant: Tenant) -> tuple[Any, Any]:
+    inbox = InboxFactory(account=tenant.account, name="Sales")
+    url = f"/api/v1/accounts/{tenant.account.pk}/inboxes/{inbox.pk}/fact-definitions"
+    for key, (label, kind) in KINDS.items():
+        created = tenant.client().post(url, {"key": key, "label": label, "value_type": kind}, format="json")
+        assert created.status_code == 201, created.json()
+    contact = inbound(tenant.account, inbox, "+13125550188", "hello").contact
+    return inbox, contact
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("key", "typed", "stored"),
+    [
+        ("budget", "$1,250", "1250.00 $"),
+        ("budget", "49.99 EUR", "49.99 EUR"),
+        ("units", "1,200", "1200"),
+        ("service_address", "42 Elm Street, Springfield, IL 62704", "42 Elm Street, Springfield, IL 62704"),
+        ("work_phone", "(312) 555-0199", "+13125550199"),
+        ("billing_email", "Ap@Example.ORG", "Ap@example.org"),
+    ],
+)
+def test_typed_values_are_stored_in_one_form(
+    tenant: Tenant, defined: tuple[Any, Any], key: str, typed: str, stored: str
+) -> None:
+    inbox, contact = defined
+    url = f"/api/v1/accounts/{tenant.account.pk}/contacts/{contact.pk}/facts"
+    response = tenant.client().post(url, {"inbox": inbox.pk, "key": key, "value": typed}, format="json")
+    assert response.status_code == 201, response.json()
+    assert Fact.objects.get(key=key).value == stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("key", "typed", "says"),
+    [
+        ("budget", "flexible", "is not an amount of money for Budget"),
+        ("units", "a few", "is not a number for Number of units"),
+        ("service_address", "near the park", "is not a street address for Service address"),
+        ("work_phone", "call me maybe", "is not a phone number"),
+        ("visit_day", "whenever", "is not a date we can read for Visit day"),
+    ],
+)
+def test_values_of_the_wrong_kind_are_refused_naming_the_field(
+    tenant: Tenant, defined: tuple[Any, Any], key: str, typed: str, says: str
+) -> None:
+    inbox, contact = defined
+    url = f"/api/v1/accounts/{tenant.account.pk}/contacts/{contact.pk}/facts"
+    response = tenant.client().post(url, {"inbox": inbox.pk, "key": key, "value": typed}, format="json")
+    assert response.status_code == 400
+    assert says in response.json()["error"]["fields"]["value"][0]
+    assert not Fact.objects.filter(key=key).exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Our budget is $1,250 for the whole job", {"budget": "1250.00 $"}),
+        ("Number of units: 12 and they are all upstairs", {"units": "12"}),
+        ("The service address is 42 Elm Street, Springfield, IL 62704. Thanks", {
+            "service_address": "42 Elm Street, Springfield, IL 62704"}),
+        ("My work phone is 312 555 0199, reference 88412", {"work_phone": "+13125550199"}),
+        ("Billing email: ap@northwind.example please", {"billing_email": "ap@northwind.example"}),
+        ("I have no budget yet, and the address I'll send later", {}),
+    ],
+)  # fmt: skip
+def test_the_ai_reads_each_kind_after_its_label(text: str, found: dict[str, str]) -> None:
+    definitions = {key: Definition(key, label, value_type=kind) for key, (label, kind) in KINDS.items()}
+    facts = ENGINE.analyze(text, definitions=definitions, region="US").facts
+    assert {f.key: f.value for f in facts if f.key in KINDS and f.key != "visit_day"} == found
