@@ -59,11 +59,25 @@ def decide(
         return Decision("reply", text=knowledge)
     ai_turns = ai_messages(memory, conversation)
     asked = [m.metadata.get("key") for m in ai_turns if m.metadata.get("ai_action") == "ask"]
-    missing = [key for key in memory.missing if key in memory.definitions]
+    # Ask once: a detail already asked for in this conversation is not asked again (the customer saw the question;
+    # "I don't have it with me" or another topic is an answer too). The note and a handoff say what is missing.
+    still_missing = [key for key in memory.missing if key in memory.definitions]
+    missing = [key for key in still_missing if key not in asked]
+    # Customer messages since the AI first asked for a detail it still lacks: that many turns without progress
+    # hand the conversation to a person (who can ask differently), rather than the AI asking again.
+    first_open_ask = next(
+        (m for m in ai_turns if m.metadata.get("ai_action") == "ask" and m.metadata.get("key") in still_missing), None
+    )
+    if first_open_ask is not None:
+        since = [
+            m for m in memory.history
+            if m.conversation_id == conversation.pk and m.direction == "in" and m.kind == "message"
+            and (m.created_at, m.pk) > (first_open_ask.created_at, first_open_ask.pk)
+        ]  # fmt: skip
+        if len(since) >= settings.max_turns_without_progress:
+            return Decision("handoff", reason=f"No progress after {settings.max_turns_without_progress} messages.")
     if missing:
         key = missing[0]
-        if asked[-settings.max_turns_without_progress :].count(key) >= settings.max_turns_without_progress:
-            return Decision("handoff", reason=f"No progress after {settings.max_turns_without_progress} questions.")
         label = memory.definitions[key].label.lower()
         question = f"Could you tell me your {label}?"
         if not ai_turns:  # the first turn: greet, then the first question
@@ -74,6 +88,6 @@ def decide(
         return Decision("none", reason="The customer declined politely: nothing for a person to do.")
     if settings.handoff_on_unknown_question and "?" in text:
         return Decision("handoff", reason="The customer asked something the knowledge base does not cover.")
-    if settings.handoff_when_collected:
+    if settings.handoff_when_collected and not still_missing:
         return Decision("handoff", reason="All the details the team needs are collected.")
     return Decision("none", reason="nothing to add")

@@ -136,7 +136,8 @@ def test_answers_from_the_knowledge_base(tenant: Tenant, support: Any) -> None:
 def test_stops_after_asking_without_progress(tenant: Tenant, support: Any) -> None:
     AgentSettings.objects.filter(inbox=support).update(max_turns_without_progress=2, handoff_on_unknown_question=False)
     decisions = [says(tenant, support, text)[1] for text in ("hi", "what?", "I don't know it", "hmm")]
-    assert decisions == ["ask", "ask", "handoff", "a person owns the conversation"]
+    # asked once, never again; two messages without it, and a person takes over
+    assert decisions == ["ask", "none", "handoff", "a person owns the conversation"]
 
 
 @pytest.mark.django_db

@@ -168,12 +168,19 @@ def test_the_model_words_the_agents_question_and_the_rules_stay_in_charge(
     system = fake.requests[-1]["body"]["messages"][0]["content"]
     assert "You are Ava" in system and "for their policy number" in system and "Greet the customer first" in system
 
-    # Invalid output: the rule's own words are used, and the failure is recorded.
+    # Invalid output: the rule's own words are used, and the failure is recorded. (The policy number was asked
+    # once and is not asked again: the next question is for the other detail the team needs.)
+    from memory.services import fact_definition_create
+
+    fact_definition_create(
+        account=tenant.account, actor=tenant.admin, inbox=support, key="account_number", label="Account number",
+        required_before_handoff=True,
+    )  # fmt: skip
     second = inbound(tenant.account, support, "visitor-1", "ok", kind="webchat", channel="webchat")
     fake.replies.append(("json", {"text": ""}))
     agent_turn(account=tenant.account, message=second, analysis=Analysis(sentiment=0.0))
     latest = Message.objects.filter(sender_type="ai").order_by("-id").first()
-    assert latest is not None and latest.body == "Could you tell me your policy number?"
+    assert latest is not None and latest.body == "Could you tell me your account number?"
     assert AiUsage.objects.filter(purpose="reply", ok=False).exists()
 
     # A handoff is the rules' call (the customer asks for a person); the model writes the summary.

@@ -4,7 +4,6 @@ their message, and a database or broker outage never loses or fails work that wa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,22 +18,11 @@ from channels_app.models import ChannelEndpoint, InboundEvent
 from channels_app.tasks import deliver_message, process_inbound_event, sweep_outbound
 from inbox.models import Conversation, Message
 from inbox.services import send_message
-from tests.channels_app.test_twilio import SID, TOKEN, fixture, post, run_pending, sms_endpoint
+from tests.channels_app.test_twilio import fixture, post, run_pending
 from tests.conftest import Tenant
 from tests.fakes.twilio_server import FakeTwilio
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    with FakeTwilio(SID, TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def sms(tenant: Tenant, twilio: FakeTwilio, settings: Any) -> ChannelEndpoint:
-    return sms_endpoint(tenant, settings, api_base=twilio.url)
 
 
 @pytest.fixture

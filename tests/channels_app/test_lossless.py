@@ -4,7 +4,6 @@ can be; a part that cannot be kept is named on the message, and the rest is kept
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,23 +14,12 @@ from channels_app.models import ChannelEndpoint, InboundEvent
 from contacts.models import Contact
 from inbox.models import Message
 from tests.channels_app.test_email import SECRET, basic, make_endpoint, path, run_pending
-from tests.channels_app.test_twilio import SID, TOKEN, fixture, post, sms_endpoint
+from tests.channels_app.test_twilio import fixture, post
 from tests.conftest import Tenant
 from tests.fakes.twilio_server import FakeTwilio
 
 pytestmark = pytest.mark.django_db
 PERSON_HEAD = "From: Maria Lopez <maria@example.org>\r\nTo: support@northwind.test\r\nMessage-ID: <m1@example.org>"
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    with FakeTwilio(SID, TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def sms(tenant: Tenant, twilio: FakeTwilio, settings: Any) -> ChannelEndpoint:
-    return sms_endpoint(tenant, settings, api_base=twilio.url)
 
 
 def mime(*, headers: str = "", body: bytes = b"Hello, my order has not arrived.", charset: str = "utf-8") -> bytes:
