@@ -77,7 +77,7 @@ def main() -> None:
     ]
 
     purge_queues()
-    with celery_worker("celery,ai"):
+    with celery_worker("inbound,ai,celery"):
         results = {
             rate: run(rate, args.seconds, account, inbox, contacts, receive_message, SentimentReading, AiNote)
             for rate in (1, 20)
