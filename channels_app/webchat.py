@@ -27,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.clients import client_address
 from accounts.errors import ServiceError
+from accounts.tenant_db import tenant_enter
 from contacts.addresses import normalize_address
 from contacts.models import Contact, ContactIdentity
 from contacts.services import contact_merge, contact_resolve, identity_add
@@ -310,6 +311,8 @@ def _widget_view(view: Callable[..., dict[str, Any]]) -> Callable[..., HttpRespo
             return WebchatError(403, "origin_not_allowed", f"{origin} may not embed this widget.").response()
         if request.method == "OPTIONS":
             return _cors(HttpResponse(status=204), origin)
+        # The widget serves one account, known from its token: from here on PostgreSQL shows that account only.
+        tenant_enter(endpoint.account_id)
         try:
             data = json.loads(request.body or b"{}") if request.method == "POST" else {}
             if not isinstance(data, dict):

@@ -168,3 +168,25 @@ def test_the_application_login_role_is_no_superuser_and_narrows_to_one_account(
             [str(tenant.account.pk)],
         )
         assert app.execute("SELECT body FROM inbox_message").fetchall() == [("mine",)]
+
+
+def test_the_webchat_widget_runs_behind_the_wall(
+    tenant: Tenant, other_tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import channels_app.webchat
+    from tests.channels_app.test_webchat import call, make_widget
+
+    endpoint = make_widget(tenant)
+    inbound(tenant.account, InboxFactory(account=tenant.account), "+15550001111", "mine")
+    inbound(other_tenant.account, InboxFactory(account=other_tenant.account), "+15550002222", "theirs")
+    seen: list[tuple[int, list[int]]] = []
+    real = channels_app.webchat.widget_config
+
+    def widget_config(endpoint: Any) -> Any:
+        _probe(seen)
+        return real(endpoint)
+
+    monkeypatch.setattr(channels_app.webchat, "widget_config", widget_config)
+    assert call(endpoint, "session", {}).status_code == 200
+    assert seen == [(1, [tenant.account.pk])]
+    assert Message.objects.count() == 2
