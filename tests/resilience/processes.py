@@ -3,6 +3,7 @@ workers that can be killed with SIGKILL, and gunicorn serving the webhooks, all 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -178,6 +179,10 @@ class DrillPostgres:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.stop()
+        # pgserver's own exit handler would run after pytest closed the log streams (noise at exit): run it now.
+        with contextlib.suppress(Exception):
+            self.server.cleanup()
+        atexit.unregister(self.server._cleanup)
 
     def query(self, sql: str) -> Any:
         import psycopg

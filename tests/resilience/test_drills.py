@@ -21,18 +21,16 @@ from twilio.request_validator import RequestValidator
 
 from ai_agent.tasks import sweep_unanalyzed
 from channels_app.adapters.twilio import webhook_url
-from channels_app.credentials import credentials_encrypt
 from channels_app.models import ChannelEndpoint, InboundEvent
 from channels_app.tasks import sweep_inbound_events
 from inbox.models import Message
 from memory.models import SentimentReading
+from tests.channels_app.test_twilio import SID, TOKEN, sms_endpoint
 from tests.conftest import Tenant, wait_until
-from tests.factories import InboxFactory
 from tests.resilience.processes import DrillPostgres, DrillRedis, Web, Worker, manage, process_env, record
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SID, TOKEN = "ACdrill0000000000000000000000000000", "drill-auth-token"
-PUBLIC = "https://inbox.example.com"
+PUBLIC = "https://inbox.example.com"  # what sms_endpoint signs for
 BURST = 200
 TWILIO_WEBHOOK_TIMEOUT = 15.0  # seconds Twilio waits for a webhook's answer
 FAST_SWEEPS = {
@@ -40,16 +38,6 @@ FAST_SWEEPS = {
     "ANALYSIS_SWEEP_AFTER_SECONDS": "2",
     "CELERY_VISIBILITY_TIMEOUT": "5",
 }
-
-
-def endpoint_for(tenant: Tenant) -> ChannelEndpoint:
-    return ChannelEndpoint.objects.create(
-        account=tenant.account,
-        inbox=InboxFactory(account=tenant.account, name="Support"),
-        kind="sms",
-        address="+13125550100",
-        credentials_encrypted=credentials_encrypt({"account_sid": SID, "auth_token": TOKEN}),
-    )
 
 
 def sms(n: int) -> dict[str, str]:
@@ -93,9 +81,8 @@ def settle(sweep: Callable[[], None], expected: int, timeout: float = 120.0) -> 
 
 
 def test_worker_killed_mid_burst(tenant: Tenant, settings: Any) -> None:
-    settings.PUBLIC_BASE_URL = PUBLIC
     settings.INBOUND_SWEEP_AFTER_SECONDS = settings.ANALYSIS_SWEEP_AFTER_SECONDS = 2
-    endpoint = endpoint_for(tenant)
+    endpoint = sms_endpoint(tenant, settings)
     env = process_env(django_settings.REDIS_URL, PUBLIC_BASE_URL=PUBLIC, **FAST_SWEEPS)
     worker = Worker(env)
     client, answered = Client(), 0
@@ -125,8 +112,7 @@ def test_worker_killed_mid_burst(tenant: Tenant, settings: Any) -> None:
 @pytest.mark.parametrize("fault", ["stopped", "stalled"])
 def test_redis_fails_during_a_burst(tenant: Tenant, settings: Any, tmp_path: Any, fault: str) -> None:
     """Redis stopped (connections refused) for 80 of 200 webhooks, or stalled (SIGSTOP: connections hang) for 40."""
-    settings.PUBLIC_BASE_URL = PUBLIC
-    endpoint = endpoint_for(tenant)
+    endpoint = sms_endpoint(tenant, settings)
     redis = DrillRedis(tmp_path / "redis")
     redis.start()
     env = process_env(redis.url, PUBLIC_BASE_URL=PUBLIC, **FAST_SWEEPS)
