@@ -22,6 +22,7 @@ from memory.patterns import PATTERN_TIMEOUT
 from memory.selectors import recall
 from memory.services import fact_record_ai, note_write, sentiment_record
 
+from .answers import answer_fact, asked_key
 from .engines.base import Analysis
 from .engines.registry import engine_for
 from .language import detect_language
@@ -72,9 +73,14 @@ def read_message(message: Message) -> Analysis:
         return Analysis(sentiment=0.0, facts=[], intents=set(), urgent=False, engine="")
     # A bounded prefix: a 3 MB email costs what its first pages cost (what a customer asks is at the top).
     text = message.body[:ANALYSIS_MAX_CHARS]
-    analysis = engine_for(account).analyze(
-        text, definitions=definitions_for(account=account, inbox=inbox), region=account.default_region
-    )
+    definitions = definitions_for(account=account, inbox=inbox)
+    analysis = engine_for(account).analyze(text, definitions=definitions, region=account.default_region)
+    # The answer to the AI's own question for a detail, given without its label ("42 Elm Street, ...").
+    key = asked_key(message)
+    if key is not None and key in definitions and all(fact.key != key for fact in analysis.facts):
+        answered = answer_fact(text, definitions[key], region=account.default_region)
+        if answered is not None:
+            analysis.facts.append(answered)
     for key in analysis.timed_out:
         _report_pattern_timeout(account=account, inbox=inbox, key=key, message=message)
     with transaction.atomic():

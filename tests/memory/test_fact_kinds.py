@@ -96,3 +96,30 @@ def test_the_ai_reads_each_kind_after_its_label(text: str, found: dict[str, str]
     definitions = {key: Definition(key, label, value_type=kind) for key, (label, kind) in KINDS.items()}
     facts = ENGINE.analyze(text, definitions=definitions, region="US").facts
     assert {f.key: f.value for f in facts if f.key in KINDS and f.key != "visit_day"} == found
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("key", "answer", "stored"),
+    [
+        ("service_address", "42 Elm Street, Springfield, IL 62704", "42 Elm Street, Springfield, IL 62704"),
+        ("budget", "around $800", "800.00 $"),
+        ("service_address", "I don't have it with me", None),  # not an address: nothing is taken
+        ("budget", "not sure yet, maybe later", None),
+    ],
+)
+def test_an_answer_to_the_ais_question_is_the_asked_detail(
+    tenant: Tenant, defined: tuple[Any, Any], key: str, answer: str, stored: str | None
+) -> None:
+    from ai_agent.tasks import analyze_message
+    from inbox.services import send_message
+
+    inbox, _contact = defined
+    first = inbound(tenant.account, inbox, "+13125550188", "We need a quote for a new water heater")
+    label = KINDS[key][0].lower()
+    send_message(account=tenant.account, conversation=first.conversation, body=f"Could you tell me your {label}?",
+                 sender_type="ai", metadata={"ai_action": "ask", "key": key})  # fmt: skip
+    reply = inbound(tenant.account, inbox, "+13125550188", answer)
+    assert analyze_message.run(tenant.account.pk, reply.pk) == "analyzed"
+    fact = Fact.objects.filter(key=key, status="active").first()
+    assert (fact.value if fact else None) == stored
