@@ -1,12 +1,14 @@
-"""Transaction-scoped PostgreSQL advisory locks: serialize work on one key (an address, a conversation) across
-processes without a lock table. Released automatically at commit or rollback."""
+"""PostgreSQL advisory locks: serialize work on one key (an address, a conversation, a reply) across
+processes without a lock table. Released automatically at commit or rollback (or, for the session lock, at the
+end of its block)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from django.db import OperationalError, connection
@@ -20,6 +22,21 @@ def advisory_xact_lock(key: str) -> None:
         raise RuntimeError("advisory_xact_lock needs a transaction: call it inside transaction.atomic()")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+@contextlib.contextmanager
+def advisory_session_try_lock(key: str) -> Iterator[bool]:
+    """Try to hold `key` for the block, across transactions (a session lock: freed when the block ends, or when
+    the connection closes — a killed worker's included). Yields whether it was got; never waits."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        got = bool(cursor.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got and connection.connection is not None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
 TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure: nothing was written

@@ -89,7 +89,7 @@ def read_message(message: Message) -> Analysis:
             message=message,
             score=analysis.sentiment,
             engine=analysis.engine,
-            language=analysis.language or detect_language(text),
+            language=analysis.language if analysis.language is not None else detect_language(text),
         )
         for fact in analysis.facts:
             fact_record_ai(
@@ -139,11 +139,7 @@ def sweep_unanalyzed() -> int:
         )
         .exclude(body="")
         .exclude(metadata__has_key="automated")
-        .exclude(
-            pk__in=SentimentReading.objects.filter(created_at__gt=now - timedelta(days=1, minutes=5)).values(
-                "message_id"
-            )
-        )
+        .filter(sentiment__isnull=True)  # no reading yet
         .values_list("account_id", "pk")[:500]
     )
     for account_id, message_id in waiting:

@@ -3,22 +3,21 @@ sweeper that catches events whose task never ran (the broker was down when they 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import smtplib
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from accounts import outbound
 from accounts.errors import ServiceError
+from accounts.locks import advisory_session_try_lock
 from accounts.tenant_db import db_retry, tenant_task
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
@@ -437,7 +436,8 @@ def deliver_message(self, account_id: int, message_id: int) -> str:  # type: ign
     )
     if message is None or message.provider_id or message.delivery_status != DeliveryStatus.QUEUED:
         return "nothing to do"
-    with delivery_claim(message.pk) as claimed:
+    # One sender per reply: a sweeper's re-queue never sends beside a try still running (accounts.locks).
+    with advisory_session_try_lock(f"deliver:{message.pk}") as claimed:
         if not claimed:  # a try still running (a sweeper's re-queue met it): that one finishes the job
             return "another worker is sending it"
         message.refresh_from_db(fields=["provider_id", "delivery_status", "metadata"])
@@ -502,22 +502,6 @@ def _send_once(task, message: Message, endpoint: ChannelEndpoint, to: str) -> tu
             return found
     _record_attempt(message)
     return _twilio_call(task, lambda: twilio.send(endpoint, to=to, body=body, channel=channel))
-
-
-@contextlib.contextmanager
-def delivery_claim(message_id: int) -> Iterator[bool]:
-    """Hold the right to send one message (a session advisory lock: released when the block ends, or when a killed
-    worker's connection closes): a sweeper's re-queue never sends beside a try still running."""
-    key = f"deliver:{message_id}"
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
-        claimed = bool(cursor.fetchone()[0])
-    try:
-        yield claimed
-    finally:
-        if claimed and connection.connection is not None:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
 def _record_attempt(message: Message) -> None:

@@ -16,6 +16,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
+from accounts.models import Account
 from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
 from contacts.models import Contact, IdentityKind
@@ -31,11 +32,10 @@ from inbox.selectors import (
     message_search,
 )
 from inbox.services import conversation_mark_read
-from memory.models import SentimentReading
 from memory.selectors import (
-    TREND_READINGS,
     Recall,
     Trend,
+    conversation_trend,
     fact_provenance,
     merge_suggestions,
     recall,
@@ -199,18 +199,17 @@ def _memory_context(request: ConsoleRequest, conversation: Conversation) -> dict
         "suggestion": suggestion,
         "chart": sentiment_points(series[-30:]),
         "trend": memory.sentiment,
-        "conversation_mood": _conversation_mood(memory, conversation),
+        "conversation_mood": _conversation_mood(console.account, memory, conversation),
         "definitions": list(definitions.values()),
     }
 
 
-def _conversation_mood(memory: Recall, conversation: Conversation) -> Trend:
+def _conversation_mood(account: Account, memory: Recall, conversation: Conversation) -> Trend:
     """This conversation's mood: the figure the list shows and the recall API's conversation_sentiment."""
     current = memory.current_conversation
     if current is not None and current.pk == conversation.pk:
         return memory.conversation_sentiment
-    readings = SentimentReading.objects.filter(account_id=conversation.account_id, conversation=conversation)
-    return Trend.from_readings(list(readings.order_by("-created_at", "-id")[:TREND_READINGS]))
+    return conversation_trend(account=account, conversation=conversation)
 
 
 def _header_context(request: ConsoleRequest, conversation: Conversation) -> dict[str, Any]:

@@ -33,7 +33,7 @@ class Analysis:
     urgent: bool = False
     engine: str = ""  # the engine that produced it (a fallback names itself)
     timed_out: list[str] = field(default_factory=list)  # definitions whose admin pattern ran out of time (skipped)
-    language: str = ""  # ISO 639-1 of the message ("" undetermined)
+    language: str | None = None  # ISO 639-1 of the message, "" undetermined; None: the engine did not detect it
 
 
 @dataclass
