@@ -42,6 +42,21 @@ class Report:
     messages_agree: int = 0
     repeated_questions: int = 0  # questions for what memory held or the channel told
     misses: list[str] = field(default_factory=list)
+    # per class (a conversation's tags in the fresh set): [conversations, handoffs right, messages, messages agreeing,
+    # facts right, facts expected or found]
+    classes: dict[str, list[int]] = field(default_factory=dict)
+
+    def count(self, case: dict[str, Any], slot: int, amount: int = 1) -> None:
+        for tag in case.get("tags", ()):
+            self.classes.setdefault(tag, [0] * 6)[slot] += amount
+
+    def class_lines(self) -> list[str]:
+        lines = ["per class: conversations, handoff right, message sentiment agreeing, facts right"]
+        for tag, (n, handoffs, messages, agree, facts_right, facts_all) in sorted(self.classes.items()):
+            sentiment = f"{agree}/{messages}" if messages else "-"
+            facts = f"{facts_right}/{facts_all}" if facts_all else "-"
+            lines.append(f"  {tag:<12} {n:>3}  handoff {handoffs}/{n}  sentiment {sentiment}  facts {facts}")
+        return lines
 
     @property
     def message_sentiment_agreement(self) -> float:
@@ -149,17 +164,21 @@ def _run(data: dict[str, Any], report: Report) -> None:
 
 def _score(report: Report, case: dict[str, Any], contact: Any, last: Any) -> None:
     report.conversations += 1
+    report.count(case, 0)
     expected = {k: v for k, v in case["expected"]["facts"].items()}
     found = dict(Fact.objects.filter(contact=contact, status="active", author_type="ai").values_list("key", "value"))
     for key, value in found.items():
+        report.count(case, 5)
         if expected.get(key, "").casefold() == value.casefold():
             report.true_positive += 1
+            report.count(case, 4)
         else:
             report.false_positive += 1
             report.misses.append(f"{case['id']}: extra or wrong {key}={value!r}")
     for key, value in expected.items():
         if found.get(key, "").casefold() != value.casefold():
             report.false_negative += 1
+            report.count(case, 5)
             report.misses.append(f"{case['id']}: missed {key}={value!r}")
     expected_last = case["expected"].get("sentiment")
     if expected_last is None:  # the fresh set labels every message instead
@@ -174,33 +193,48 @@ def _score(report: Report, case: dict[str, Any], contact: Any, last: Any) -> Non
     handed_off = Handoff.objects.filter(conversation=last.conversation).exists()
     if handed_off == case["expected"]["handoff"]:
         report.handoff_correct += 1
+        report.count(case, 1)
     else:
         report.misses.append(f"{case['id']}: handoff {handed_off}, expected {case['expected']['handoff']}")
 
 
 def _score_message(report: Report, case: dict[str, Any], message: Any, label: str) -> None:
     report.messages_labelled += 1
+    report.count(case, 2)
     reading = SentimentReading.objects.filter(message=message).first()
     if reading is not None and reading.label == label:
         report.messages_agree += 1
+        report.count(case, 3)
     else:
         got = reading.label if reading else None
         report.misses.append(f"{case['id']}: message sentiment {got}, expected {label}: {message.body[:60]!r}")
 
 
 def _score_questions(report: Report, case: dict[str, Any], last: Any) -> None:
-    """Every question the AI asked for a key the case says it must not ask (memory held it, or the channel told
-    it), and every key asked twice, counts as a repeated question."""
+    """A question the AI asked for a key the case says it must not ask counts as repeated when, at the time it was
+    asked, the customer had already given it: its expected value was in one of their earlier messages, or the channel
+    tells it (an address of that kind). A key asked twice counts too. (Asking for a policy number before the customer
+    has given it is the job; asking after is the failure.)"""
     asked = list(
         Message.objects.filter(conversation=last.conversation, sender_type="ai", metadata__ai_action="ask")
-        .order_by("id")
-        .values_list("metadata__key", flat=True)
+        .order_by("created_at", "id")
+        .values_list("metadata__key", "created_at")
     )
-    for key in asked:
-        if key in set(case["expected"].get("not_asked", [])):
+    must_not = set(case["expected"].get("not_asked", []))
+    told = set(case.get("addresses") or {})
+    facts = case["expected"]["facts"]
+    customer = list(
+        Message.objects.filter(conversation=last.conversation, direction="in").values_list("body", "created_at")
+    )
+    keys = [key for key, _ in asked]
+    for key, at in asked:
+        if key not in must_not:
+            continue
+        said = key in facts and any(facts[key].casefold() in body.casefold() for body, when in customer if when < at)
+        if key in told or said:
             report.repeated_questions += 1
-            report.misses.append(f"{case['id']}: asked for {key}, which it must not")
-    for key in set(asked):
-        if asked.count(key) > 1:
-            report.repeated_questions += asked.count(key) - 1
-            report.misses.append(f"{case['id']}: asked for {key} {asked.count(key)} times")
+            report.misses.append(f"{case['id']}: asked for {key}, which the customer had already given")
+    for key in set(keys):
+        if keys.count(key) > 1:
+            report.repeated_questions += keys.count(key) - 1
+            report.misses.append(f"{case['id']}: asked for {key} {keys.count(key)} times")

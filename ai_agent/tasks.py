@@ -78,7 +78,7 @@ def read_message(message: Message) -> Analysis:
     # The answer to the AI's own question for a detail, given without its label ("42 Elm Street, ...").
     key = asked_key(message)
     if key is not None and key in definitions and all(fact.key != key for fact in analysis.facts):
-        answered = answer_fact(text, definitions[key], region=account.default_region)
+        answered = answer_fact(text, definitions[key], region=account.default_region, intents=analysis.intents)
         if answered is not None:
             analysis.facts.append(answered)
     for key in analysis.timed_out:

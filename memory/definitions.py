@@ -51,7 +51,8 @@ def _from_row(row: FactDefinition) -> Definition:
 
 def definitions_for(*, account: Account, inbox: Inbox) -> dict[str, Definition]:
     """Every key the inbox remembers: built-ins first, then the admins' own (which may override a built-in)."""
-    return definitions_from_rows(FactDefinition.objects.filter(account=account, inbox=inbox).order_by("key"))
+    rows = FactDefinition.objects.filter(account=account, inbox=inbox).order_by("created_at", "id")
+    return definitions_from_rows(rows)  # in the order the admins added them: the AI asks in that order
 
 
 def definitions_from_rows(rows: Iterable[FactDefinition]) -> dict[str, Definition]:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from accounts.errors import ServiceError
@@ -78,6 +79,35 @@ def address_find(text: str) -> str | None:
     place = [tagged.get("PlaceName", ""), " ".join(p for p in (tagged.get("StateName"), tagged.get("ZipCode")) if p)]
     parts = [" ".join(" ".join(street).split()), *(" ".join(p.split()) for p in place)]
     return ", ".join(p.strip(" ,.") for p in parts if p.strip(" ,.")) or None
+
+
+_SENTENCE_ENDS = re.compile(r"(?<=[!?])\s+|\.\s+(?=[A-Z])|\n+")
+_HOUSE_NUMBER = re.compile(r"(?<![\w.-])\d{1,6}\s+[A-Za-z]")
+
+
+def address_search(text: str) -> str | None:
+    """A street address anywhere in a message ("please come to 1200 W Harrison St, Chicago, IL 60607 on Monday"):
+    each sentence is tagged, and only a whole street address counts (a house number, a street name, and a street
+    type or a ZIP code), so "3 units, 2 bathrooms" or a phone number is never one."""
+    import usaddress
+
+    for sentence in _SENTENCE_ENDS.split(text):
+        for start in [m.start() for m in _HOUSE_NUMBER.finditer(sentence)][:5]:
+            try:
+                tagged, kind = usaddress.tag(sentence[start:])
+            except usaddress.RepeatedLabelError:
+                continue
+            if kind != "Street Address" or not tagged.get("AddressNumber", "").isdigit():
+                continue
+            zip_code = re.fullmatch(r"\d{5}(?:-\d{4})?", tagged.get("ZipCode", "")) is not None
+            if "StreetName" not in tagged or not ("StreetNamePostType" in tagged or zip_code):
+                continue
+            if "ZipCode" in tagged and not zip_code:
+                continue
+            found = address_find(sentence[start:])
+            if found:
+                return found
+    return None
 
 
 def address_clean(value: str, *, label: str) -> str:

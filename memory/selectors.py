@@ -206,7 +206,7 @@ SELECT
            WHERE account_id = %(account)s AND contact_id = %(contact)s
              AND (from_inbox_id = %(inbox)s OR to_inbox_id = %(inbox)s)
            ORDER BY created_at DESC, id DESC LIMIT %(handoffs)s) h),
-  (SELECT coalesce(json_agg(t ORDER BY t.key), '[]') FROM memory_factdefinition t
+  (SELECT coalesce(json_agg(t ORDER BY t.created_at, t.id), '[]') FROM memory_factdefinition t
     WHERE t.account_id = %(account)s AND t.inbox_id = %(inbox)s),
   (SELECT coalesce(json_agg(json_build_object(
         'row', f,
@@ -378,7 +378,7 @@ def handoff_list(*, account: Account, conversation: Conversation) -> QuerySet[Ha
 
 
 def fact_definition_list(*, account: Account, inbox: Inbox) -> QuerySet[FactDefinition]:
-    return FactDefinition.objects.filter(account=account, inbox=inbox).order_by("key")
+    return FactDefinition.objects.filter(account=account, inbox=inbox).order_by("created_at", "id")
 
 
 def contact_trend(*, account: Account, contact: Contact, inbox: Inbox) -> Trend:

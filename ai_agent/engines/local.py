@@ -15,9 +15,11 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from accounts.errors import ServiceError
 from contacts.addresses import written_as_phone
 from memory.definitions import DATE_SETTINGS, KIND_CLEANERS, Definition
+from memory.kinds import address_search
 from memory.patterns import PatternTimeout, pattern_search
 from memory.selectors import Recall
 
+from ..answers import free_text_value
 from ..language import detect_language
 from . import rules
 from .base import Analysis, Decision, ExtractedFact, HandoffDraft, NoteDraft, TurnContext
@@ -103,7 +105,9 @@ INTENT_PATTERNS = {
     # A danger to people or property: a person now, whatever else is going on.
     "safety": (
         r"\b(smell(s|ing)? (of )?gas|gas (smell|leak)|smoke|smoking outlet|sparks?|sparking|carbon monoxide|"
-        r"co alarm|co detector|burning smell|on fire|fire alarm|electric(al)? shock|flood(ing|ed)?|"
+        r"co alarm|co detector|burning smell|smell(s|ing)? (of )?burning|on fire|fire alarm|electric(al)? shock|"
+        r"flood(ing|ed)?|(water|it)('?s| is) (pouring|gushing|pour(ing)? (in|through|out))|burst (pipe|main)|"
+        r"pipe (has )?burst|water everywhere|"
         r"olor a gas|fuga de gas|humo|odeur de gaz|fuite de gaz|fumée|étincelles?)\b"
     ),
     # Legal, bank or public threats: a person, and carefully.
@@ -115,12 +119,14 @@ INTENT_PATTERNS = {
     ),
     # Waiting too long is a complaint even in calm words.
     "long_wait": (
-        r"\b(still (waiting|no|nothing|haven'?t|has not|hasn'?t|not)|"
+        r"\b(still (waiting|no|nothing|nobody|no one|haven'?t|has not|hasn'?t|not)|heard nothing|"
+        r"(haven'?t|have not|never) heard (back|anything)|"
         r"waiting (for|since) (\w+ ){0,2}(days|weeks|months|hours)|"
         r"after (\w+ ){0,2}(days|weeks|months)|"
         r"(days|weeks|months) (and|with) no|no one (has )?(replied|answered|got back|called)|"
         r"nobody (has )?(replied|answered|got back|called)|(asked|told you|wrote) (this )?(twice|three times|again)|"
-        r"still not (here|arrived|fixed|resolved)|todavía (espero|no)|toujours (pas|rien|en attente))\b"
+        r"still not (here|arrived|fixed|resolved)|never (came|arrived|showed( up)?|turned up|got back|called( back)?)|"
+        r"todavía (espero|no)|toujours (pas|rien|en attente))\b"
     ),
     # A calm request to be called back is a next step for the team, not an escalation.
     "callback": (
@@ -131,13 +137,15 @@ INTENT_PATTERNS = {
     # A polite no: nothing for a person to do, and not a bad mood.
     "decline": (
         r"\b((we'?ll|i'?ll|we will|i will) pass|no thanks|not (right )?now|maybe (later|next (year|time))|"
-        r"not interested)\b"
+        r"not interested|(we'?ll|i'?ll|we will|i will) hold off|(we'?re|i'?m) all set|"
+        r"no (nos|me) interesa|no (lo )?necesitamos|pas besoin|pas int[ée]ress[ée]s?)\b"
     ),
     # Emotional complaints go to a person; a money problem stated calmly is collected first (billing_issue).
     "complaint": r"\b(complain|complaint|unacceptable|ridiculous|terrible|worst|disappointed|outrageous|scam)\b",
     "billing_issue": r"\b(charged (me )?twice|double[- ]charged|overcharged|wrong (amount|charge)|refund)\b",
     "urgent": (
-        r"\b(urgent|asap|emergency|immediately|right now|flood(ing|ed)?|no (heat|water|power)|"
+        r"\b(urgent|asap|emergency|immediately|flood(ing|ed)?|no (heat|water|power)|"
+        r"(need|send|come|fix|help|get)\b[^.!?]{0,40}\bright now|"  # not "I can't find it right now"
         r"leak(ing|s)?(?! (a bit|a little|slightly|a tiny bit)))\b"
     ),
     "outage": r"\b(outage|is down|not working|stopped working|can'?t log ?in|offline)\b",
@@ -146,8 +154,17 @@ INTENT_PATTERNS = {
 _INTENTS = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in INTENT_PATTERNS.items()}
 
 
+# "Not urgent", "no emergency": the customer says it is not.
+_NOT_URGENT = re.compile(r"\b(not|no|nothing|isn'?t|no es|pas)\s+(an?\s+)?(urgent|emergency|urgente|urgence)\b", re.I)
+
+
 def _intents(text: str) -> set[str]:
-    return {name for name, pattern in _INTENTS.items() if pattern.search(text)}
+    found = {name for name, pattern in _INTENTS.items() if pattern.search(text)}
+    if "urgent" in found and _NOT_URGENT.search(text) and not _INTENTS["urgent"].search(_NOT_URGENT.sub(" ", text)):
+        found.discard("urgent")
+    if _BARE_FOLLOW_UP.match(text):  # "??" on its own: the customer is still waiting for an answer
+        found.add("long_wait")
+    return found
 
 
 # The customer-service layer over VADER. Complaints stated without emotional words still read negative: a long
@@ -165,6 +182,33 @@ _SERVICE_NEGATIVE = re.compile(
     r"fuite|en panne|ne marche pas|ne fonctionne pas|cass[ée]|pas d'eau chaude|pas de chauffage)\b",
     re.IGNORECASE,
 )
+# A problem report: something that does not work, a noise, a symptom, a promise not kept. A customer reporting one
+# is having a bad time even in calm words ("the toilet is clogged", "the furnace keeps shutting off").
+_PROBLEM = re.compile(
+    r"\b((won'?t|will not|doesn'?t|does not|isn'?t|is not|aren'?t|are not|can'?t|cannot|didn'?t|did not)\s+"
+    r"(\w+\s+)?(work|working|start|turn on|heat|heating|drain|flush|stop|show|load|open|close|light|ignite|spin|"
+    r"pump|respond|connect|come on|cool|fit)|"
+    r"keeps? (going out|shutting (off|down)|turning off|losing|dropping|tripping|leaking|running|beeping|"
+    r"breaking|failing|crashing|freezing|stopping|cutting out|asking)|"
+    r"bang(s|ing)|rattl(e|es|ing)|hiss(es|ing)|humm?(s|ing)|grind(s|ing)|squeal(s|ing)|clank(s|ing)|"
+    r"buzz(es|ing)|noisy|(loud|strange|weird) nois(e|es)|"
+    r"clogged|blocked|backing up|backed up|overflow(s|ing|ed)?|(screen|display) is blank|is dead|lukewarm|"
+    r"blowing cold|cold air|no hot water|not heating|dripp?(s|ing)|tripp(ed|ing)|cracked|damaged|jammed|"
+    r"faulty|error code|"
+    r"(was|were) supposed to|(higher|more) than (the |your |you )?(quote|quoted|estimate)|"
+    r"(keeps?|kept) asking|asking (me )?the same|"
+    r"(isn'?t|is not|hasn'?t|has not|haven'?t|have not) (here|arrived|come|shown up|turned up)|"
+    # es / fr
+    r"ruido|gotea|atascad[oa]s?|no calienta|cobrad[oa]s? dos veces|cobraron dos veces|"
+    r"bruit|fuit|goutte|bouch[ée]e?s?|bloqu[ée]e?s?|(pr[ée]lev[ée]|d[ée]bit[ée]|factur[ée])e?s? deux fois)\b",
+    re.IGNORECASE,
+)
+# ... unless the customer plays it down: "drips a little, no hurry" is a note for the team, not a bad mood.
+_DOWNPLAYED = re.compile(
+    r"\b(a (little|bit|tiny bit)|slight(ly)?|minor|no (rush|hurry)|not urgent|nothing urgent|"
+    r"when(ever)? you (can|get a chance)|sin prisa|no es urgente|pas urgent|rien d'urgent)\b",
+    re.IGNORECASE,
+)
 # In Spanish and French (no lexicon here), something that does not happen is how a problem is reported: a
 # negated verb reads mildly negative; polite refusals and reassurances ("no, gracias", "pas de souci") do not.
 _NEGATED_VERB = re.compile(
@@ -177,7 +221,7 @@ _NEGATED_VERB = re.compile(
 )
 # ... and plain delight reads positive (a bare thank-you stays neutral, as in English).
 _PLEASED = re.compile(
-    r"\b(perfecto|genial|excelente|estupendo|maravillos[oa]|encantad[oa]|muy content[oa]|"
+    r"\b(perfect[oa]s?|genial|excelentes?|estupend[oa]s?|maravillos[oa]s?|encantad[oa]s?|muy content[oa]s?|"
     r"parfait|g[ée]nial|excellent|formidable|ravie?|tr[eè]s content(e)?|super)\b",
     re.IGNORECASE,
 )
@@ -187,8 +231,17 @@ _BARE_FOLLOW_UP = re.compile(r"^\s*(\?{2,}|(hello|anyone|any (update|news))\s*\?
 _CONTRAST = re.compile(r"\s*(?:,\s*)?\b(?:but|however|though|although|yet|pero|sin embargo|mais|cependant)\b\s*",
                        re.IGNORECASE)  # fmt: skip
 # "Thanks, we'll pass" / "Hi, ..." : a courtesy before the words that carry the mood.
-_LEADING_COURTESY = re.compile(r"^\s*(hi|hello|hey|thanks|thank you|thx|ok|okay|cheers)\s*[,!.:-]+\s*", re.IGNORECASE)
+_LEADING_COURTESY = re.compile(
+    r"^\s*(hi|hello|hey|thanks|thank you|thx|ok|okay|cheers|great|perfect|sounds good|fine|alright|cool)\s*[,!.:-]+\s*",
+    re.IGNORECASE,
+)
 _TRAILING_COURTESY = re.compile(r"[\s,;.-]+(thanks|thank you|thx|cheers|please)[\s.!]*$", re.IGNORECASE)
+# An email's salutation line ("Hi Sam,") and everything from the sign-off on carry no mood.
+_SALUTATION = re.compile(
+    r"^\s*(hi|hello|hey|dear|good (morning|afternoon|evening)|hola|bonjour)\b[^\n]{0,40}\n", re.IGNORECASE
+)
+# Idioms whose words VADER scores on their own: "as well" (also), "pretty much".
+_IDIOMS = re.compile(r"\b(as well|pretty much|well as)\b", re.IGNORECASE)
 SERVICE_NEGATIVE_FLOOR = -0.4
 SAFETY_FLOOR = -0.6
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
@@ -216,6 +269,8 @@ _SIGN_OFF = re.compile(
     r"saludos|gracias|un saludo|cordialement|merci|bien à vous)[,.!]?[ \t]*(?:\r?\n[ \t]*|[ \t]+-?[ \t]*)"
     rf"({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,2}})[ \t]*[.!]?[ \t]*(?:\r?\n|$)"
 )
+# "Derek Olsen here, ...", "Hi, Grace Liu here.": a name introducing the writer.
+_HERE_NAME = re.compile(rf"(?:^|[,.!;:]\s*)({_NAME_WORD}(?:[ \t]+{_NAME_WORD}){{0,2}})[ \t]+here\b")
 # "Rosa Diaz, 312 555 0188, ..." : a capitalized name leading a comma-separated list of details.
 _LEADING_NAME = re.compile(rf"^\s*({_NAME_WORD}(?:\s+{_NAME_WORD}){{1,2}})\s*,")
 _NOT_NAMES = {
@@ -246,6 +301,27 @@ _NOT_NAMES = {
     "Texting",
     "The",
     "A",
+    # days and months: "it's Thursday", "this is March"
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+    "January",
+    "February",
+    "March",
+    "April",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "Today",
+    "Tomorrow",
 }
 # For a definition without a pattern: "<label words> [is|:|#|number] TOKEN", e.g. "policy number is PN-123".
 _TOKEN = r"([A-Z0-9][A-Z0-9-]{2,40})"  # noqa: S105 - an identifier pattern, not a secret
@@ -311,8 +387,9 @@ class LocalEngine:
             return self._service_floor(
                 text, intents, SERVICE_NEGATIVE_FLOOR if problem else PLEASED_SCORE if pleased else 0.0
             )
-        sentences = [s for s in _SENTENCES.split(text.strip()) if s.strip()]
-        substantive = [s for s in sentences if s.strip(" .!?,").lower() not in PLEASANTRIES] or sentences or [text]
+        mood = self._mood_text(text)
+        sentences = [s for s in _SENTENCES.split(mood.strip()) if s.strip()]
+        substantive = [s for s in sentences if s.strip(" .!?,").lower() not in PLEASANTRIES] or sentences or [mood]
         scores = [self._clause_score(s) for s in substantive]
         score = sum(scores) / len(scores)
         low = min(scores)
@@ -320,10 +397,32 @@ class LocalEngine:
             score = (score + low) / 2
         return self._service_floor(text, intents, score)
 
+    @classmethod
+    def _mood_text(cls, text: str) -> str:
+        """The words that carry the customer's mood: without an email's salutation line, its sign-off and
+        signature, the customer's own name ("Grace", "Joy" are words VADER scores) and idioms ("as well")."""
+        body = _SALUTATION.sub("", text, count=1)
+        sign_off = _SIGN_OFF.search(body)
+        if sign_off is not None and body[: sign_off.start()].strip():
+            body = body[: sign_off.start()]
+        name = cls._name(text)
+        if name:
+            body = body.replace(name, " ")
+        body = _IDIOMS.sub(" ", body)
+        return body if body.strip(" ,.!\n") else text
+
     @staticmethod
     def _service_floor(text: str, intents: set[str], score: float) -> float:
-        if intents & SERVICE_NEGATIVE_INTENTS or _SERVICE_NEGATIVE.search(text) or _BARE_FOLLOW_UP.match(text):
+        serious = bool(
+            intents & SERVICE_NEGATIVE_INTENTS or _SERVICE_NEGATIVE.search(text) or _BARE_FOLLOW_UP.match(text)
+        )
+        downplayed = _DOWNPLAYED.search(text) is not None and not intents & {"complaint", "safety"}
+        if serious or (_PROBLEM.search(text) and not downplayed):
             score = min(score, SERVICE_NEGATIVE_FLOOR)
+        elif downplayed and score < 0:  # a problem played down is a note for the team, not a mood
+            score = 0.0
+        if "decline" in intents and not serious:  # a polite no: neither warm nor upset
+            score = 0.0
         if "safety" in intents:
             score = min(score, SAFETY_FLOOR)
         return round(score, 4)
@@ -344,7 +443,9 @@ class LocalEngine:
         score = self.sentiment(text, intents=intents, language=language)
         timed_out: list[str] = []
         facts = self._facts(text, definitions, region, timed_out)
-        urgent = bool(intents & {"urgent", "outage", "safety"}) or score <= -0.6
+        # a polite decline is never urgent ("not interested right now"); a hazard always is
+        urgent_cues = {"outage", "safety"} if "decline" in intents else {"urgent", "outage", "safety"}
+        urgent = bool(intents & urgent_cues) or score <= -0.6
         return Analysis(
             sentiment=score,
             facts=facts,
@@ -404,7 +505,8 @@ class LocalEngine:
         label = r"\W+".join(re.escape(word) for word in re.findall(r"\w+", definition.label.lower()))
         match = re.search(rf"\b{label}\b\W*(?:is|was|:|=|of|would be|will be)?\s*(.+)", text, flags=re.IGNORECASE)
         if match is None:
-            return None
+            # an address needs no label: a whole street address in the message is the one this inbox asks for
+            return address_search(text) if definition.value_type == "address" else None
         rest = (
             _CLAUSE_END.split(match.group(1), maxsplit=1)[0] if definition.value_type != "address" else match.group(1)
         )
@@ -422,7 +524,7 @@ class LocalEngine:
     def _name(text: str) -> str | None:
         """The customer's own name: from a self-introduction (en/es/fr), a sign-off ("Thanks,\nRosa") or a
         leading "Rosa Diaz, <details>". A greeting to someone else ("Hi Dana,") is never it."""
-        for pattern in (_NAME_CUES, _SIGN_OFF, _LEADING_NAME):
+        for pattern in (_NAME_CUES, _SIGN_OFF, _HERE_NAME, _LEADING_NAME):
             for match in pattern.finditer(text):
                 if pattern is _LEADING_NAME and match.group(1).split()[0] in _GREETINGS:
                     continue  # "Hi Dana," addresses a person of the team
@@ -450,9 +552,22 @@ class LocalEngine:
         if definition.pattern:  # the admin's pattern, under a time budget (PatternTimeout when it runs out)
             match = pattern_search(rf"(?<![\w-])(?:{definition.pattern})(?![\w-])", text)
             return match.group(0) if match else None
-        label = r"\W+".join(re.escape(word) for word in re.findall(r"\w+", definition.label.lower()))
-        match = re.search(rf"{label}\W*(?:is|:|#|number|no\.?)?\W*{_TOKEN}", text, flags=re.IGNORECASE)
-        return match.group(1) if match else None
+        names = {definition.label.lower(), definition.key.replace("_", " ").lower()}
+        for name in sorted(names, key=len, reverse=True):
+            label = r"\W+".join(re.escape(word) for word in re.findall(r"\w+", name))
+            if not label:
+                continue
+            # "<label> is <free text>": what follows, to the end of the clause ("make and model is Navien NPE-240A")
+            said = re.search(rf"\b{label}\s*(?:is|was|:|=|would be|will be)\s+(.+)", text, flags=re.IGNORECASE)
+            if said is not None:
+                clause = _CLAUSE_END.split(said.group(1), maxsplit=1)[0]
+                value = free_text_value(re.split(r",\s", clause, maxsplit=1)[0])  # "Trane XR13, installed 2009"
+                if value:
+                    return value
+            match = re.search(rf"\b{label}\W*(?:#|number|no\.?)?\W*{_TOKEN}", text, flags=re.IGNORECASE)
+            if match is not None:
+                return match.group(1)
+        return None
 
     def compose_note(self, memory: Recall) -> NoteDraft:
         """The note from what memory holds: the customer's need (their first words in this conversation), where

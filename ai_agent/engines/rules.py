@@ -86,8 +86,13 @@ def decide(
         return Decision("ask", text=question, key=key)
     if "decline" in analysis.intents and not analysis.urgent:
         return Decision("none", reason="The customer declined politely: nothing for a person to do.")
-    if settings.handoff_on_unknown_question and "?" in text:
+    # a question the knowledge base does not cover; "could someone call me back?" is a request (the note's next step)
+    if settings.handoff_on_unknown_question and "?" in text and "callback" not in analysis.intents:
         return Decision("handoff", reason="The customer asked something the knowledge base does not cover.")
-    if settings.handoff_when_collected and not still_missing:
+    # Collected: only an inbox that asks for details has a moment when they are all collected. An inbox that
+    # requires nothing (a sales inbox answering "would like to book", "call me back") is not handed off by this
+    # rule on every message; a person still picks up through the rules above and the note's next step.
+    requires = any(d.required_before_handoff for d in memory.definitions.values())
+    if settings.handoff_when_collected and requires and not still_missing:
         return Decision("handoff", reason="All the details the team needs are collected.")
     return Decision("none", reason="nothing to add")

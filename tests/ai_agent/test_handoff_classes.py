@@ -86,3 +86,67 @@ def test_a_calm_call_back_request_is_a_next_step_not_a_handoff_class() -> None:
     assert "callback" in intents and "asks_for_human" not in intents
     calm_money = ENGINE.analyze("I was charged twice on my last invoice", definitions={}, region="US").intents
     assert "billing_issue" in calm_money and "complaint" not in calm_money
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Water is pouring through the kitchen ceiling!", "The basement pipe burst", "I can smell burning from the panel"],
+)
+def test_hazards_in_other_words(text: str) -> None:
+    assert "safety" in ENGINE.analyze(text, definitions={}, region="US").intents
+
+
+@pytest.mark.parametrize(
+    "text", ["It's Thursday and still nobody has shown up", "I requested a quote 10 days ago and heard nothing",
+             "I love your work, but the quote never came"],
+)  # fmt: skip
+def test_long_waits_in_other_words(text: str) -> None:
+    assert "long_wait" in ENGINE.analyze(text, definitions={}, region="US").intents
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("text", "action"),
+    [
+        ("Could someone ring me back this afternoon about the maintenance plan?", "none"),  # a next step
+        ("Would like to book a boiler service next week", "none"),
+        ("Do you replace sewer lines as well?", "handoff"),  # a question the knowledge base does not cover
+        ("I want an actual human please", "handoff"),
+    ],
+)
+def test_an_inbox_that_requires_nothing_is_not_handed_off_as_collected(tenant: Tenant, text: str, action: str) -> None:
+    """ "All required details collected" needs something required: a sales inbox that asks for nothing keeps a calm
+    request with the AI (the note's next step says what to do), and still hands off what a person must answer."""
+    inbox = InboxFactory(account=tenant.account, name="Sales")
+    AgentSettings.objects.create(account=tenant.account, inbox=inbox, enabled=True, answer_mode="always")
+    message = inbound(tenant.account, inbox, "+13125550188", text)
+    analysis: Any = ENGINE.analyze(message.body, definitions={}, region="US")
+    decision = agent_turn(account=tenant.account, message=message, analysis=analysis, engine=ENGINE)
+    assert decision.action == action, decision.reason
+
+
+@pytest.mark.django_db
+def test_the_ai_asks_in_the_order_the_admins_added_the_details(tenant: Tenant) -> None:
+    inbox = InboxFactory(account=tenant.account, name="Installs")
+    AgentSettings.objects.create(account=tenant.account, inbox=inbox, enabled=True, answer_mode="always")
+    for key, label in (("service_address", "Service address"), ("model", "Make and model")):
+        fact_definition_create(account=tenant.account, actor=tenant.admin, inbox=inbox, key=key, label=label,
+                               required_before_handoff=True)  # fmt: skip
+    message = inbound(tenant.account, inbox, "+13125550188", "We'd like a quote for a new water heater")
+    analysis: Any = ENGINE.analyze(message.body, definitions={}, region="US")
+    decision = agent_turn(account=tenant.account, message=message, analysis=analysis, engine=ENGINE)
+    assert (decision.action, decision.key) == ("ask", "service_address")
+
+
+@pytest.mark.parametrize(
+    ("text", "urgent"),
+    [("Not urgent, but the radiator is noisy at night", False), ("No es urgente, pero gotea", False),
+     ("Urgent: no heat since last night", True)],
+)  # fmt: skip
+def test_urgency_the_customer_denies_is_not_urgency(text: str, urgent: bool) -> None:
+    assert ("urgent" in ENGINE.analyze(text, definitions={}, region="US").intents) is urgent
+
+
+def test_a_bare_follow_up_is_a_wait() -> None:
+    assert "long_wait" in ENGINE.analyze("???", definitions={}, region="US").intents
+    assert "long_wait" not in ENGINE.analyze("Hello?", definitions={}, region="US").intents

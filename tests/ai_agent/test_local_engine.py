@@ -119,8 +119,45 @@ def test_asking_for_a_person(text: str, asks: bool) -> None:
         ("Thanks, we'll pass for now", "neutral"),
         ("Great service last time. Today the heater is broken and nobody came. Please help.", "negative"),
         ("There is a smell of gas in the hallway", "negative"),
+        # a problem report in calm words, unless the customer plays it down
+        ("The furnace keeps shutting off after ten minutes", "negative"),
+        ("Hello, the toilet in the guest bathroom is clogged", "negative"),
+        ("The technician was supposed to come Monday", "negative"),
+        ("Minor thing, the bathroom tap drips a little, no hurry", "neutral"),
+        # the customer's own name, a salutation, a sign-off and idioms carry no mood
+        ("Hi, Grace Liu here. How do I reset the thermostat schedule?", "neutral"),
+        ("Hi Sam,\n\nThe upstairs radiator still won't heat up.\n\nBest regards,\nOliver Grant", "negative"),
+        ("Do you replace sewer lines as well?", "neutral"),
+        ("Great, I'll call tomorrow morning", "neutral"),
+        ("Thanks for the quote, but we'll hold off this year", "neutral"),
+        ("Me han cobrado dos veces la factura", "negative"),
+        ("¡Muchas gracias, la instalación quedó perfecta!", "positive"),
     ],
 )
 def test_sentiment_a_support_team_agrees_with(text: str, label: str) -> None:
     score = ENGINE.sentiment(text)
     assert ("positive" if score >= 0.05 else "negative" if score <= -0.05 else "neutral") == label, score
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Derek Olsen here, the furnace keeps shutting off", "Derek Olsen"),
+        ("Hi, Grace Liu here. How do I reset it?", "Grace Liu"),
+        ("It's Thursday and still nobody has shown up", None),
+    ],
+)
+def test_names_introduced_with_here_and_never_a_weekday(text: str, name: str | None) -> None:
+    assert facts(text).get("name") == name
+
+
+@pytest.mark.parametrize(
+    ("text", "urgent"),
+    [
+        ("I need someone here right now, water everywhere", True),
+        ("I can't find the number right now", False),
+        ("Not interested right now, maybe next year", False),
+    ],
+)
+def test_right_now_is_urgent_only_in_a_request(text: str, urgent: bool) -> None:
+    assert ENGINE.analyze(text, definitions=DEFINITIONS, region="US").urgent is urgent

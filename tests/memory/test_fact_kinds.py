@@ -123,3 +123,71 @@ def test_an_answer_to_the_ais_question_is_the_asked_detail(
     assert analyze_message.run(tenant.account.pk, reply.pk) == "analyzed"
     fact = Fact.objects.filter(key=key, status="active").first()
     assert (fact.value if fact else None) == stored
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("answer", "stored"),
+    [
+        ("Bradford White 40 gallon gas", "Bradford White 40 gallon gas"),
+        ("It's a Rheem Performance Plus 50.", "Rheem Performance Plus 50"),
+        ("we have the Navien NPE-240A, thanks", "Navien NPE-240A"),
+        ("I don't know, it came with the house", None),
+        ("Not sure, I'll check the label tonight", None),
+        ("no idea", None),
+        ("Can I just talk to a person?", None),
+        ("I want to talk to a real person about this", None),  # steers the conversation: not a model
+        ("This is getting ridiculous, just send someone over here to look at the heater", None),
+    ],
+)
+def test_a_free_text_answer_to_the_ais_question_is_the_asked_detail(
+    tenant: Tenant, answer: str, stored: str | None
+) -> None:
+    """Free text (a make and model) is taken from a short answer to the AI's own question, without the words around
+    it; "I don't know", a question, a request for a person or a complaint is never a value."""
+    from ai_agent.tasks import analyze_message
+    from inbox.services import send_message
+    from memory.services import fact_definition_create
+
+    inbox = InboxFactory(account=tenant.account, name="Installs")
+    fact_definition_create(account=tenant.account, actor=tenant.admin, inbox=inbox, key="model",
+                           label="Make and model", required_before_handoff=True)  # fmt: skip
+    first = inbound(tenant.account, inbox, "+13125550188", "We need a quote for a new water heater")
+    send_message(account=tenant.account, conversation=first.conversation, body="Could you tell me your make and model?",
+                 sender_type="ai", metadata={"ai_action": "ask", "key": "model"})  # fmt: skip
+    reply = inbound(tenant.account, inbox, "+13125550188", answer)
+    assert analyze_message.run(tenant.account.pk, reply.pk) == "analyzed"
+    fact = Fact.objects.filter(key="model", status="active").first()
+    assert (fact.value if fact else None) == stored
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Make and model is Navien NPE-240A", "Navien NPE-240A"),
+        ("the model is Trane XR13, installed 2009", "Trane XR13"),
+        ("Make and model: Lennox ML180. It's in the basement", "Lennox ML180"),
+        ("make and model is something I don't know", None),
+        ("I need a new model", None),
+    ],
+)
+def test_free_text_is_read_after_its_label_or_key(text: str, found: str | None) -> None:
+    definitions = {"model": Definition("model", "Make and model")}
+    facts = {f.key: f.value for f in ENGINE.analyze(text, definitions=definitions, region="US").facts}
+    assert facts.get("model") == found
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("Quote to replace the AC at 1200 W Harrison St, Chicago, IL 60607", "1200 W Harrison St, Chicago, IL 60607"),
+        ("It is 410 Church St, Evanston, IL 60201", "410 Church St, Evanston, IL 60201"),
+        ("We have 3 units, 2 bathrooms each, budget around $5,000", None),
+        ("Order 55821 from 2023, policy PN-91120", None),
+        ("Call 312 555 0199 tomorrow", None),
+    ],
+)
+def test_a_whole_street_address_needs_no_label(text: str, found: str | None) -> None:
+    definitions = {"service_address": Definition("service_address", "Service address", value_type="address")}
+    facts = {f.key: f.value for f in ENGINE.analyze(text, definitions=definitions, region="US").facts}
+    assert facts.get("service_address") == found

@@ -24,7 +24,7 @@ class Command(BaseCommand):
         ]  # fmt: skip
         for name, report in runs:
             self.stdout.write(f"== {name} ==")
-            for line in report.lines():
+            for line in report.lines() + (report.class_lines() if report.classes else []):
                 self.stdout.write(line)
             if misses:
                 for miss in report.misses:
