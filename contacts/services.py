@@ -157,7 +157,7 @@ def _ensure_live(account: Account, contact: Contact) -> None:
 # Steps the apps above add to a merge (folding same-inbox conversations, collapsing duplicate facts): each
 # runs after the generic move and returns what it changed, kept in the merge's audit record, from which its
 # undo puts things back. Registered at start-up by the app that owns the data (its AppConfig.ready).
-MergeStep = Callable[[Account, Contact], dict[str, Any]]
+MergeStep = Callable[[Account, Contact, User | None], dict[str, Any]]
 UndoStep = Callable[[Account, dict[str, Any]], None]
 _MERGE_STEPS: dict[str, tuple[MergeStep, UndoStep]] = {}
 UNDO_WINDOW = timedelta(days=30)
@@ -208,7 +208,8 @@ def contact_merge(*, account: Account, actor: User | None, keep: Contact, drop: 
     drop.merged_at = timezone.now()
     drop.merged_by = actor if actor is not None and actor.is_authenticated else None
     drop.save(update_fields=["merged_into", "merged_at", "merged_by"])
-    steps = {name: merge(account, keep) for name, (merge, _undo) in _MERGE_STEPS.items()}
+    person = actor if actor is not None and actor.is_authenticated else None
+    steps = {name: merge(account, keep, person) for name, (merge, _undo) in _MERGE_STEPS.items()}
     audit_log_record(
         account=account,
         actor=actor,

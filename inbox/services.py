@@ -714,7 +714,7 @@ def _restore(conversation: Conversation, snapshot: dict[str, Any]) -> None:
     conversation.save(update_fields=[name.removesuffix("_id") for name in snapshot])
 
 
-def conversations_fold(account: Account, contact: Contact) -> dict[str, Any]:
+def conversations_fold(account: Account, contact: Contact, actor: User | None = None) -> dict[str, Any]:
     """A merge step (contacts.services): the contact's open conversations of one inbox become one. The oldest
     continues and its thread shows both; the others point to it. A person's ownership and an assignee are kept
     (the continuing one keeps its own, else takes the other's). Returns what changed, for the undo."""

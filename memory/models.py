@@ -40,7 +40,8 @@ class Authored(models.Model):
     @property
     def author_label(self) -> str:
         if self.author_type == AuthorType.AI and self.engine == "pre-chat form":
-            return "the customer, in the chat's pre-chat form (unverified)"
+            verified = getattr(self, "confirmed_by_id", None) is not None  # a person checked it (e.g. merged)
+            return f"the customer, in the chat's pre-chat form ({'confirmed' if verified else 'unverified'})"
         if self.author_type == AuthorType.AI:
             return f"AI ({self.engine})" if self.engine else "AI"
         return self.author_user.display_name if self.author_user is not None else "a former member"

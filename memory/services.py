@@ -518,10 +518,24 @@ def fact_definition_delete(*, account: Account, actor: User, definition: FactDef
 # --- Merging contacts: one current value per key, readings follow their messages -------------------------------
 
 
-def memory_fold(account: Account, contact: Contact) -> dict[str, Any]:
+def memory_fold(account: Account, contact: Contact, actor: User | None = None) -> dict[str, Any]:
     """A merge step (contacts.services), after the conversations were folded: duplicate current facts for one
     key and scope collapse to one (a person's word beats the AI's, then the newest), and sentiment readings
-    follow their messages into the continuing conversation. Returns what changed, for the undo."""
+    follow their messages into the continuing conversation. A claim (a phone or email read from a message or typed
+    into the pre-chat form) that is now one of the contact's own addresses was verified by the person who merged:
+    it is confirmed in their name. Returns what changed, for the undo."""
+    from contacts.models import ContactIdentity
+
+    confirmed: list[int] = []
+    if actor is not None:
+        owned = set(ContactIdentity.objects.filter(account=account, contact=contact).values_list("kind", "value"))
+        claims = Fact.objects.filter(
+            account=account, contact=contact, status=FactStatus.ACTIVE, author_type="ai", confirmed_by__isnull=True,
+            key__in=list(IDENTITY_KEYS),
+        )  # fmt: skip
+        confirmed = [f.pk for f in claims if (IDENTITY_KEYS[f.key], f.value) in owned]
+        if confirmed:
+            Fact.objects.filter(pk__in=confirmed).update(confirmed_by=actor, confirmed_at=timezone.now())
     active = list(
         Fact.objects.select_for_update()
         .filter(account=account, contact=contact, status=FactStatus.ACTIVE)
@@ -551,10 +565,13 @@ def memory_fold(account: Account, contact: Contact) -> dict[str, Any]:
         )
     if superseded:
         _publish(account, list(Inbox.objects.filter(account=account).values_list("pk", flat=True)), contact.pk, "fact")
-    return {"superseded": superseded, "readings": moved_readings}
+    return {"superseded": superseded, "readings": moved_readings, "confirmed": confirmed}
 
 
 def memory_unfold(account: Account, record: dict[str, Any]) -> None:
+    Fact.objects.filter(account=account, pk__in=record.get("confirmed", [])).update(
+        confirmed_by=None, confirmed_at=None
+    )
     Fact.objects.filter(account=account, pk__in=record.get("superseded", [])).update(
         status=FactStatus.ACTIVE, superseded_by=None, changed_at=timezone.now()
     )

@@ -179,6 +179,27 @@ def test_a_visitors_typed_email_is_a_claim_that_routes_nothing(tenant: Tenant) -
     assert [m["body"] for m in history] == ["Where is my parcel?"]
 
 
+def test_a_person_who_merges_verifies_the_visitors_claim_and_undo_takes_it_back(tenant: Tenant) -> None:
+    """The visitor typed val@example.org; Val later emails from it. A person who merges the two has checked that
+    they are one customer: the claim is confirmed in their name (and no longer reads "unverified"). Undo un-confirms."""
+    endpoint = make_widget(tenant, prechat_fields=["name", "email"])
+    session = _widget(endpoint, "session", {"name": "Val", "email": "val@example.org"})["session"]
+    sent = _widget(endpoint, "messages", {"body": "Where is my parcel?"}, session)
+    visitor = Message.objects.get(pk=sent["message"]["id"]).contact
+    mail = inbound(tenant.account, endpoint.inbox, "val@example.org", "Parcel question", kind="email", channel="email")
+    claim = Fact.objects.get(contact=visitor, key="email")
+    assert "unverified" in claim.author_label and not claim.protected
+
+    contact_merge(account=tenant.account, actor=tenant.admin, keep=mail.contact, drop=visitor)
+    claim.refresh_from_db()
+    assert claim.confirmed_by_id == tenant.admin.pk and claim.protected and "unverified" not in claim.author_label
+
+    merge = AuditLog.objects.get(action="contact.merged")
+    assert tenant.client("admin").post(api(tenant, f"/contact-merges/{merge.pk}/undo")).status_code == 200
+    claim.refresh_from_db()
+    assert claim.confirmed_by_id is None and not claim.protected
+
+
 def test_after_a_person_merges_a_visitor_the_browser_sees_only_its_own_chat(tenant: Tenant) -> None:
     endpoint = make_widget(tenant)
     earlier = webchat.Visitor(endpoint=endpoint, visitor_id="browser-of-someone-else", identifier="")
