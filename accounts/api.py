@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +15,7 @@ from rest_framework.views import APIView
 from . import selectors, services
 from .api_base import AccountScopedViewSet
 from .models import Account, ApiToken, AuditLog, Membership, Role, User
+from .presence import busy_set
 
 
 class UserSerializer(serializers.ModelSerializer[User]):
@@ -97,8 +99,12 @@ class MemberSerializer(serializers.ModelSerializer[Membership]):
 
     class Meta:
         model = Membership
-        fields = ["id", "user", "role", "created_at"]
+        fields = ["id", "user", "role", "availability", "busy", "created_at"]
         read_only_fields = fields
+
+
+class AvailabilitySerializer(serializers.Serializer[Any]):
+    busy = serializers.BooleanField(help_text="true: no new assignments for you; false: available again.")
 
 
 class MemberCreateSerializer(serializers.Serializer[Any]):
@@ -148,6 +154,17 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
 
     def perform_destroy(self, instance: Membership) -> None:
         services.member_remove(account=self.account, actor=self.user, membership=instance)
+
+    @extend_schema(request=AvailabilitySerializer, responses=MemberSerializer)
+    @action(detail=False, methods=["post"], url_path="me/availability")
+    def availability(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Set yourself busy (no new assignments) or available. Online and offline follow your open consoles."""
+        data = AvailabilitySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = self.membership
+        busy_set(membership, data.validated_data["busy"])
+        membership.refresh_from_db()
+        return Response(MemberSerializer(membership).data)
 
 
 class ApiTokenSerializer(serializers.ModelSerializer[ApiToken]):

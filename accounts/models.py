@@ -76,12 +76,22 @@ class Role(models.TextChoices):
     AGENT = "agent", "Agent"
 
 
+class Availability(models.TextChoices):
+    ONLINE = "online", "Online"
+    BUSY = "busy", "Busy"
+    OFFLINE = "offline", "Offline"
+
+
 class Membership(models.Model):
     """A user's place in an account. Admins configure the account; agents work the inboxes they are in."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
+    # Online while a console tab of this person is connected (its websocket's presence), busy when they say so,
+    # offline otherwise. Auto-assignment hands new work to online members only.
+    availability = models.CharField(max_length=8, choices=Availability.choices, default=Availability.OFFLINE)
+    busy = models.BooleanField(default=False, help_text="The person set themselves busy: no new assignments.")
     created_at = models.DateTimeField(default=now)
 
     class Meta:

@@ -15,6 +15,7 @@ from accounts.models import Account
 from inbox import events
 from inbox.hours import is_open
 from inbox.models import Conversation, Message
+from inbox.routing import next_assignee
 from inbox.services import conversation_hand_to_human, send_message
 from memory.models import Fact
 from memory.selectors import Recall, merge_suggestions, recall
@@ -24,7 +25,7 @@ from .engines.base import Analysis, Decision, Engine, TurnContext
 from .engines.registry import engine_for
 from .models import AgentSettings, Assignment
 from .next_channel import next_best_channel
-from .selectors import agent_settings_get, knowledge_answer, next_assignee
+from .selectors import agent_settings_get, knowledge_answer
 
 
 @transaction.atomic
@@ -105,10 +106,9 @@ def _hand_off(
     settings = AgentSettings.objects.select_for_update().get(pk=settings.pk)
     assignee = None
     if settings.assignment == Assignment.ROUND_ROBIN:
-        assignee = next_assignee(account=account, inbox=conversation.inbox, after=settings.last_assigned_id)
-        if assignee is not None:
-            settings.last_assigned = assignee
-            settings.save(update_fields=["last_assigned"])
+        # the inbox's routing: round robin among the members online with room (nobody: Unassigned, and the backlog
+        # is handed out when someone comes online)
+        assignee = next_assignee(account, conversation.inbox)
     open_now = is_open(conversation.inbox.business_hours, conversation.inbox.timezone, now)
     goodbye = settings.handoff_message if open_now else settings.after_hours_message
     missing = [memory.definitions[k].label.lower() for k in memory.missing if k in memory.definitions]

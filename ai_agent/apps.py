@@ -9,8 +9,11 @@ class AiAgentConfig(AppConfig):
     verbose_name = "AI agent"
 
     def ready(self) -> None:
+        from inbox.routing import answerer_register
         from inbox.signals import message_received
 
         from .receivers import on_message_received
+        from .selectors import agent_answers
 
         message_received.connect(on_message_received, dispatch_uid="ai_agent.analyze")
+        answerer_register(agent_answers)

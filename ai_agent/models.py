@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector
 from django.db import models
@@ -52,9 +51,6 @@ class AgentSettings(models.Model):
     handoff_on_unknown_question = models.BooleanField(default=True)
     handoff_when_collected = models.BooleanField(default=True, help_text="All required facts are known.")
     assignment = models.CharField(max_length=16, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
-    last_assigned = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

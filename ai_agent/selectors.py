@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db.models import QuerySet
 
-from accounts.models import Account, User
-from inbox.models import Inbox, InboxMember
+from accounts.models import Account
+from inbox.hours import is_open
+from inbox.models import Inbox
 
-from .models import KB_SEARCH_CONFIG, AgentSettings, KnowledgeSnippet
+from .models import KB_SEARCH_CONFIG, AgentSettings, AnswerMode, KnowledgeSnippet
 
 # How well a snippet must match a customer's words before the agent answers with it.
 KB_MIN_RANK = 0.05
@@ -48,6 +50,17 @@ _STOP = {
 }
 
 
+def agent_answers(inbox: Inbox, at: datetime) -> bool:
+    """Whether the inbox's AI agent answers customers at `at`: enabled, and always or outside business hours when
+    the team is out. Registered with inbox.routing: a conversation is the AI's only while this holds."""
+    settings = AgentSettings.objects.filter(inbox=inbox).only("enabled", "answer_mode").first()
+    if settings is None or not settings.enabled or settings.answer_mode == AnswerMode.NEVER:
+        return False
+    if settings.answer_mode == AnswerMode.AFTER_HOURS:
+        return not is_open(inbox.business_hours, inbox.timezone, at)
+    return True
+
+
 def agent_settings_get(*, account: Account, inbox: Inbox) -> AgentSettings:
     """The inbox's settings (created with safe defaults, agent off, on first use)."""
     settings, _ = AgentSettings.objects.get_or_create(account=account, inbox=inbox)
@@ -74,18 +87,3 @@ def knowledge_answer(*, account: Account, inbox: Inbox, text: str) -> KnowledgeS
         .order_by("-rank", "id")
         .first()
     )
-
-
-def next_assignee(*, account: Account, inbox: Inbox, after: int | None) -> User | None:
-    """Round robin over the inbox's members, by user id, starting after the last one assigned."""
-    members = list(
-        InboxMember.objects.filter(account=account, inbox=inbox, user__is_active=True)
-        .select_related("user")
-        .order_by("user_id")
-    )
-    if not members:
-        return None
-    for member in members:
-        if after is None or member.user_id > after:
-            return member.user
-    return members[0].user

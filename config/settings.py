@@ -202,6 +202,9 @@ CELERY_BEAT_SCHEDULE = {
     "inbound-sweeper": {"task": "channels_app.tasks.sweep_inbound_events", "schedule": 30.0},
     "outbound-sweeper": {"task": "channels_app.tasks.sweep_outbound", "schedule": 60.0},
     "analysis-sweeper": {"task": "ai_agent.tasks.sweep_unanalyzed", "schedule": 60.0},
+    "snooze-waker": {"task": "inbox.tasks.wake_snoozed", "schedule": 30.0},
+    "presence-sweeper": {"task": "inbox.tasks.sweep_presence", "schedule": 60.0},
+    "unowned-sweeper": {"task": "inbox.tasks.sweep_unowned", "schedule": 60.0},
 }
 # How long work may wait before a sweeper re-queues it (the broker was down, or a task was lost).
 INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=30)

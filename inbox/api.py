@@ -57,6 +57,8 @@ class InboxSerializer(serializers.ModelSerializer[Inbox]):
             "timezone",
             "business_hours",
             "reopen_window_hours",
+            "auto_assign",
+            "assign_capacity",
             "open_count",
             "member_count",
             "created_at",

@@ -39,6 +39,17 @@ class Inbox(models.Model):
     reopen_window_hours = models.PositiveIntegerField(
         default=24, help_text="A message within this many hours of resolving reopens that conversation."
     )
+    # Routing: new work a person handles goes round robin to the inbox's online members, each holding at most
+    # `assign_capacity` open conversations (0: no limit); `assign_cursor` is the last one given work.
+    auto_assign = models.BooleanField(
+        default=True, help_text="Hand new conversations round robin to the inbox's members who are online."
+    )
+    assign_capacity = models.PositiveSmallIntegerField(
+        default=0, help_text="Most open conversations one person is given automatically (0: no limit)."
+    )
+    assign_cursor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=now)
 
     class Meta:

@@ -43,6 +43,7 @@ from .models import (
     SenderType,
     Status,
 )
+from .routing import ai_answers, auto_assign, needs_owner
 from .signals import message_queued, message_received
 
 PREVIEW_LENGTH = 200
@@ -68,6 +69,8 @@ def inbox_create(
     timezone_name: str = "UTC",
     business_hours: dict[str, Any] | None = None,
     reopen_window_hours: int = 24,
+    auto_assign: bool = True,
+    assign_capacity: int = 0,
 ) -> Inbox:
     name = name.strip()
     if not name:
@@ -81,6 +84,8 @@ def inbox_create(
         timezone=_check_timezone(timezone_name),
         business_hours=business_hours_clean(business_hours or {}),
         reopen_window_hours=reopen_window_hours,
+        auto_assign=auto_assign,
+        assign_capacity=assign_capacity,
     )
     audit_log_record(account=account, actor=actor, action="inbox.created", target=inbox, data={"name": name})
     access_changed(Membership.objects.filter(account=account, role=Role.ADMIN).values_list("user_id", flat=True))
@@ -183,7 +188,8 @@ def _conversation_for_inbound(
         contact=contact,
         number=_next_number(account),
         status=Status.LIVE,
-        handled_by=HandledBy.AI,
+        # the AI agent owns it only when it answers now; otherwise it is the team's, in Unassigned
+        handled_by=HandledBy.AI if ai_answers(inbox, at) else HandledBy.HUMAN,
         last_activity_at=at,
         created_at=at,
     )
@@ -334,6 +340,7 @@ def receive_message(
     at = received_at or timezone.now()
     # One conversation per contact and inbox at a time, even when two messages arrive at once.
     advisory_xact_lock(f"inbound:{inbox.pk}:{contact.pk}")
+    _created = False
     if thread is not None and thread.account_id == account.pk and thread.inbox_id == inbox.pk:
         conversation = Conversation.objects.select_for_update().get(pk=thread.pk)
         if conversation.contact_id != contact.pk:
@@ -343,6 +350,11 @@ def receive_message(
             conversation.resolved_at = None
     else:
         conversation, _created = _conversation_for_inbound(account, inbox, contact, at)
+    handover = ""
+    if not _created and conversation.handled_by == HandledBy.AI and not ai_answers(inbox, at):
+        # the AI was answering (after hours, or before it was switched off) and no longer is: the team's now
+        conversation.handled_by = HandledBy.HUMAN
+        handover = "The AI agent is not answering now: this conversation is the team's"
     if conversation.status == Status.WAITING:
         conversation.status = Status.LIVE  # the customer answered
     conversation.active_channel = channel
@@ -373,7 +385,13 @@ def receive_message(
     conversation.last_message_preview = _preview(body, stored)
     conversation.save()
     contact_touch(account=account, contact=contact, at=at)
+    if handover:
+        events.publish(account.pk, inbox.pk, "message.created", _message_payload(
+            _activity(account, conversation, handover, None)))  # fmt: skip
     events.publish(account.pk, inbox.pk, "message.created", _message_payload(message))
+    if needs_owner(conversation):
+        auto_assign(account, conversation)  # publishes the assignment itself
+        conversation.refresh_from_db()
     events.publish(account.pk, inbox.pk, "conversation.updated", _conversation_payload(conversation))
     _after_commit_signal(message_received, account, message)
     return message
@@ -412,6 +430,12 @@ def send_message(
     takes_over = kind == Kind.MESSAGE and sender_type == SenderType.USER and sender_user is not None
     if takes_over and sender_user is not None and conversation.handled_by == HandledBy.AI:
         conversation = conversation_take_over(account=account, actor=sender_user, conversation=conversation)
+    elif takes_over and sender_user is not None and conversation.assignee_id is None:
+        # answering an unowned conversation makes it yours (it leaves Unassigned)
+        conversation.assignee = sender_user
+        conversation = _changed(
+            account, conversation, sender_user, f"{_who(sender_user)} took this by replying", ["assignee"]
+        )
     if kind == Kind.NOTE:
         channel = Channel.INTERNAL
     else:
@@ -616,6 +640,48 @@ def conversation_snooze(
     conversation.snoozed_until = until
     text = f"{_who(actor)} snoozed this until {until:%Y-%m-%d %H:%M} UTC" if until else f"{_who(actor)} woke this up"
     return _changed(account, conversation, actor, text, ["snoozed_until"])
+
+
+def snoozes_wake(now: datetime | None = None) -> int:
+    """Every conversation whose snooze ended comes back: the snooze is cleared with an activity line, its consoles
+    are told, the assignee is notified, and an unowned one is handed out. Returns how many woke."""
+    now = now or timezone.now()
+    due = list(
+        Conversation.objects.filter(snoozed_until__lte=now, merged_into__isnull=True)
+        .order_by("snoozed_until", "id")
+        .values_list("account_id", "pk")[:500]
+    )
+    for account_id, conversation_id in due:
+        _wake(account_id, conversation_id, now)
+    return len(due)
+
+
+@transaction.atomic
+def _wake(account_id: int, conversation_id: int, now: datetime) -> None:
+    conversation = (
+        Conversation.objects.select_related("account", "inbox", "assignee")
+        .select_for_update(of=("self",))
+        .filter(pk=conversation_id, snoozed_until__lte=now)
+        .first()
+    )
+    if conversation is None:  # woken meanwhile (a customer wrote, a person woke it)
+        return
+    account = conversation.account
+    conversation.snoozed_until = None
+    _changed(account, conversation, None, "Snooze ended: back in the folders", ["snoozed_until"])
+    if conversation.assignee is not None:
+        events.publish(
+            account.pk,
+            conversation.inbox_id,
+            "notification",
+            {
+                "conversation_id": conversation.pk,
+                "assignee_id": conversation.assignee_id,
+                "text": f"Conversation #{conversation.number} in {conversation.inbox.name} woke from its snooze.",
+            },
+        )
+    elif needs_owner(conversation, now):
+        auto_assign(account, conversation)
 
 
 @transaction.atomic

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import factory
 
 from accounts.models import Account, Membership, Role, User
 from accounts.services import api_token_create
+
+if TYPE_CHECKING:
+    from inbox.models import Inbox
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -82,3 +87,17 @@ def define_policy_number(account: Account, actor, inbox, *, required: bool = Tru
         pattern=r"PN-\d{4,8}",
         required_before_handoff=required,
     )
+
+
+def ai_on(account: Account, inbox: Inbox, **settings: Any) -> Any:
+    """The inbox's AI agent answers (always, unless told otherwise): its conversations are the AI's."""
+    from ai_agent.models import AgentSettings
+
+    values = {"enabled": True, "answer_mode": "always", **settings}
+    agent, _ = AgentSettings.objects.update_or_create(account=account, inbox=inbox, defaults=values)
+    return agent
+
+
+def online(account: Account, *users: User) -> None:
+    """These people have a console open (their sockets' presence): routing hands them work."""
+    Membership.objects.filter(account=account, user__in=users).update(availability="online")

@@ -24,7 +24,7 @@ from memory.models import AiNote, Handoff
 from memory.selectors import recall
 from tests.conftest import PUBLIC_BASE as BASE
 from tests.conftest import WORKER_TWILIO, Tenant, wait_until
-from tests.factories import InboxFactory, define_policy_number
+from tests.factories import InboxFactory, define_policy_number, online
 from tests.fakes.twilio_server import FakeTwilio
 
 SID, TOKEN = WORKER_TWILIO
@@ -57,6 +57,7 @@ def test_after_hours_webchat_then_morning_sms_then_a_person_replies(
     inbox_member_add(account=tenant.account, actor=None, inbox=support, user=tenant.agent)
     define_policy_number(tenant.account, tenant.admin, support)
     AgentSettings.objects.create(account=tenant.account, inbox=support, enabled=True, persona_name="Ava")
+    online(tenant.account, tenant.agent)  # the agent's console is open: the handoff is theirs
     chat = ChannelEndpoint.objects.create(
         account=tenant.account,
         inbox=support,

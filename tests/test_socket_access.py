@@ -46,7 +46,7 @@ async def _agent_in_sales() -> tuple[Tenant, Any, Client, WebsocketCommunicator]
     from inbox.services import inbox_member_add
 
     tenant: Tenant = await sync_to_async(make_tenant)("A")
-    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales")
+    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales", auto_assign=False)
     await sync_to_async(inbox_member_add)(account=tenant.account, actor=None, inbox=sales, user=tenant.agent)
     client, cookie = await _signed_in(tenant.agent)
     return tenant, sales, client, await _open(tenant.account.pk, cookie)
@@ -81,7 +81,7 @@ async def test_added_to_an_inbox_the_socket_starts_streaming_it() -> None:
     from inbox.services import inbox_member_add
 
     tenant, _sales, _client, socket = await _agent_in_sales()
-    billing = await sync_to_async(InboxFactory)(account=tenant.account, name="Billing")
+    billing = await sync_to_async(InboxFactory)(account=tenant.account, name="Billing", auto_assign=False)
     await sync_to_async(inbox_member_add)(account=tenant.account, actor=None, inbox=billing, user=tenant.agent)
     assert billing.pk in (await socket.receive_json_from(timeout=5))["inbox_ids"]
     await sync_to_async(inbound)(tenant.account, billing, "+15550001111", "billing news")

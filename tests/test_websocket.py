@@ -41,6 +41,7 @@ async def test_member_connects_and_receives_account_events() -> None:
         "account_id": tenant.account.pk,
         "role": "agent",
         "inbox_ids": [],
+        "availability": "online",  # a console open: the person is at their desk
     }
     await get_channel_layer().group_send(
         account_group(tenant.account.pk), {"type": "realtime.event", "event": {"type": "test.happened"}}
@@ -49,6 +50,8 @@ async def test_member_connects_and_receives_account_events() -> None:
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
     await communicator.disconnect()
+    assert await sync_to_async(lambda: tenant.agent_membership.__class__.objects.get(
+        pk=tenant.agent_membership.pk).availability)() == "offline"  # fmt: skip
 
 
 async def test_another_accounts_socket_is_refused() -> None:
@@ -89,8 +92,8 @@ async def test_inbox_events_reach_only_members_of_that_inbox() -> None:
     from tests.factories import InboxFactory, inbound
 
     tenant: Tenant = await sync_to_async(make_tenant)("A")
-    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales")
-    billing = await sync_to_async(InboxFactory)(account=tenant.account, name="Billing")
+    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales", auto_assign=False)
+    billing = await sync_to_async(InboxFactory)(account=tenant.account, name="Billing", auto_assign=False)
     await sync_to_async(inbox_member_add)(account=tenant.account, actor=None, inbox=sales, user=tenant.agent)
     agent_socket, connected, _ = await _connect(tenant.account.pk, await sync_to_async(_session_cookie)(tenant.agent))
     assert connected
@@ -120,8 +123,8 @@ async def test_typing_reaches_the_others_in_that_inbox_only() -> None:
     from tests.factories import InboxFactory, inbound
 
     tenant: Tenant = await sync_to_async(make_tenant)("A")
-    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales")
-    billing = await sync_to_async(InboxFactory)(account=tenant.account, name="Billing")
+    sales = await sync_to_async(InboxFactory)(account=tenant.account, name="Sales", auto_assign=False)
+    billing = await sync_to_async(InboxFactory)(account=tenant.account, name="Billing", auto_assign=False)
     await sync_to_async(inbox_member_add)(account=tenant.account, actor=None, inbox=sales, user=tenant.agent)
     in_sales = await sync_to_async(inbound)(tenant.account, sales, "+15550005678", "sales question")
     in_billing = await sync_to_async(inbound)(tenant.account, billing, "+15550001234", "billing question")

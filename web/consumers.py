@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from importlib import import_module
 from typing import Any
@@ -13,6 +14,7 @@ from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import Membership, User
+from accounts.presence import socket_joined, socket_left, socket_seen
 from accounts.realtime import user_group
 from accounts.selectors import membership_for_user
 from accounts.tenant_db import tenant_scope
@@ -21,6 +23,8 @@ from channels_app.webchat import visitor_group
 from inbox.events import inbox_group
 from inbox.models import Conversation
 from inbox.selectors import visible_inboxes
+
+logger = logging.getLogger(__name__)
 
 # Close codes in the 4000 range are ours; the browser shows them to the reconnect logic.
 CLOSE_UNAUTHENTICATED = 4401
@@ -69,18 +73,28 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        availability = await database_sync_to_async(_presence)(socket_joined, account_id, user.pk, self.channel_name)
         await self.send_json(
-            {"type": "hello", "account_id": account_id, "role": membership.role, "inbox_ids": inbox_ids}
+            {
+                "type": "hello",
+                "account_id": account_id,
+                "role": membership.role,
+                "inbox_ids": inbox_ids,
+                "availability": availability,
+            }
         )
 
     async def disconnect(self, code: int) -> None:
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "account_id", None) is not None:
+            await database_sync_to_async(_presence)(socket_left, self.account_id, self.user_id, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
             return
-        if content.get("type") == "ping":
+        if content.get("type") == "ping":  # the console pings every 25 s: this socket is still at its desk
+            await database_sync_to_async(_presence)(socket_seen, self.account_id, self.user_id, self.channel_name)
             await self.send_json({"type": "pong"})
         elif content.get("type") == "typing":
             await self._typing(content.get("conversation_id"), to_customer=content.get("kind") == "message")
@@ -162,6 +176,15 @@ class ConsoleConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups, self.inbox_ids = [], set()
+
+
+def _presence(step: Any, account_id: int, user_id: int, socket: str) -> str | None:
+    """Record the socket's presence; a Redis hiccup costs the presence figure, never the socket."""
+    try:
+        return step(account_id, user_id, socket)  # type: ignore[no-any-return]
+    except Exception:
+        logger.exception("presence %s failed for user %s", getattr(step, "__name__", step), user_id)
+        return None
 
 
 def _visible_inbox_ids(membership: Membership) -> list[int]:

@@ -32,6 +32,7 @@ FOLDERS = [
     Folder("ai", "AI-handled", "The AI agent is not handling any open conversation right now."),
     Folder("escalated", "Escalated", "No escalations: nothing is waiting for a person urgently."),
     Folder("waiting", "Waiting", "No conversation is waiting on a customer's reply."),
+    Folder("snoozed", "Snoozed", "Nothing snoozed. A snoozed conversation comes back by itself at its time."),
     Folder("resolved", "Resolved", "Nothing resolved yet."),
     Folder("all", "All", "No conversations yet. They appear here as soon as a customer writes on any channel."),
 ]
@@ -43,14 +44,20 @@ def folder_conversations(
 ) -> QuerySet[Conversation]:
     """The conversations of one console folder, newest activity first."""
     rows = conversation_list(account=account, membership=membership, inbox_id=inbox_id)
-    open_rows = rows.exclude(status=Status.RESOLVED)
-    if folder == "mine":
+    now = timezone.now()
+    # a snoozed conversation leaves the working folders until its time (beat wakes it; a customer's reply too)
+    open_rows = rows.exclude(status=Status.RESOLVED).exclude(snoozed_until__gt=now)
+    if folder == "snoozed":
+        rows = rows.filter(snoozed_until__gt=now).exclude(status=Status.RESOLVED)
+    elif folder == "mine":
         rows = open_rows.filter(assignee_id=membership.user_id)
     elif folder == "unassigned":
         rows = open_rows.filter(handled_by=HandledBy.HUMAN, assignee__isnull=True)
     elif folder == "ai":
         rows = open_rows.filter(handled_by=HandledBy.AI)
-    elif folder in (Status.ESCALATED, Status.WAITING, Status.RESOLVED):
+    elif folder in (Status.ESCALATED, Status.WAITING):
+        rows = open_rows.filter(status=folder)
+    elif folder == Status.RESOLVED:
         rows = rows.filter(status=folder)
     return with_unread(rows, user_id=membership.user_id).annotate(sentiment_score=CONVERSATION_MOOD)
 

@@ -170,6 +170,12 @@
       retry = 0;
       document.documentElement.dataset.live = "on";
     });
+    // Presence: the server counts this tab as at its desk while it pings (every 25 s).
+    const ws = socket;
+    const pinger = setInterval(() => {
+      if (ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" }));
+      else if (ws.readyState > 1) clearInterval(pinger);
+    }, 25000);
     socket.addEventListener("message", (msg) => {
       let event;
       try {

@@ -15,7 +15,7 @@ from inbox.services import inbox_member_add
 from memory.models import Handoff
 from memory.services import fact_definition_create
 from tests.conftest import Tenant
-from tests.factories import InboxFactory, inbound
+from tests.factories import InboxFactory, inbound, online
 
 ALWAYS_OPEN: dict[str, list[list[str]]] = {}
 NEVER_OPEN = {"mon": [["00:00", "00:01"]]}
@@ -35,6 +35,7 @@ def support(tenant: Tenant) -> Any:
         required_before_handoff=True,
     )
     AgentSettings.objects.create(account=tenant.account, inbox=inbox, enabled=True, persona_name="Ava")
+    online(tenant.account, tenant.agent)  # the agent's console is open: handoffs go round robin to them
     return inbox
 
 
@@ -145,7 +146,9 @@ def test_quiet_in_business_hours_when_set_to_after_hours_only(tenant: Tenant, su
     support.business_hours = ALWAYS_OPEN  # empty schedule: always open
     support.save()
     message, decision = says(tenant, support, "hi")
-    assert decision == "none" and ai_lines(message) == []
+    # the team is in and the AI answers after hours only: the conversation is the team's from the start
+    assert decision == "a person owns the conversation" and ai_lines(message) == []
+    assert Conversation.objects.get(pk=message.conversation_id).handled_by == "human"
 
 
 @pytest.mark.django_db

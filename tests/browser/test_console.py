@@ -18,7 +18,7 @@ from inbox.services import conversation_hand_to_human
 from memory.services import fact_record_ai, handoff_record
 from tests.browser.conftest import sign_in, wait_live
 from tests.conftest import Tenant, make_tenant, wait_until
-from tests.factories import InboxFactory, inbound
+from tests.factories import InboxFactory, ai_on, inbound
 from tests.fakes.twilio_server import FakeTwilio
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -109,6 +109,7 @@ def test_sms_appears_live_reply_is_delivered_and_status_updates(
 def _story(tenant: Tenant) -> tuple[Any, Any]:
     support = InboxFactory(account=tenant.account, name="Support")
     InboxMember.objects.create(account=tenant.account, inbox=support, user=tenant.agent)
+    ai_on(tenant.account, support)
     message = inbound(
         tenant.account, support, "+13125550177", f"Hi, my heating is broken {XSS} call me", name="Omar Haddad"
     )

@@ -142,7 +142,8 @@ class TestConversations:
         assert ids(f"assignee={tenant.agent.pk}") == [a.pk]
         assert ids("unassigned=true") == [b.pk]
         assert ids("mine=true", tenant.client("agent")) == [a.pk]
-        assert ids("handled_by=ai") == [b.pk, a.pk]
+        assert ids("handled_by=human") == [b.pk, a.pk]  # no AI agent answers these inboxes: the team's
+        assert ids("handled_by=ai") == []
         bad = admin.get(api(tenant, "/conversations?status=open"))
         assert bad.status_code == 400 and "status" in bad.json()["error"]["fields"]
 
@@ -223,7 +224,7 @@ class TestMessages:
         assert [m["body"] for m in thread] == [
             "Hold one for her",
             "Yes, 3 left",
-            f"{tenant.agent.display_name} took over from the AI agent",  # replying took it from the AI
+            f"{tenant.agent.display_name} took this by replying",  # answering an unowned conversation takes it
             "Is the blue one in stock?",
         ]
         for n in range(10):
@@ -301,8 +302,8 @@ class TestContactsAndTimeline:
         assert timeline[0]["body"] == f"Contacts merged: #{sms.conversation.number} continues here."
         # the conversation's state at each point: status and owner when the message was written
         assert [(m["conversation_status"], m["conversation_handled_by"]) for m in said] == [
-            ("live", "ai"),
-            ("live", "ai"),
+            ("live", "human"),  # no AI agent answers this inbox: the team's from the start
+            ("live", "human"),
         ]
 
     def test_search_contacts_any_format(self, tenant: Tenant, sales_and_billing: Any) -> None:

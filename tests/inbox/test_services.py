@@ -189,9 +189,10 @@ def test_merge_moves_everything_and_keeps_a_pointer(tenant: Tenant) -> None:
 @pytest.mark.django_db
 def test_a_persons_reply_takes_the_conversation_from_the_ai(tenant: Tenant) -> None:
     from inbox.services import send_message
-    from tests.factories import InboxFactory, inbound
+    from tests.factories import InboxFactory, ai_on, inbound
 
     inbox = InboxFactory(account=tenant.account)
+    ai_on(tenant.account, inbox)
     message = inbound(tenant.account, inbox, "+15550100300", "Hello?")
     assert message.conversation.handled_by == "ai"
     send_message(

@@ -4,6 +4,7 @@ query counts that stay flat as the account grows."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,12 +12,15 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from ai_agent.models import AgentSettings
 from inbox.models import InboxMember
 from inbox.services import (
     conversation_assign,
     conversation_hand_to_human,
     conversation_set_status,
+    conversation_snooze,
     send_message,
 )
 from memory.services import fact_record_ai, handoff_record, sentiment_record
@@ -113,6 +117,7 @@ def test_settings_are_for_admins(tenant: Tenant, shop: dict[str, Any]) -> None:
 
 def test_folders(tenant: Tenant, shop: dict[str, Any]) -> None:
     A, sales = tenant.account, shop["sales"]
+    AgentSettings.objects.create(account=A, inbox=sales, enabled=True, answer_mode="always")  # the AI answers
     ai = inbound(A, sales, "+15550000001", "AI has this one").conversation
     mine = inbound(A, sales, "+15550000002", "Mine to handle").conversation
     conversation_hand_to_human(account=A, conversation=mine, assignee=tenant.agent, text="handed over")
@@ -122,18 +127,22 @@ def test_folders(tenant: Tenant, shop: dict[str, Any]) -> None:
     conversation_set_status(account=A, actor=None, conversation=done, status="resolved")
     escalated = inbound(A, sales, "+15550000005", "Escalated thing").conversation
     conversation_set_status(account=A, actor=None, conversation=escalated, status="escalated")
+    later = inbound(A, sales, "+15550000006", "Call me next week").conversation
+    conversation_hand_to_human(account=A, conversation=later, assignee=None, text="handed over")
+    conversation_snooze(account=A, actor=None, conversation=later, until=timezone.now() + timedelta(days=2))
     agent = signed_in(tenant.agent)
 
     def shown(folder: str) -> set[str]:
         text = agent.get(reverse("web:conversation-list", kwargs={"account_id": A.pk}), {"folder": folder}).content
         return set(re.findall(r'data-conversation-id="(\d+)"', text.decode()))
 
-    ids = {c: str(c.pk) for c in (ai, mine, unassigned, done, escalated)}
+    ids = {c: str(c.pk) for c in (ai, mine, unassigned, done, escalated, later)}
     assert shown("mine") == {ids[mine]}
     assert shown("unassigned") == {ids[unassigned]}
     assert shown("ai") == {ids[ai], ids[escalated]}
-    # a handoff escalates: a person owes the customer the next reply
+    # a handoff escalates: a person owes the customer the next reply (the snoozed one waits for its time)
     assert shown("escalated") == {ids[escalated], ids[mine], ids[unassigned]}
+    assert shown("snoozed") == {ids[later]}
     assert shown("resolved") == {ids[done]}
     assert shown("all") == set(ids.values())
 
