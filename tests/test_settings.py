@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -83,3 +85,10 @@ def test_every_task_can_be_scheduled_with_its_time_limits() -> None:
         assert soft <= hard, f"{task.name}: soft limit {soft} s > hard limit {hard} s"
     for entry in app.conf.beat_schedule.values():
         assert entry["task"] in app.tasks
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration() -> None:
+    from django.core.management import call_command
+
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)  # exits non-zero when one is missing
