@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ai_agent', '0003_playbook_playbookrun_playbook_playbook_due_and_more'),
+        ("ai_agent", "0003_playbook_playbookrun_playbook_playbook_due_and_more"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='agentsettings',
-            name='last_assigned',
+            model_name="agentsettings",
+            name="last_assigned",
         ),
     ]
