@@ -28,16 +28,16 @@ def test_new_work_goes_to_whoever_is_online_and_snoozed_work_comes_back(asgi_ser
     tenant = make_tenant("Acme")
     support = InboxFactory(account=tenant.account, name="Support")
     ann = tenant.agent
-    bo = MembershipFactory(account=tenant.account, role=Role.AGENT).user
+    bo: Any = MembershipFactory(account=tenant.account, role=Role.AGENT).user
     for user in (ann, bo):
         inbox_member_add(account=tenant.account, actor=None, inbox=support, user=user)
-    first, second = sorted([ann, bo], key=lambda u: u.pk)
+    first, second = sorted([ann, bo], key=lambda u: int(u.pk))
 
     # nobody at a console yet: a message waits in Unassigned
     waiting = inbound(tenant.account, support, "+13125550101", "Anyone there?").conversation
     assert waiting.assignee_id is None
 
-    pages = {}
+    pages: dict[int, Any] = {}
     for user in (first, second):
         page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         page.set_default_timeout(20_000)
