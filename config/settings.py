@@ -373,7 +373,10 @@ LOGGING = {
 HEALTH_CELERY_TIMEOUT = env.float("HEALTH_CELERY_TIMEOUT", default=1.5)
 
 # The address people and providers reach this deployment at (invite links, webhook URLs behind a proxy).
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# Unset, it follows the port this machine serves on (`PORT`, as `make run` and the Procfile use it), so webhook
+# URLs, their signatures and the widget snippet match where the server really is; set it behind a proxy or a
+# tunnel (https://support.example.com) — whatever providers and browsers reach.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{env.int('PORT', default=8000)}").rstrip("/")
 
 # Attachments: refused above this size (413) or outside these types (400).
 ATTACHMENT_MAX_BYTES = env.int("ATTACHMENT_MAX_BYTES", default=25 * 1024 * 1024)

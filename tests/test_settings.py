@@ -92,3 +92,21 @@ def test_every_model_change_has_its_migration() -> None:
     from django.core.management import call_command
 
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)  # exits non-zero when one is missing
+
+
+@pytest.mark.parametrize(
+    ("env", "url"),
+    [
+        ({"PORT": "8123"}, "http://127.0.0.1:8123"),  # `PORT=8123 make run`: webhook URLs and the snippet follow
+        ({"PORT": "8123", "PUBLIC_BASE_URL": "https://help.example.com/"}, "https://help.example.com"),
+        ({}, "http://127.0.0.1:8000"),
+    ],
+)
+def test_the_public_address_follows_the_port_unless_set(env: dict[str, str], url: str) -> None:
+    clean = {k: v for k, v in os.environ.items() if k not in {"PORT", "PUBLIC_BASE_URL", "CONTINUUM_ENV"}}
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings as s; print(s.PUBLIC_BASE_URL)"],
+        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == url
