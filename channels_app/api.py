@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
@@ -172,6 +172,8 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
         ]
         read_only_fields = ["id", "public_id", "created_at"]
         extra_kwargs = {"address": {"required": False}, "options": {"required": False}}
+        # one address, one endpoint: checked in create/update with a clear conflict (not DRF's generic validator)
+        validators: list[Any] = []
 
     def get_credentials_set(self, endpoint: ChannelEndpoint) -> bool:
         return bool(endpoint.credentials_encrypted)
@@ -242,12 +244,34 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
             endpoint.identity_secret_once = secret  # type: ignore[attr-defined]
             return endpoint
         credentials = validated_data.pop("credentials")
-        return ChannelEndpoint.objects.create(credentials_encrypted=credentials_encrypt(credentials), **validated_data)
+        kind, address = validated_data["kind"], validated_data["address"]
+        mine = ChannelEndpoint.objects.filter(account=validated_data["account"], kind=kind, address=address).first()
+        if mine is not None:
+            raise Conflict(f"{address} is already connected to the inbox {mine.inbox.name}.", field="address")
+        try:
+            with transaction.atomic():
+                return ChannelEndpoint.objects.create(
+                    credentials_encrypted=credentials_encrypt(credentials), **validated_data
+                )
+        except IntegrityError:  # another account holds it (row-level security hides which, and so do we)
+            raise Conflict(
+                f"{address} is already connected elsewhere: a number or address routes to one inbox only. "
+                "Disconnect it there first.",
+                field="address",
+            ) from None
 
     def update(self, instance: ChannelEndpoint, validated_data: dict[str, Any]) -> ChannelEndpoint:
         if "credentials" in validated_data:
             instance.credentials_encrypted = credentials_encrypt(validated_data.pop("credentials"))
-        return super().update(instance, validated_data)
+        try:
+            with transaction.atomic():
+                return super().update(instance, validated_data)
+        except IntegrityError:
+            raise Conflict(
+                f"{validated_data.get('address')} is already connected elsewhere: a number or address routes to one "
+                "inbox only.",
+                field="address",
+            ) from None
 
 
 class EndpointCheckSerializer(serializers.Serializer[Any]):

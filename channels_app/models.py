@@ -46,6 +46,9 @@ class ChannelEndpoint(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["account", "inbox", "kind"], name="endpoint_inbox_kind")]
+        # A number, WhatsApp sender or email address routes to one inbox of one account: a second claim on it
+        # (another inbox, another account) is refused, so an arriving message is never ambiguous.
+        constraints = [models.UniqueConstraint(fields=["kind", "address"], name="endpoint_address_unique")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.address}"

@@ -31,8 +31,8 @@ from accounts.tenant_db import tenant_enter
 from contacts.addresses import normalize_address
 from contacts.models import Contact, ContactIdentity
 from contacts.services import contact_merge, contact_resolve, identity_add
-from inbox.models import Conversation, DeliveryStatus, Message
-from inbox.services import message_set_delivery, receive_message
+from inbox.models import Channel, Conversation, DeliveryStatus, Message
+from inbox.services import BODY_LIMITS, message_set_delivery, receive_message
 from memory.services import PRE_CHAT, fact_record_ai
 
 from .credentials import credentials_get
@@ -40,7 +40,7 @@ from .models import ChannelEndpoint, EndpointKind
 
 SESSION_SALT = "continuum.webchat.session"
 SESSION_MAX_AGE = 90 * 24 * 3600
-MAX_BODY = 5000
+MAX_BODY = BODY_LIMITS[Channel.WEBCHAT]  # a visitor's message and an agent's reply alike
 HISTORY = 50
 # Per visitor: messages per minute; per client address: new sessions per minute.
 MESSAGES_PER_MINUTE = 20

@@ -454,6 +454,18 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
+    @extend_schema(request=None, responses=MessageSerializer)
+    @action(detail=True, methods=["post"], url_path=r"messages/(?P<message_id>\d+)/resend")
+    def resend(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Send a failed reply again (the same message goes back to the queue)."""
+        conversation = self.get_object()
+        rows = selectors.message_list(account=self.account, conversation=conversation)
+        message = rows.filter(pk=int(kwargs["message_id"])).first()
+        if message is None:
+            raise NotFound("Not found.")
+        services.message_resend(account=self.account, actor=self.user, message=message)
+        return Response(MessageSerializer(rows.get(pk=message.pk)).data)
+
     @extend_schema(
         request={"application/json": MessageCreateSerializer, "multipart/form-data": MessageCreateSerializer},
         responses={201: MessageSerializer},

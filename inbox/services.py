@@ -447,6 +447,8 @@ def send_message(
                 "A written reply cannot go by phone: reply by SMS, WhatsApp, email or webchat, or use Call.",
                 field="channel",
             )
+        if kind == Kind.MESSAGE and sender_type == SenderType.USER:
+            _check_deliverable(account, conversation, channel, body)
     now = timezone.now()
     fields = ["last_activity_at"]
     conversation.last_activity_at = now
@@ -481,6 +483,81 @@ def send_message(
     events.publish(account.pk, conversation.inbox_id, "conversation.updated", _conversation_payload(conversation))
     if kind == Kind.MESSAGE:
         _after_commit_signal(message_queued, account, message)
+    return message
+
+
+# The most a reply may hold on each channel: carriers cap an SMS (and Twilio a WhatsApp body) at 1,600
+# characters; a webchat reply is capped like a visitor's message.
+BODY_LIMITS: dict[str, int] = {
+    Channel.SMS: 1600, Channel.WHATSAPP: 1600, Channel.WEBCHAT: 5000, Channel.EMAIL: 100_000,
+}  # fmt: skip
+# The address a reply on each channel goes to.
+CHANNEL_ADDRESS: dict[str, str] = {
+    Channel.SMS: "phone",
+    Channel.WHATSAPP: "whatsapp",
+    Channel.EMAIL: "email",
+    Channel.WEBCHAT: "webchat",
+}
+_ADDRESS_WORDS = {"phone": "phone number", "whatsapp": "WhatsApp number", "email": "email address",
+                  "webchat": "webchat session"}  # fmt: skip
+
+
+def _check_deliverable(account: Account, conversation: Conversation, channel: str, body: str) -> None:
+    """Refuse up front what could only fail later: a body longer than the channel carries, a channel the contact
+    has no address on, or one they opted out of."""
+    limit = BODY_LIMITS.get(str(channel))
+    if limit is not None and len(body) > limit:
+        label = Channel(channel).label
+        raise ServiceError(
+            f"{label} replies hold at most {limit:,} characters; this one has {len(body):,}. Shorten it or "
+            "reply by email.",
+            field="body",
+        )
+    needs = CHANNEL_ADDRESS.get(str(channel))
+    if needs is None:
+        return
+    addresses = list(
+        ContactIdentity.objects.filter(account=account, contact_id=conversation.contact_id, kind=needs).values_list(
+            "opted_out_at", flat=True
+        )
+    )
+    who = conversation.contact.name or "This customer"
+    if not addresses:
+        raise ServiceError(
+            f"{who} has no {_ADDRESS_WORDS[needs]}: reply on a channel they use, or add it on their contact.",
+            field="channel",
+        )
+    if all(opted_out is not None for opted_out in addresses):
+        raise ServiceError(
+            f"{who} opted out of {Channel(channel).label} (STOP): nothing is sent until they reply START.",
+            field="channel",
+        )
+
+
+@transaction.atomic
+def message_resend(*, account: Account, actor: User, message: Message) -> Message:
+    """Send a failed reply again: the same message goes back to the queue (its error cleared, a fresh delivery
+    attempt), with an activity line saying who resent it."""
+    _same_account(account, message)
+    message = Message.objects.select_for_update().get(pk=message.pk)
+    if message.direction != Direction.OUT or message.kind != Kind.MESSAGE:
+        raise ServiceError("Only a reply to the customer can be resent.", field="message")
+    if message.delivery_status != DeliveryStatus.FAILED:
+        raise Conflict(f"This reply is {message.delivery_status or 'not sent'}: only a failed one is resent.",
+                       field="message")  # fmt: skip
+    conversation = Conversation.objects.select_related("contact").get(pk=message.conversation_id)
+    _check_deliverable(account, conversation, message.channel, message.body)
+    metadata = {k: v for k, v in message.metadata.items() if k != "send_attempt"}
+    metadata["resent"] = int(metadata.get("resent", 0)) + 1
+    Message.objects.filter(pk=message.pk).update(
+        delivery_status=DeliveryStatus.QUEUED, error_code="", error_message="", provider_id="", provider_endpoint="",
+        metadata=metadata, updated_at=timezone.now(),
+    )  # fmt: skip
+    message.refresh_from_db()
+    activity = _activity(account, conversation, f"{_who(actor)} resent a reply that had failed", actor)
+    events.publish(account.pk, message.inbox_id, "message.created", _message_payload(activity))
+    events.publish(account.pk, message.inbox_id, "message.updated", _message_payload(message))
+    _after_commit_signal(message_queued, account, message)
     return message
 
 

@@ -114,6 +114,7 @@ FOREIGN_KWARG: dict[str, Callable[[World], Any]] = {
     "user_id": lambda w: w.tenant.agent.pk,
     "conversation_id": lambda w: w.message.conversation_id,
     "inbox_id": lambda w: w.inbox.pk,
+    "message_id": lambda w: w.message.pk,
 }
 # Routes outside /api/v1/accounts/<id>/ that anyone signed in may call, or anyone at all.
 NOT_TENANT_SCOPED = {"me"}

@@ -461,6 +461,32 @@
     }
   });
 
+  // --- The composer's length counter: SMS segments (GSM-7: 160, or 153 each when split; otherwise UCS-2: 70 / 67)
+  // and the channel's cap, as the server enforces it.
+  const LIMITS = { sms: 1600, whatsapp: 1600, webchat: 5000 };
+  const GSM7 = /^[@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !"#¤%&'()*+,\-.\/0-9:;<=>?¡A-ZÄÖÑÜ§¿a-zäöñüà^{}\\\[~\]|€]*$/;
+  function updateCounter() {
+    const box = $("#composer-count");
+    const body = $("#composer-body");
+    if (!box || !body) return;
+    const channel = $("#composer-channel")?.value || "";
+    const kind = $("input[name=kind]:checked")?.value || "message";
+    const text = body.value;
+    const limit = LIMITS[channel];
+    if (kind !== "message" || !limit || !text) { box.textContent = ""; box.classList.remove("over"); return; }
+    let line = `${text.length.toLocaleString()} / ${limit.toLocaleString()} characters`;
+    if (channel === "sms") {
+      const gsm = GSM7.test(text);
+      const single = gsm ? 160 : 70, part = gsm ? 153 : 67;
+      const segments = text.length <= single ? 1 : Math.ceil(text.length / part);
+      line += ` · ${segments} SMS segment${segments === 1 ? "" : "s"}${gsm ? "" : " (Unicode)"}`;
+    }
+    box.textContent = line;
+    box.classList.toggle("over", text.length > limit);
+  }
+  document.addEventListener("input", (event) => { if (event.target.closest("#composer")) updateCounter(); });
+  document.addEventListener("change", (event) => { if (event.target.closest("#composer")) updateCounter(); });
+
   // --- Start, and again after every boosted navigation -------------------------------------------------------
 
   function start() {

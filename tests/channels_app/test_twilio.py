@@ -16,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
+from accounts.errors import ServiceError
 from channels_app.adapters.twilio import webhook_url
 from channels_app.credentials import credentials_encrypt
 from channels_app.models import ChannelEndpoint, InboundEvent
@@ -258,7 +259,10 @@ def test_stop_opts_out_and_nothing_is_sent(endpoint: ChannelEndpoint, fake: Fake
     assert ContactIdentity.objects.get().opted_out_at is not None
     first = Message.objects.order_by("id").first()
     assert first is not None
-    reply = send_message(account=tenant.account, conversation=first.conversation, body="Hello?")
+    with pytest.raises(ServiceError, match=r"opted out of SMS \(STOP\)"):  # a person is told up front
+        send_message(account=tenant.account, conversation=first.conversation, body="Hello?")
+    # and whatever else queues a reply (the AI, a playbook) is refused at delivery
+    reply = send_message(account=tenant.account, conversation=first.conversation, body="Hello?", sender_type="ai")
     assert deliver_message.run(tenant.account.pk, reply.pk) == "failed"
     reply.refresh_from_db()
     assert reply.error_message.startswith("The customer opted out (STOP)")

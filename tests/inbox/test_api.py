@@ -212,9 +212,17 @@ class TestMessages:
         conversation = inbound(tenant.account, sales, body="Is the blue one in stock?").conversation
         agent = tenant.client("agent")
         url = api(tenant, f"/conversations/{conversation.pk}/messages")
-        reply = agent.post(url, {"body": "Yes, 3 left", "channel": "whatsapp"}, format="json")
+        nowhere = agent.post(url, {"body": "Yes, 3 left", "channel": "whatsapp"}, format="json")
+        assert nowhere.status_code == 400 and nowhere.json()["error"]["fields"]["channel"] == [
+            "This customer has no WhatsApp number: reply on a channel they use, or add it on their contact."
+        ]  # refused up front, not failed later
+        too_long = agent.post(url, {"body": "x" * 1601, "channel": "sms"}, format="json")
+        assert too_long.status_code == 400 and too_long.json()["error"]["fields"]["body"] == [
+            "SMS replies hold at most 1,600 characters; this one has 1,601. Shorten it or reply by email."
+        ]
+        reply = agent.post(url, {"body": "Yes, 3 left", "channel": "sms"}, format="json")
         assert reply.status_code == 201, reply.json()
-        assert reply.json()["delivery_status"] == "queued" and reply.json()["channel"] == "whatsapp"
+        assert reply.json()["delivery_status"] == "queued" and reply.json()["channel"] == "sms"
         assert reply.json()["sender_user"]["id"] == tenant.agent.pk
         note = agent.post(url, {"body": "Hold one for her", "kind": "note"}, format="json").json()
         assert note["channel"] == "internal"

@@ -224,3 +224,43 @@ def test_availability_and_routing_settings_through_the_api(tenant: Tenant, team:
         False,
         5,
     )
+
+
+def test_a_failed_reply_is_resent_and_says_who_resent_it(tenant: Tenant, team: dict[str, Any]) -> None:
+    from inbox.services import message_set_delivery
+
+    conversation = inbound(tenant.account, team["support"], "+13125550101", "hi").conversation
+    reply = send_message(account=tenant.account, conversation=conversation, body="On it", sender_user=tenant.agent)
+    url = f"/api/v1/accounts/{tenant.account.pk}/conversations/{conversation.pk}/messages/{reply.pk}/resend"
+    early = tenant.client("agent").post(url)
+    assert early.status_code == 409 and "only a failed one is resent" in early.json()["error"]["message"]
+    message_set_delivery(account=tenant.account, message=reply, status="failed", error_code="30003",
+                         error_message="Unreachable destination handset")  # fmt: skip
+    again = tenant.client("agent").post(url)
+    assert again.status_code == 200, again.json()
+    assert again.json()["delivery_status"] == "queued" and again.json()["id"] == reply.pk
+    reply.refresh_from_db()
+    assert (reply.error_code, reply.metadata["resent"]) == ("", 1) and "send_attempt" not in reply.metadata
+    assert Message.objects.filter(conversation=conversation, body__endswith="resent a reply that had failed").exists()
+    other = InboxFactory(account=tenant.account, name="Elsewhere")
+    hidden = inbound(tenant.account, other, "+13125550199", "not yours").conversation
+    mixed = f"/api/v1/accounts/{tenant.account.pk}/conversations/{hidden.pk}/messages/{reply.pk}/resend"
+    assert tenant.client().post(mixed).status_code == 404  # the message is not in that conversation
+
+
+def test_a_number_routes_to_one_endpoint_across_accounts(tenant: Tenant, other_tenant: Tenant) -> None:
+    body = {"kind": "sms", "address": "+1 312 555 0100", "credentials": {"account_sid": "AC" + "a" * 32,
+            "auth_token": "t" * 32}}  # fmt: skip
+    mine = InboxFactory(account=tenant.account, name="Support")
+    second = InboxFactory(account=tenant.account, name="Sales")
+    theirs = InboxFactory(account=other_tenant.account, name="Theirs")
+    url = "/api/v1/accounts/{}/channel-endpoints"
+    first = tenant.client().post(url.format(tenant.account.pk), {**body, "inbox": mine.pk}, format="json")
+    assert first.status_code == 201, first.json()
+    again = tenant.client().post(url.format(tenant.account.pk), {**body, "inbox": second.pk}, format="json")
+    assert again.status_code == 409
+    assert again.json()["error"]["fields"]["address"] == ["+13125550100 is already connected to the inbox Support."]
+    elsewhere = other_tenant.client().post(url.format(other_tenant.account.pk), {**body, "inbox": theirs.pk},
+                                           format="json")  # fmt: skip
+    assert elsewhere.status_code == 409 and "already connected elsewhere" in elsewhere.json()["error"]["message"]
+    assert "Support" not in elsewhere.json()["error"]["message"]  # nothing about the other account leaks
