@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from typing import Any
 
 from django.db.models import QuerySet
@@ -103,6 +104,28 @@ class MemberSerializer(serializers.ModelSerializer[Membership]):
         read_only_fields = fields
 
 
+class PreferencesSerializer(serializers.ModelSerializer[Membership]):
+    notify_off = serializers.ListField(
+        child=serializers.ChoiceField(choices=["mention", "assignment", "handoff", "snooze", "escalation"]),
+        required=False,
+        help_text="notification kinds you do not want",
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["notify_off", "notify_browser", "notify_digest", "time_zone"]
+
+    def validate_time_zone(self, value: str) -> str:
+        if value:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise serializers.ValidationError(
+                    f"{value!r} is not a time zone; use an IANA name such as Europe/Berlin, or leave it blank."
+                ) from None
+        return value
+
+
 class AvailabilitySerializer(serializers.Serializer[Any]):
     busy = serializers.BooleanField(help_text="true: no new assignments for you; false: available again.")
 
@@ -154,6 +177,17 @@ class MemberViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
 
     def perform_destroy(self, instance: Membership) -> None:
         services.member_remove(account=self.account, actor=self.user, membership=instance)
+
+    @extend_schema(request=PreferencesSerializer, responses=PreferencesSerializer)
+    @action(detail=False, methods=["get", "patch"], url_path="me/preferences")
+    def preferences(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Your notification preferences and time zone in this account."""
+        membership = self.membership
+        if request.method == "PATCH":
+            data = PreferencesSerializer(membership, data=request.data, partial=True)
+            data.is_valid(raise_exception=True)
+            data.save()
+        return Response(PreferencesSerializer(membership).data)
 
     @extend_schema(request=AvailabilitySerializer, responses=MemberSerializer)
     @action(detail=False, methods=["post"], url_path="me/availability")

@@ -92,6 +92,12 @@ class Membership(models.Model):
     # offline otherwise. Auto-assignment hands new work to online members only.
     availability = models.CharField(max_length=8, choices=Availability.choices, default=Availability.OFFLINE)
     busy = models.BooleanField(default=False, help_text="The person set themselves busy: no new assignments.")
+    # Which notifications reach this person (kinds switched off here are not created for them), whether the browser
+    # shows them when the console's tab is hidden, and whether unread ones are mailed in a digest.
+    notify_off = models.JSONField(default=list, blank=True, help_text="Notification kinds this person turned off.")
+    notify_browser = models.BooleanField(default=True)
+    notify_digest = models.BooleanField(default=True, help_text="Mail what stayed unread (at most once an hour).")
+    time_zone = models.CharField(max_length=64, blank=True, help_text="Blank: the account's time zone.")
     created_at = models.DateTimeField(default=now)
 
     class Meta:

@@ -12,9 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account
-from inbox import events
 from inbox.hours import is_open
-from inbox.models import Conversation, Message
+from inbox.models import Conversation, Message, NotificationKind
+from inbox.notifications import inbox_people, notify
 from inbox.routing import next_assignee
 from inbox.services import conversation_hand_to_human, send_message
 from memory.models import Fact
@@ -184,19 +184,15 @@ def _reply_channel(message: Message) -> str:
 
 
 def _notify(account: Account, conversation: Conversation, assignee: Any, reason: str) -> None:
-    """Tell the people who now own the conversation: a live notification in the inbox's consoles, and an email
-    to the assignee (after commit)."""
-    text = f"Conversation #{conversation.number} in {conversation.inbox.name} was handed to "
+    """Tell the people who now own the conversation: a notification to the assignee (to everyone who sees the inbox
+    when nobody has it yet), and an email to the assignee (after commit)."""
+    text = f"#{conversation.number} in {conversation.inbox.name} was handed to "
     text += f"{assignee.display_name}: {reason}" if assignee is not None else f"the team: {reason}"
-    events.publish(
-        account.pk,
-        conversation.inbox_id,
-        "notification",
-        {"conversation_id": conversation.pk, "assignee_id": assignee.pk if assignee else None, "text": text},
-    )
+    people = [assignee.pk] if assignee is not None else inbox_people(account, conversation.inbox_id)
+    notify(account=account, user_ids=people, kind=NotificationKind.HANDOFF, conversation=conversation, text=text)
     if assignee is not None:
         subject = f"#{conversation.number} handed to you by the AI agent"
-        body = f"{text}\n\nThe handoff, the AI's note and the customer's facts are on the conversation."
+        mail_body = f"{text}\n\nThe handoff, the AI's note and the customer's facts are on the conversation."
         transaction.on_commit(
-            lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [assignee.email], fail_silently=True)
+            lambda: send_mail(subject, mail_body, settings.DEFAULT_FROM_EMAIL, [assignee.email], fail_silently=True)
         )

@@ -14,8 +14,8 @@ from django.db.models import Exists, OuterRef
 
 from accounts.models import Membership, Role
 from accounts.services import audit_log_record
-from inbox import events
-from inbox.models import Conversation, HandledBy, Message, Status
+from inbox.models import Conversation, HandledBy, Message, NotificationKind, Status
+from inbox.notifications import notify
 from inbox.services import conversation_note_activity, conversation_set_status, send_message
 from memory.models import Handoff
 
@@ -78,9 +78,12 @@ def _act(playbook: Playbook, conversation: Conversation) -> str:
     subject = f"Conversation #{conversation.number} in {playbook.inbox.name} needs someone"
     body = f"{playbook.name}: the handoff has not been picked up. Open conversation #{conversation.number}."
     transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, admins, fail_silently=True))
-    events.publish(
-        account.pk, conversation.inbox_id, "notification", {"conversation_id": conversation.pk, "text": body}
-    )
+    admin_ids = Membership.objects.filter(account=account, role=Role.ADMIN).values_list("user_id", flat=True)
+    owner = [conversation.assignee_id] if conversation.assignee_id else []
+    notify(
+        account=account, user_ids=[*admin_ids, *owner], kind=NotificationKind.ESCALATION, conversation=conversation,
+        text=f"#{conversation.number} in {playbook.inbox.name}: the handoff has not been picked up ({playbook.name}).",
+    )  # fmt: skip
     return "escalated and notified the admins"
 
 

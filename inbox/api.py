@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, parsers, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -25,7 +25,7 @@ from contacts.models import Contact
 from contacts.selectors import contact_get, contact_list, contact_search, merge_record_list
 from contacts.services import contact_merge, contact_unmerge, identity_remove
 
-from . import selectors, services
+from . import selectors, services, team
 from .attachments import IncomingFile
 from .models import (
     COMPOSE_KIND_CHOICES,
@@ -232,10 +232,17 @@ class MessageCreateSerializer(serializers.Serializer[Any]):
 # --- Conversations ------------------------------------------------------------------------------------------
 
 
+class LabelBriefSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    colour = serializers.CharField()
+
+
 class ConversationSerializer(serializers.ModelSerializer[Conversation]):
     contact = serializers.SerializerMethodField()
     assignee = UserSerializer(read_only=True)
     inbox = serializers.SerializerMethodField()
+    labels = serializers.SerializerMethodField()
 
     class Meta:
         model = Conversation
@@ -244,6 +251,7 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
             "number",
             "inbox",
             "contact",
+            "labels",
             "status",
             "handled_by",
             "assignee",
@@ -258,6 +266,13 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(LabelBriefSerializer(many=True))
+    def get_labels(self, conversation: Conversation) -> list[dict[str, Any]]:
+        return [
+            {"id": lab.label.pk, "name": lab.label.name, "colour": lab.label.colour}
+            for lab in conversation.labellings.all()
+        ]
+
     def get_contact(self, conversation: Conversation) -> dict[str, Any]:
         return {"id": conversation.contact_id, "name": conversation.contact.display_name}
 
@@ -267,6 +282,17 @@ class ConversationSerializer(serializers.ModelSerializer[Conversation]):
 
 def _inbox_users(*, account: Account) -> QuerySet[User]:
     return _account_users(account=account)
+
+
+class LabelsChangeSerializer(serializers.Serializer[Any]):
+    add = serializers.ListField(child=serializers.IntegerField(), required=False, default=list, max_length=50)
+    remove = serializers.ListField(child=serializers.IntegerField(), required=False, default=list, max_length=50)
+
+
+class BulkSerializer(serializers.Serializer[Any]):
+    ids = serializers.ListField(child=serializers.IntegerField(), max_length=200)
+    action = serializers.ChoiceField(choices=["assign", "unassign", "label", "unlabel", "resolve", "reopen"])
+    value = serializers.IntegerField(required=False, allow_null=True, default=None)
 
 
 class CallSerializer(serializers.Serializer[Any]):
@@ -304,6 +330,7 @@ CONVERSATION_FILTERS = [
     OpenApiParameter("mine", bool, description="assigned to me"),
     OpenApiParameter("contact", int),
     OpenApiParameter("snoozed", bool),
+    OpenApiParameter("label", int, description="carries this label"),
 ]
 
 
@@ -320,7 +347,7 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
         if self.action != "list":
             return selectors.conversations_visible(account=self.account, membership=self.membership)
         filters: dict[str, Any] = {}
-        for name in ("inbox", "assignee", "contact"):
+        for name in ("inbox", "assignee", "contact", "label"):
             if params.get(name):
                 if not params[name].isdigit():
                     raise serializers.ValidationError({name: [f"Give the {name}'s id (a number)."]})
@@ -352,6 +379,32 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
             account=self.account, membership=self.membership, conversation_id=conversation.pk
         )
         return Response(ConversationSerializer(fresh).data)
+
+    @extend_schema(request=LabelsChangeSerializer, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"])
+    def labels(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Add and remove labels: {"add": [label ids], "remove": [label ids]}."""
+        conversation = self.get_object()
+        data = LabelsChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team.conversation_labels_set(
+            account=self.account, actor=self.user, conversation=conversation, **data.validated_data
+        )
+        return self._respond(conversation)
+
+    @extend_schema(
+        request=BulkSerializer, responses=inline_serializer("BulkDone", {"changed": serializers.IntegerField()})
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One action on many conversations: assign (value: member id), unassign, label / unlabel (value: label
+        id), resolve, reopen. At most 200 ids; every one must be a conversation you see."""
+        data = BulkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changed = team.conversations_bulk(
+            account=self.account, membership=self.membership, actor=self.user, **data.validated_data
+        )
+        return Response({"changed": changed})
 
     @extend_schema(request=AssignSerializer, responses=ConversationSerializer)
     @action(detail=True, methods=["post"])
@@ -589,6 +642,16 @@ class ContactRewriteViewSet(AccountScopedViewSet):
         ids = [c.pk for c in contacts]
         if not selectors.contacts_fully_visible(account=self.account, membership=self.membership, contact_ids=ids):
             raise NotFound("Not found.")
+
+    @extend_schema(request=LabelsChangeSerializer, responses=LabelBriefSerializer(many=True))
+    @action(detail=True, methods=["post"])
+    def labels(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Add and remove labels on the contact (labels are the account's; anyone in it may apply them)."""
+        contact = self.get_object()
+        data = LabelsChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        labels = team.contact_labels_set(account=self.account, actor=self.user, contact=contact, **data.validated_data)
+        return Response([{"id": lab.pk, "name": lab.name, "colour": lab.colour} for lab in labels])
 
     @extend_schema(request=MergeSerializer, responses=ContactSerializer)
     @action(detail=True, methods=["post"])

@@ -256,3 +256,105 @@ class ConversationRead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} read {self.conversation_id} at {self.read_at:%Y-%m-%d %H:%M}"
+
+
+class NotificationKind(models.TextChoices):
+    MENTION = "mention", "Mentioned in a note"
+    ASSIGNMENT = "assignment", "Assigned to you"
+    HANDOFF = "handoff", "Handed over by the AI agent"
+    SNOOZE = "snooze", "Snooze ended"
+    ESCALATION = "escalation", "Waiting too long"
+
+
+class Notification(models.Model):
+    """Something one person should see: shown in their notification centre (unread until opened or marked),
+    pushed live to their open consoles, and mailed in the digest if still unread."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    text = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=now)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "user", "-created_at"], name="notification_user_recent"),
+            models.Index(fields=["user", "created_at"], name="notification_unread", condition=Q(read_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.user_id}: {self.text}"
+
+
+class Label(models.Model):
+    """A coloured tag teams put on conversations and contacts ("VIP", "refund", "lead"), to filter and report."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=50)
+    colour = models.CharField(max_length=7, default="#4f46e5", help_text="#rrggbb")
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "name"], name="label_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConversationLabel(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="labellings")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "label"], name="conversation_label_unique")]
+        indexes = [models.Index(fields=["account", "label"], name="conversation_label_label")]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} on conversation {self.conversation_id}"
+
+
+class ContactLabel(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="labellings")
+    label = models.ForeignKey(Label, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["contact", "label"], name="contact_label_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.label_id} on contact {self.contact_id}"
+
+
+class CannedResponse(models.Model):
+    """A saved reply an agent inserts with "/shortcut" in the composer. Variables in double braces are filled
+    for the conversation at hand: {{contact.first_name}}, {{contact.name}}, {{agent.name}}, {{agent.first_name}},
+    {{inbox.name}}, {{account.name}}. An inbox's own responses are offered in that inbox; account-wide ones in
+    every inbox."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    inbox = models.ForeignKey(Inbox, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    shortcut = models.SlugField(max_length=40)
+    body = models.TextField(max_length=5000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "inbox", "shortcut"], name="canned_shortcut_unique"),
+            models.UniqueConstraint(
+                fields=["account", "shortcut"], condition=Q(inbox__isnull=True), name="canned_shortcut_account_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"

@@ -16,7 +16,6 @@ from django.utils import timezone
 
 from accounts.models import Account, Availability, Membership, User
 
-from . import events
 from .models import Conversation, HandledBy, Inbox, InboxMember, Status
 
 logger = logging.getLogger(__name__)
@@ -89,16 +88,6 @@ def auto_assign(account: Account, conversation: Conversation) -> User | None:
     if assignee is None:
         return None
     conversation_assign(account=account, actor=None, conversation=conversation, assignee=assignee)
-    events.publish(
-        account.pk,
-        inbox.pk,
-        "notification",
-        {
-            "conversation_id": conversation.pk,
-            "assignee_id": assignee.pk,
-            "text": f"Conversation #{conversation.number} in {inbox.name} was assigned to {assignee.display_name}.",
-        },
-    )
     return assignee
 
 

@@ -16,6 +16,7 @@ from .models import (
     BODY_SEARCH_CONFIG,
     Attachment,
     Conversation,
+    ConversationLabel,
     ConversationRead,
     Inbox,
     InboxMember,
@@ -48,6 +49,10 @@ def inbox_member_list(*, account: Account, inbox: Inbox) -> QuerySet[InboxMember
     return InboxMember.objects.select_related("user").filter(account=account, inbox=inbox).order_by("created_at", "id")
 
 
+# A conversation's labels, by name: one query for a whole page of conversations.
+LABELLINGS = Prefetch("labellings", queryset=ConversationLabel.objects.select_related("label").order_by("label__name"))
+
+
 def conversation_list(
     *,
     account: Account,
@@ -60,6 +65,7 @@ def conversation_list(
     handled_by: str | None = None,
     contact_id: int | None = None,
     snoozed: bool | None = None,
+    label_id: int | None = None,
 ) -> QuerySet[Conversation]:
     """Conversations the member may see, newest activity first, filtered like the console's folders."""
     # A conversation folded into another by a contact merge is a pointer, not a row of any folder.
@@ -93,7 +99,13 @@ def conversation_list(
         conversations = conversations.filter(snoozed_until__isnull=False)
     elif snoozed is False:
         conversations = conversations.filter(snoozed_until__isnull=True)
-    return conversations.select_related("contact", "assignee", "inbox").order_by("-last_activity_at", "-id")
+    if label_id is not None:
+        conversations = conversations.filter(labellings__label_id=label_id)
+    return (
+        conversations.select_related("contact", "assignee", "inbox")
+        .prefetch_related(LABELLINGS)
+        .order_by("-last_activity_at", "-id")
+    )
 
 
 def conversations_visible(*, account: Account, membership: Membership) -> QuerySet[Conversation]:
@@ -105,7 +117,9 @@ def conversations_visible(*, account: Account, membership: Membership) -> QueryS
 
 
 def conversation_get(*, account: Account, membership: Membership, conversation_id: int) -> Conversation | None:
-    return conversations_visible(account=account, membership=membership).filter(pk=conversation_id).first()
+    """One conversation as the API shows it (with its labels)."""
+    rows = conversations_visible(account=account, membership=membership).prefetch_related(LABELLINGS)
+    return rows.filter(pk=conversation_id).first()
 
 
 def _message_rows(messages: QuerySet[Message]) -> QuerySet[Message]:

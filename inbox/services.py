@@ -39,10 +39,12 @@ from .models import (
     InboxMember,
     Kind,
     Message,
+    NotificationKind,
     Priority,
     SenderType,
     Status,
 )
+from .notifications import mentioned, notify
 from .routing import ai_answers, auto_assign, needs_owner
 from .signals import message_queued, message_received
 
@@ -483,6 +485,14 @@ def send_message(
     events.publish(account.pk, conversation.inbox_id, "conversation.updated", _conversation_payload(conversation))
     if kind == Kind.MESSAGE:
         _after_commit_signal(message_queued, account, message)
+    if kind == Kind.NOTE and sender_user is not None:
+        who = mentioned(account, conversation.inbox_id, body)
+        if who:
+            notify(
+                account=account, user_ids=who, kind=NotificationKind.MENTION, conversation=conversation,
+                text=f"{sender_user.display_name} mentioned you on #{conversation.number}: {_preview(body, [])}",
+                exclude=sender_user.pk,
+            )  # fmt: skip
     return message
 
 
@@ -675,7 +685,14 @@ def conversation_assign(
         return conversation
     conversation.assignee = assignee
     text = f"{_who(actor)} assigned this to {assignee.display_name}"
-    return _changed(account, conversation, actor, text, ["assignee"])
+    changed = _changed(account, conversation, actor, text, ["assignee"])
+    by = f" by {actor.display_name}" if actor is not None else ""
+    notify(
+        account=account, user_ids=[assignee.pk], kind=NotificationKind.ASSIGNMENT, conversation=conversation,
+        text=f"#{conversation.number} in {conversation.inbox.name} was assigned to you{by}.",
+        exclude=actor.pk if actor is not None else None,
+    )  # fmt: skip
+    return changed
 
 
 @transaction.atomic
@@ -747,16 +764,11 @@ def _wake(account_id: int, conversation_id: int, now: datetime) -> None:
     conversation.snoozed_until = None
     _changed(account, conversation, None, "Snooze ended: back in the folders", ["snoozed_until"])
     if conversation.assignee is not None:
-        events.publish(
-            account.pk,
-            conversation.inbox_id,
-            "notification",
-            {
-                "conversation_id": conversation.pk,
-                "assignee_id": conversation.assignee_id,
-                "text": f"Conversation #{conversation.number} in {conversation.inbox.name} woke from its snooze.",
-            },
-        )
+        notify(
+            account=account, user_ids=[conversation.assignee.pk], kind=NotificationKind.SNOOZE,
+            conversation=conversation,
+            text=f"#{conversation.number} in {conversation.inbox.name} woke from its snooze.",
+        )  # fmt: skip
     elif needs_owner(conversation, now):
         auto_assign(account, conversation)
 

@@ -10,7 +10,7 @@ import pytest
 from ai_agent.engines.registry import engine_for
 from ai_agent.models import AgentSettings, KnowledgeSnippet
 from ai_agent.tasks import analyze_message, run_agent_turn
-from inbox.models import Conversation, Message
+from inbox.models import Notification, Conversation, Message
 from inbox.services import inbox_member_add
 from memory.models import Handoff
 from memory.services import fact_definition_create
@@ -107,8 +107,8 @@ def test_asking_for_a_person_hands_off_at_once(
     monkeypatch.setattr(events, "_send", lambda account_id, inbox_id, event: published.append(event))
     with django_capture_on_commit_callbacks(execute=True):
         message, decision = says(tenant, support, "Can I talk to a real person please")
-    notification = next(e for e in published if e["type"] == "notification")
-    assert notification["assignee_id"] == tenant.agent.pk and "The customer asked for a person." in notification["text"]
+    notification = Notification.objects.get(kind="handoff")
+    assert notification.user_id == tenant.agent.pk and "The customer asked for a person." in notification.text
     assert mail.outbox[-1].to == [tenant.agent.email]
     assert mail.outbox[-1].subject.endswith("handed to you by the AI agent")
     assert decision == "handoff"

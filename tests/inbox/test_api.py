@@ -192,11 +192,11 @@ class TestConversations:
         client = tenant.client("agent")
         client.get(api(tenant, "/conversations"))
         # token, membership, the agent's inbox ids, page (cursor pages need no count)
-        with django_assert_num_queries(4 + RLS):
+        with django_assert_num_queries(5 + RLS):  # token, membership, inbox ids, page, the page's labels
             client.get(api(tenant, "/conversations"))
         for n in range(3, 30):
             inbound(tenant.account, sales, f"+1555000{n:04d}", "hi")
-        with django_assert_num_queries(4 + RLS):
+        with django_assert_num_queries(5 + RLS):
             first = client.get(api(tenant, "/conversations?page_size=20")).json()
         assert len(first["results"]) == 20 and first["next"]
         second = client.get(first["next"]).json()

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts import presence
 from accounts.models import Membership, Role
-from inbox.models import Conversation, Message
+from inbox.models import Conversation, Message, Notification
 from inbox.routing import hand_out_backlog, unowned_sweep
 from inbox.services import conversation_snooze, inbox_member_add, send_message, snoozes_wake
 from tests.conftest import Tenant
@@ -99,8 +99,8 @@ def test_new_work_goes_round_robin_to_online_members_within_capacity(
     assert owners == [first.pk, third.pk, first.pk, third.pk, None]
     assigned = Message.objects.filter(kind="activity", body=f"System assigned this to {first.display_name}")
     assert assigned.count() == 2
-    notes = [e for e in published if e["type"] == "notification" and e.get("assignee_id") == third.pk]
-    assert len(notes) == 2 and "was assigned to" in notes[0]["text"]
+    notes = Notification.objects.filter(user=third, kind="assignment").order_by("id")
+    assert notes.count() == 2 and notes[0].text.endswith("was assigned to you.")
 
 
 def test_busy_and_offline_people_get_no_new_work(tenant: Tenant, team: dict[str, Any]) -> None:
@@ -196,8 +196,8 @@ def test_snoozed_conversations_leave_the_folders_and_wake_by_themselves(
     conversation.refresh_from_db()
     assert conversation.snoozed_until is None
     assert Message.objects.filter(conversation=conversation, body="Snooze ended: back in the folders").exists()
-    woke = [e for e in published if e["type"] == "notification" and "woke from its snooze" in e["text"]]
-    assert woke and woke[0]["assignee_id"] == tenant.agent.pk
+    woke = Notification.objects.get(kind="snooze")
+    assert woke.user_id == tenant.agent.pk and "woke from its snooze" in woke.text
 
 
 def test_a_customer_reply_wakes_a_snoozed_conversation_at_once(tenant: Tenant, team: dict[str, Any]) -> None:
