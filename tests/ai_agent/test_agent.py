@@ -10,7 +10,7 @@ import pytest
 from ai_agent.engines.registry import engine_for
 from ai_agent.models import AgentSettings, KnowledgeSnippet
 from ai_agent.tasks import analyze_message, run_agent_turn
-from inbox.models import Notification, Conversation, Message
+from inbox.models import Conversation, Message, Notification
 from inbox.services import inbox_member_add
 from memory.models import Handoff
 from memory.services import fact_definition_create
