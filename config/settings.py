@@ -205,6 +205,7 @@ CELERY_BEAT_SCHEDULE = {
     "snooze-waker": {"task": "inbox.tasks.wake_snoozed", "schedule": 30.0},
     "presence-sweeper": {"task": "inbox.tasks.sweep_presence", "schedule": 60.0},
     "unowned-sweeper": {"task": "inbox.tasks.sweep_unowned", "schedule": 60.0},
+    "notification-digest": {"task": "inbox.tasks.mail_digests", "schedule": 600.0},
 }
 # How long work may wait before a sweeper re-queues it (the broker was down, or a task was lost).
 INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=30)

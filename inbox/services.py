@@ -732,7 +732,12 @@ def conversation_snooze(
         raise ServiceError("Snooze until a time in the future.", field="until")
     conversation = _lock(account, conversation)
     conversation.snoozed_until = until
-    text = f"{_who(actor)} snoozed this until {until:%Y-%m-%d %H:%M} UTC" if until else f"{_who(actor)} woke this up"
+    # in the time zone of whoever snoozed it (the console activates theirs), named
+    text = (
+        f"{_who(actor)} snoozed this until {timezone.localtime(until):%a %d %b %H:%M %Z}"
+        if until
+        else (f"{_who(actor)} woke this up")
+    )
     return _changed(account, conversation, actor, text, ["snoozed_until"])
 
 

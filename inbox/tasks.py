@@ -40,3 +40,11 @@ def sweep_unowned() -> int:
     from .routing import unowned_sweep
 
     return unowned_sweep()
+
+
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
+def mail_digests() -> int:
+    """Beat: mail each person what stayed unread (each notification once; kinds and digest per preferences)."""
+    from .notifications import digest_send
+
+    return digest_send()

@@ -6,6 +6,7 @@ does not exist (as in the API)."""
 from __future__ import annotations
 
 import functools
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
 
 from accounts.models import Account, Membership, User
 from accounts.selectors import membership_for_user, user_membership_list
@@ -75,11 +77,20 @@ def console_page(*, admin: bool = False) -> Callable[[Callable[..., HttpResponse
             # From here on PostgreSQL shows this account's rows only (and this person's own memberships). The
             # scope stays until the response is rendered (request_finished), for templates that query lazily.
             tenant_enter(membership.account_id, user.pk)
-            return view(request, *args, **kwargs)
+            # Every time on the page in the person's time zone (their preference, else the account's).
+            with timezone.override(_zone(membership.time_zone or membership.account.timezone)):
+                return view(request, *args, **kwargs)
 
         return wrapper
 
     return decorate
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
 
 
 def _count_label(count: int) -> str:

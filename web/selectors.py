@@ -40,10 +40,10 @@ FOLDER_BY_KEY = {folder.key: folder for folder in FOLDERS}
 
 
 def folder_conversations(
-    *, account: Account, membership: Membership, folder: str, inbox_id: int | None = None
+    *, account: Account, membership: Membership, folder: str, inbox_id: int | None = None, label_id: int | None = None
 ) -> QuerySet[Conversation]:
-    """The conversations of one console folder, newest activity first."""
-    rows = conversation_list(account=account, membership=membership, inbox_id=inbox_id)
+    """The conversations of one console folder (with one label, when given), newest activity first."""
+    rows = conversation_list(account=account, membership=membership, inbox_id=inbox_id, label_id=label_id)
     now = timezone.now()
     # a snoozed conversation leaves the working folders until its time (beat wakes it; a customer's reply too)
     open_rows = rows.exclude(status=Status.RESOLVED).exclude(snoozed_until__gt=now)

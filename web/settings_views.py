@@ -126,3 +126,24 @@ def audit(request: ConsoleRequest) -> HttpResponse:
     # Merges on this page that may still be undone get an "Undo merge" button.
     undoable = merges_undoable(account=console.account, merge_ids=[e.pk for e in page if e.action == "contact.merged"])
     return render(request, "web/settings/audit.html", {"page": page, "undoable": undoable})
+
+
+@console_page(admin=True)
+def labels(request: ConsoleRequest) -> HttpResponse:
+    """Labels and canned responses: the team's shared vocabulary."""
+    from inbox.models import CannedResponse, Label
+    from inbox.team import VARIABLES
+
+    console = request.console
+    return render(
+        request,
+        "web/settings/labels.html",
+        {
+            "labels": Label.objects.filter(account=console.account).order_by("name"),
+            "canned": CannedResponse.objects.filter(account=console.account)
+            .select_related("inbox")
+            .order_by("shortcut", "id"),
+            "inboxes": console.inboxes,
+            "variables": [f"{{{{{obj}.{attr}}}}}" for obj, attrs in VARIABLES.items() for attr in attrs],
+        },
+    )

@@ -26,4 +26,6 @@ urlpatterns = [
     path(S + "members/", settings_views.members, name="settings-members"),
     path(S + "tokens/", settings_views.tokens, name="settings-tokens"),
     path(S + "audit/", settings_views.audit, name="settings-audit"),
+    path(S + "labels/", settings_views.labels, name="settings-labels"),
+    path(A + "notifications/", views.notifications_view, name="notifications"),
 ]

@@ -21,7 +21,8 @@ from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
 from contacts.models import Contact, IdentityKind
 from contacts.selectors import contact_get, contact_search
-from inbox.models import CUSTOMER_CHANNEL_CHOICES, Conversation, HandledBy, Kind, Priority, Status
+from inbox.models import CUSTOMER_CHANNEL_CHOICES, Conversation, HandledBy, Kind, Label, Priority, Status
+from inbox.notifications import notifications_mark_read
 from inbox.selectors import (
     contact_timeline,
     contacts_fully_visible,
@@ -67,15 +68,24 @@ def _list_context(request: ConsoleRequest) -> dict[str, Any]:
     if folder not in FOLDER_BY_KEY:
         folder = "all"
     inbox = console.inbox(request.GET["inbox"]) if request.GET.get("inbox") else None
+    labels = list(Label.objects.filter(account=console.account).order_by("name"))
+    label = next((lab for lab in labels if str(lab.pk) == request.GET.get("label")), None)
     rows = folder_conversations(
         account=console.account,
         membership=console.membership,
         folder=folder,
         inbox_id=inbox.pk if inbox else None,
+        label_id=label.pk if label else None,
     )
     conversations, next_cursor = page_of(rows, parse_cursor(request.GET.get("before")))
-    query = {"folder": folder, **({"inbox": str(inbox.pk)} if inbox else {})}
+    query = {
+        "folder": folder,
+        **({"inbox": str(inbox.pk)} if inbox else {}),
+        **({"label": str(label.pk)} if label else {}),
+    }
     return {
+        "labels": labels,
+        "current_label": label,
         "folders": FOLDERS,
         "folder": FOLDER_BY_KEY[folder],
         "current_inbox": inbox,
@@ -114,6 +124,8 @@ def _thread_context(request: ConsoleRequest, conversation: Conversation) -> dict
     messages = list(message_list(account=console.account, conversation=conversation)[: THREAD_SIZE + 1])
     older = len(messages) > THREAD_SIZE
     conversation_mark_read(account=console.account, user=console.user, conversation=conversation)
+    # what notified this person about this conversation is seen now
+    notifications_mark_read(account=console.account, user=console.user, conversation=conversation)
     return {"conversation": conversation, "thread": list(reversed(messages[:THREAD_SIZE])), "older": older}
 
 
@@ -219,6 +231,7 @@ def _header_context(request: ConsoleRequest, conversation: Conversation) -> dict
     return {
         "conversation": conversation,
         "members": [m.user for m in inbox_member_list(account=console.account, inbox=conversation.inbox)],
+        "all_labels": Label.objects.filter(account=console.account).order_by("name"),
         "statuses": Status.choices,
         "priorities": Priority.choices,
         "move_inboxes": [i for i in console.inboxes if i.pk != conversation.inbox_id],
@@ -362,4 +375,28 @@ def search_view(request: ConsoleRequest) -> HttpResponse:
         request,
         "web/search.html",
         {"q": query, "contacts": contacts, "messages": messages, "by_number": by_number},
+    )
+
+
+# --- Notifications ------------------------------------------------------------------------------------------
+
+
+@console_page()
+def notifications_view(request: ConsoleRequest) -> HttpResponse:
+    """This person's notification centre and their preferences."""
+    from inbox.models import Notification, NotificationKind
+
+    console = request.console
+    rows = list(
+        Notification.objects.filter(account=console.account, user=console.user).order_by("-created_at", "-id")[:100]
+    )
+    return render(
+        request,
+        "web/notifications.html",
+        {
+            "notifications": rows,
+            "unread": sum(1 for n in rows if n.read_at is None),
+            "kinds": NotificationKind.choices,
+            "prefs": console.membership,
+        },
     )

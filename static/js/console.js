@@ -145,9 +145,63 @@
         break;
       case "notification":
         announce(event.text || "Something needs your attention");
+        if (event.id) {
+          setUnread(unreadCount + 1);
+          showBrowserNotification(event);
+        }
         break;
     }
   }
+
+  // --- Notifications: the bell's unread count, and a browser notification when the tab is in the background --
+  let unreadCount = 0;
+  function setUnread(n) {
+    unreadCount = Math.max(0, n);
+    const badge = $("#unread-notifications");
+    if (!badge) return;
+    badge.textContent = unreadCount ? String(unreadCount) : "";
+    badge.hidden = !unreadCount;
+    $("#bell")?.setAttribute("aria-label", `Notifications${unreadCount ? `, ${unreadCount} unread` : ""}`);
+  }
+  async function loadUnread() {
+    const src = $("#bell")?.dataset.unreadSrc;
+    if (!src) return;
+    try {
+      const response = await fetch(src, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (response.ok) setUnread((await response.json()).unread || 0);
+    } catch (e) { /* offline: the next hello retries */ }
+  }
+  function showBrowserNotification(event) {
+    if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+    if (document.body.dataset.notifyBrowser === "off") return;
+    const shown = new Notification("Continuum", { body: event.text, tag: `continuum-${event.id}` });
+    shown.onclick = () => {
+      window.focus();
+      if (event.conversation_id) location.assign(`/a/${event.account_id}/conversations/${event.conversation_id}/`);
+    };
+  }
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("#allow-browser-notifications") && "Notification" in window) {
+      Notification.requestPermission().then((answer) =>
+        announce(answer === "granted" ? "Browser notifications are on" : "Browser notifications stay off"));
+    }
+  });
+  // Preferences: the unticked kinds are the ones turned off.
+  document.addEventListener("change", (event) => {
+    const box = event.target.closest("input[data-off]");
+    if (!box) return;
+    const form = box.closest("form");
+    const off = $$("input[data-off]", form).filter((b) => !b.checked).map((b) => b.dataset.off);
+    $("input[data-off-list]", form).value = off.join(",");
+  });
+  // The bulk bar says how many are picked.
+  document.addEventListener("change", (event) => {
+    if (!event.target.closest("input.pick")) return;
+    const picked = $$("input.pick:checked").length;
+    const count = $(".bulk-count");
+    if (count) count.textContent = picked ? `${picked} selected` : "Select conversations for a bulk action";
+    document.getElementById("bulk-form")?.classList.toggle("active", picked > 0);
+  });
 
   let typingTimer = null;
   function showTyping(name) {
@@ -186,6 +240,7 @@
       if (event.type === "hello") {
         // Anything that happened while we were away: catch up once.
         ["conversation-list", "thread", "conversation-header", "memory"].forEach((id) => refresh(id, 0));
+        loadUnread();
         return;
       }
       onEvent(event);
@@ -249,10 +304,22 @@
       return { body: data, json: false };
     }
     const body = {};
-    $$("input[name], select[name], textarea[name]", form).forEach((input) => {
+    // form.elements: the form's own fields and those that name it (form="..."), such as the list's checkboxes
+    Array.from(form.elements).filter((el) => el.name && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName)).forEach((input) => {
       if (input.type === "file") return;
       if (input.type === "radio" && !input.checked) return;
+      if (input.type === "checkbox" && input.dataset.list !== undefined) {
+        if (!body[input.name]) body[input.name] = [];
+        if (input.checked) body[input.name].push(typed(input, input.value));
+        return;
+      }
       if (input.type === "checkbox") return setPath(body, input.name, input.checked);
+      if (input.dataset.me !== undefined) {
+        // the bulk bar's value: the chosen option's (a label), or me for "assign to me"
+        const option = form.querySelector("select[name=action]")?.selectedOptions[0];
+        const value = option?.dataset.value || (option?.value === "assign" ? input.dataset.me : "");
+        return setPath(body, input.name, value === "" ? null : parseInt(value, 10));
+      }
       if (input.dataset.omitEmpty !== undefined && input.value === "") return;
       setPath(body, input.name, typed(input, input.value));
     });
@@ -486,6 +553,91 @@
   }
   document.addEventListener("input", (event) => { if (event.target.closest("#composer")) updateCounter(); });
   document.addEventListener("change", (event) => { if (event.target.closest("#composer")) updateCounter(); });
+
+  // --- Canned responses: "/" at the start of a line opens the picker; the text comes back filled in ----------
+  let cannedItems = [];
+  let cannedIndex = 0;
+  function cannedMatch(textarea) {
+    return textarea.value.slice(0, textarea.selectionStart).match(/(?:^|\n)\/([\w-]*)$/);
+  }
+  function closeCanned() {
+    const list = $("#canned-list");
+    if (list) { list.hidden = true; list.textContent = ""; }
+    cannedItems = [];
+    $("#composer-body")?.removeAttribute("aria-activedescendant");
+  }
+  function drawCanned() {
+    const list = $("#canned-list");
+    if (!list) return;
+    list.textContent = "";
+    cannedItems.forEach((item, i) => {
+      const option = document.createElement("li");
+      option.id = `canned-${item.id}`;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", i === cannedIndex ? "true" : "false");
+      option.dataset.index = String(i);
+      const key = document.createElement("code");
+      key.textContent = "/" + item.shortcut;
+      const text = document.createElement("span");
+      text.textContent = " " + (item.rendered || item.body);
+      option.append(key, text);
+      list.append(option);
+    });
+    list.hidden = !cannedItems.length;
+    const active = cannedItems[cannedIndex];
+    if (active) $("#composer-body")?.setAttribute("aria-activedescendant", `canned-${active.id}`);
+  }
+  let cannedSeq = 0;
+  async function openCanned(textarea) {
+    const match = cannedMatch(textarea);
+    if (!match || $("input[name=kind]:checked")?.value === "note") return closeCanned();
+    const seq = ++cannedSeq;
+    try {
+      const response = await fetch(`${textarea.dataset.cannedSrc}&q=${encodeURIComponent(match[1])}`,
+        { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok || seq !== cannedSeq) return;
+      cannedItems = await response.json();
+      cannedIndex = 0;
+      drawCanned();
+    } catch (e) { closeCanned(); }
+  }
+  function pickCanned(textarea, item) {
+    const match = cannedMatch(textarea);
+    if (!match || !item) return closeCanned();
+    const end = textarea.selectionStart;
+    const start = end - match[0].length + (match[0].startsWith("\n") ? 1 : 0);
+    const text = item.rendered || item.body;
+    textarea.value = textarea.value.slice(0, start) + text + textarea.value.slice(end);
+    textarea.selectionStart = textarea.selectionEnd = start + text.length;
+    closeCanned();
+    updateCounter();
+    textarea.focus();
+  }
+  document.addEventListener("input", (event) => {
+    if (event.target.id === "composer-body" && event.target.dataset.cannedSrc) openCanned(event.target);
+  });
+  document.addEventListener("keydown", (event) => {
+    const textarea = event.target;
+    if (textarea.id !== "composer-body" || !cannedItems.length) return;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      cannedIndex = (cannedIndex + (event.key === "ArrowDown" ? 1 : cannedItems.length - 1)) % cannedItems.length;
+      drawCanned();
+    } else if ((event.key === "Enter" && !event.ctrlKey && !event.metaKey) || event.key === "Tab") {
+      event.preventDefault();
+      event.stopPropagation();
+      pickCanned(textarea, cannedItems[cannedIndex]);
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      closeCanned();
+    }
+  }, true);
+  document.addEventListener("mousedown", (event) => {
+    const option = event.target.closest("#canned-list [role=option]");
+    if (!option) return;
+    event.preventDefault();
+    pickCanned($("#composer-body"), cannedItems[Number(option.dataset.index)]);
+  });
 
   // --- Start, and again after every boosted navigation -------------------------------------------------------
 
