@@ -80,7 +80,9 @@
     const open = $$("details[open][id]", el).map((d) => d.id);
     const active = document.activeElement && el.contains(document.activeElement) ? document.activeElement.id : null;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    return { open, active, atBottom, scrollTop: el.scrollTop };
+    const picked = $$("input.pick:checked", el).map((box) => box.value);  // the list's bulk selection
+    const bulkAction = $("#bulk-action", el)?.value;
+    return { open, active, atBottom, scrollTop: el.scrollTop, picked, bulkAction };
   }
 
   function restoreState(id, keep) {
@@ -91,6 +93,14 @@
       if (details && el.contains(details)) details.open = true;
     });
     if (keep.active) document.getElementById(keep.active)?.focus();
+    if (keep.picked?.length) {
+      $$("input.pick", el).forEach((box) => { if (keep.picked.includes(box.value)) box.checked = true; });
+      const count = $(".bulk-count", el);
+      const picked = $$("input.pick:checked", el).length;
+      if (count && picked) count.textContent = `${picked} selected`;
+      $("#bulk-form", el)?.classList.toggle("active", picked > 0);
+    }
+    if (keep.bulkAction && $("#bulk-action", el)) $("#bulk-action", el).value = keep.bulkAction;
     if (id === "thread") el.scrollTop = keep.atBottom ? el.scrollHeight : keep.scrollTop;
   }
 
@@ -408,6 +418,7 @@
       try { localStorage.setItem(input.dataset.remember, input.value); } catch (e) { /* private mode */ }
     });
     if (form.dataset.reset !== undefined) form.reset();
+    if (form.id === "bulk-form") $$("input.pick:checked").forEach((box) => (box.checked = false));  // done with them
     if (form.dataset.redirect) {
       location.assign(form.dataset.redirect.replace("{id}", data.id));
       return;
