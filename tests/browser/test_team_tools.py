@@ -39,7 +39,9 @@ def test_canned_reply_mention_labels_and_bulk(asgi_server: str, browser: Any) ->
     for user in (dana, sam):
         inbox_member_add(account=tenant.account, actor=None, inbox=support, user=user)
     CannedResponse.objects.create(
-        account=tenant.account, shortcut="hours", body="Hi {{contact.first_name}}, we're open 8-18. {{agent.first_name}}"
+        account=tenant.account,
+        shortcut="hours",
+        body="Hi {{contact.first_name}}, we're open 8-18. {{agent.first_name}}",
     )
     vip = Label.objects.create(account=tenant.account, name="VIP", colour="#b45309")
     first = inbound(tenant.account, support, "+13125550101", "When are you open?", name="Rosa Diaz").conversation
