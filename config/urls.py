@@ -8,11 +8,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from accounts.api_base import json_error_view
 from accounts.auth_views import ThrottledPasswordResetView
 from web import two_factor_views
+from web.csat_views import csat_page
 
 from .health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("csat/<str:token>/", csat_page, name="csat"),
     path("", include("channels_app.urls")),
     path("api/v1/", include("accounts.urls")),
     path("api/v1/", include("contacts.urls")),

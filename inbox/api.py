@@ -59,6 +59,7 @@ class InboxSerializer(serializers.ModelSerializer[Inbox]):
             "reopen_window_hours",
             "auto_assign",
             "assign_capacity",
+            "csat_enabled",
             "open_count",
             "member_count",
             "created_at",

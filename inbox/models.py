@@ -50,6 +50,9 @@ class Inbox(models.Model):
     assign_cursor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    csat_enabled = models.BooleanField(
+        default=False, help_text="After a person resolves a conversation, ask the customer for a 1-5 rating."
+    )
     created_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -358,3 +361,31 @@ class CannedResponse(models.Model):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+
+class CsatSurvey(models.Model):
+    """One "how did we do?" after a conversation was resolved: asked on its channel (a link for webchat and email,
+    a reply digit for SMS and WhatsApp), answered once with a rating of 1-5 and an optional comment."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="surveys")
+    inbox = models.ForeignKey(Inbox, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    token = models.CharField(max_length=64, unique=True)
+    sent_at = models.DateTimeField(default=now)
+    rating = models.PositiveSmallIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True, max_length=2000)
+    rated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["account", "inbox", "rated_at"], name="csat_inbox_rated"),
+            models.Index(fields=["contact", "sent_at"], name="csat_contact_sent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"survey of conversation {self.conversation_id}: {self.rating or 'unrated'}"

@@ -24,6 +24,7 @@ from contacts.services import contact_touch
 
 from . import events
 from .attachments import IncomingFile, attachment_check
+from .csat import digit_answer, survey_after_resolve
 from .hours import business_hours_clean
 from .models import (
     CUSTOMER_CHANNELS,
@@ -73,6 +74,7 @@ def inbox_create(
     reopen_window_hours: int = 24,
     auto_assign: bool = True,
     assign_capacity: int = 0,
+    csat_enabled: bool = False,
 ) -> Inbox:
     name = name.strip()
     if not name:
@@ -88,6 +90,7 @@ def inbox_create(
         reopen_window_hours=reopen_window_hours,
         auto_assign=auto_assign,
         assign_capacity=assign_capacity,
+        csat_enabled=csat_enabled,
     )
     audit_log_record(account=account, actor=actor, action="inbox.created", target=inbox, data={"name": name})
     access_changed(Membership.objects.filter(account=account, role=Role.ADMIN).values_list("user_id", flat=True))
@@ -342,6 +345,10 @@ def receive_message(
     at = received_at or timezone.now()
     # One conversation per contact and inbox at a time, even when two messages arrive at once.
     advisory_xact_lock(f"inbound:{inbox.pk}:{contact.pk}")
+    if channel in (Channel.SMS, Channel.WHATSAPP) and not attachments:
+        survey = digit_answer(contact.pk, inbox.pk, body, at)
+        if survey is not None:  # "5 thanks!" answers the survey: kept on its conversation, which stays resolved
+            return _store_rating(account, survey, contact, channel, body, provider_endpoint, provider_id, metadata, at)
     _created = False
     if thread is not None and thread.account_id == account.pk and thread.inbox_id == inbox.pk:
         conversation = Conversation.objects.select_for_update().get(pk=thread.pk)
@@ -396,6 +403,24 @@ def receive_message(
         conversation.refresh_from_db()
     events.publish(account.pk, inbox.pk, "conversation.updated", _conversation_payload(conversation))
     _after_commit_signal(message_received, account, message)
+    return message
+
+
+def _store_rating(
+    account: Account, survey: Any, contact: Contact, channel: str, body: str, provider_endpoint: str,
+    provider_id: str, metadata: dict[str, Any] | None, at: datetime,
+) -> Message:  # fmt: skip
+    conversation = Conversation.objects.get(pk=survey.conversation_id)
+    message = Message.objects.create(
+        account=account, conversation=conversation, contact=contact, inbox_id=conversation.inbox_id,
+        direction=Direction.IN, kind=Kind.MESSAGE, channel=channel, sender_type=SenderType.CONTACT, body=body,
+        provider_endpoint=provider_endpoint, provider_id=provider_id,
+        metadata={**(metadata or {}), "csat": survey.pk, "rating": survey.rating}, created_at=at,
+        **_state(conversation),
+    )  # fmt: skip
+    activity = _activity(account, conversation, f"The customer rated this conversation {survey.rating}/5", None)
+    events.publish(account.pk, conversation.inbox_id, "message.created", _message_payload(message))
+    events.publish(account.pk, conversation.inbox_id, "message.created", _message_payload(activity))
     return message
 
 
@@ -719,7 +744,10 @@ def conversation_set_status(
     conversation.resolved_at = timezone.now() if status == Status.RESOLVED else None
     conversation.snoozed_until = None
     text = f"{_who(actor)} changed the status to {Status(status).label.lower()}"
-    return _changed(account, conversation, actor, text, ["status", "resolved_at", "snoozed_until"])
+    changed = _changed(account, conversation, actor, text, ["status", "resolved_at", "snoozed_until"])
+    if status == Status.RESOLVED:
+        survey_after_resolve(account, changed, actor)  # the inbox asks: "how did we do?"
+    return changed
 
 
 @transaction.atomic
