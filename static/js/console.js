@@ -75,14 +75,20 @@
     return entry.promise;
   }
 
+  const picks = new Set();
+  function showPicked() {
+    const count = $(".bulk-count");
+    if (count) count.textContent = picks.size ? `${picks.size} selected` : "Select conversations for a bulk action";
+    document.getElementById("bulk-form")?.classList.toggle("active", picks.size > 0);
+  }
+
   // Keep what the person was doing across a refresh: open <details>, focus, and the thread's scroll position.
   function keepState(el) {
     const open = $$("details[open][id]", el).map((d) => d.id);
     const active = document.activeElement && el.contains(document.activeElement) ? document.activeElement.id : null;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
-    const picked = $$("input.pick:checked", el).map((box) => box.value);  // the list's bulk selection
     const bulkAction = $("#bulk-action", el)?.value;
-    return { open, active, atBottom, scrollTop: el.scrollTop, picked, bulkAction };
+    return { open, active, atBottom, scrollTop: el.scrollTop, bulkAction };
   }
 
   function restoreState(id, keep) {
@@ -93,12 +99,10 @@
       if (details && el.contains(details)) details.open = true;
     });
     if (keep.active) document.getElementById(keep.active)?.focus();
-    if (keep.picked?.length) {
-      $$("input.pick", el).forEach((box) => { if (keep.picked.includes(box.value)) box.checked = true; });
-      const count = $(".bulk-count", el);
-      const picked = $$("input.pick:checked", el).length;
-      if (count && picked) count.textContent = `${picked} selected`;
-      $("#bulk-form", el)?.classList.toggle("active", picked > 0);
+    if (picks.size) {
+      // the selection as it is now (a box ticked while the refresh was in flight counts too)
+      $$("input.pick", el).forEach((box) => { if (picks.has(box.value)) box.checked = true; });
+      showPicked();
     }
     if (keep.bulkAction && $("#bulk-action", el)) $("#bulk-action", el).value = keep.bulkAction;
     if (id === "thread") el.scrollTop = keep.atBottom ? el.scrollHeight : keep.scrollTop;
@@ -204,13 +208,13 @@
     const off = $$("input[data-off]", form).filter((b) => !b.checked).map((b) => b.dataset.off);
     $("input[data-off-list]", form).value = off.join(",");
   });
-  // The bulk bar says how many are picked.
+  // The list's bulk selection, kept across the list's live refreshes; the bulk bar says how many are picked.
   document.addEventListener("change", (event) => {
-    if (!event.target.closest("input.pick")) return;
-    const picked = $$("input.pick:checked").length;
-    const count = $(".bulk-count");
-    if (count) count.textContent = picked ? `${picked} selected` : "Select conversations for a bulk action";
-    document.getElementById("bulk-form")?.classList.toggle("active", picked > 0);
+    const box = event.target.closest("input.pick");
+    if (!box) return;
+    if (box.checked) picks.add(box.value);
+    else picks.delete(box.value);
+    showPicked();
   });
 
   let typingTimer = null;
@@ -418,7 +422,10 @@
       try { localStorage.setItem(input.dataset.remember, input.value); } catch (e) { /* private mode */ }
     });
     if (form.dataset.reset !== undefined) form.reset();
-    if (form.id === "bulk-form") $$("input.pick:checked").forEach((box) => (box.checked = false));  // done with them
+    if (form.id === "bulk-form") {  // done with them
+      picks.clear();
+      $$("input.pick:checked").forEach((box) => (box.checked = false));
+    }
     if (form.dataset.redirect) {
       location.assign(form.dataset.redirect.replace("{id}", data.id));
       return;
@@ -653,6 +660,7 @@
   // --- Start, and again after every boosted navigation -------------------------------------------------------
 
   function start() {
+    if (!$("input.pick:checked")) picks.clear();  // a new page: no selection carried over
     connect();
     scrollThread();
   }
