@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "memory",
     "channels_app",
     "ai_agent",
+    "reports",
     "web",
 ]
 
@@ -206,6 +207,7 @@ CELERY_BEAT_SCHEDULE = {
     "presence-sweeper": {"task": "inbox.tasks.sweep_presence", "schedule": 60.0},
     "unowned-sweeper": {"task": "inbox.tasks.sweep_unowned", "schedule": 60.0},
     "notification-digest": {"task": "inbox.tasks.mail_digests", "schedule": 600.0},
+    "reports-rollup": {"task": "reports.tasks.refresh_reports", "schedule": 300.0},
 }
 # How long work may wait before a sweeper re-queues it (the broker was down, or a task was lost).
 INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from accounts.errors import ServiceError
@@ -45,3 +45,30 @@ def is_open(hours: dict[str, list[list[str]]], tz_name: str, at: datetime) -> bo
         if time.fromisoformat(start) <= now <= close:
             return True
     return False
+
+
+def open_seconds(hours: dict[str, list[list[str]]], tz_name: str, start: datetime, end: datetime) -> float:
+    """Seconds between `start` and `end` that fall inside the schedule (an empty schedule is always open): how
+    long a customer waited in the team's working time."""
+    if end <= start:
+        return 0.0
+    if not hours:
+        return (end - start).total_seconds()
+    zone = zoneinfo.ZoneInfo(tz_name)
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    total = 0.0
+    day = local_start.date()
+    while day <= local_end.date():
+        for opens, closes in hours.get(DAYS[day.weekday()], []):
+            o_h, o_m = map(int, opens.split(":"))
+            c_h, c_m = map(int, closes.split(":"))
+            window_start = datetime(day.year, day.month, day.day, o_h, o_m, tzinfo=zone)
+            window_end = (
+                datetime(day.year, day.month, day.day, tzinfo=zone) + timedelta(days=1)
+                if (c_h, c_m) == (24, 0)
+                else datetime(day.year, day.month, day.day, c_h, c_m, tzinfo=zone)
+            )
+            overlap = min(window_end, local_end) - max(window_start, local_start)
+            total += max(overlap.total_seconds(), 0.0)
+        day += timedelta(days=1)
+    return total

@@ -61,7 +61,9 @@ def test_every_tenant_table_has_the_policy() -> None:
         )
         rows = cursor.fetchall()
     ours = [
-        r for r in rows if r[0].split("_")[0] in {"accounts", "contacts", "inbox", "memory", "channels", "ai", "web"}
+        r
+        for r in rows
+        if r[0].split("_")[0] in {"accounts", "contacts", "inbox", "memory", "channels", "ai", "reports", "web"}
     ]
     assert len(ours) >= 25
     assert [name for name, secured, policy in ours if not (secured and policy)] == []

@@ -28,4 +28,5 @@ urlpatterns = [
     path(S + "audit/", settings_views.audit, name="settings-audit"),
     path(S + "labels/", settings_views.labels, name="settings-labels"),
     path(A + "notifications/", views.notifications_view, name="notifications"),
+    path(A + "reports/", views.reports_view, name="reports"),
 ]

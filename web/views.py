@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 
 from accounts.models import Account
 from accounts.selectors import user_membership_list
@@ -398,5 +399,81 @@ def notifications_view(request: ConsoleRequest) -> HttpResponse:
             "unread": sum(1 for n in rows if n.read_at is None),
             "kinds": NotificationKind.choices,
             "prefs": console.membership,
+        },
+    )
+
+
+# --- Reports ------------------------------------------------------------------------------------------------
+
+
+@console_page()
+def reports_view(request: ConsoleRequest) -> HttpResponse:
+    """The team's figures over a range (default the last 30 days): tiles, server-drawn charts, tables per inbox,
+    agent, channel and label, and the CSV of each. Read from the daily rollup, never from the messages."""
+    from datetime import timedelta as _td
+
+    from accounts.errors import ServiceError
+    from reports.charts import bars, lines
+    from reports.query import filters_from, key_names
+    from reports.rollup import report_rows, report_totals
+
+    console = request.console
+    try:
+        filters = filters_from(request.GET, console.account, console.membership)
+        error = ""
+    except ServiceError as exc:
+        filters, error = filters_from({}, console.account, console.membership), exc.message
+    totals = report_totals(console.account, filters)
+    by_day = {r["key"]: r for r in report_rows(console.account, filters, "day")}
+    days = [filters.first + _td(days=n) for n in range((filters.last - filters.first).days + 1)]
+    labels = [d.isoformat() for d in days]
+    volume = bars(
+        labels,
+        {
+            "Opened": [by_day.get(d, {}).get("opened") or 0 for d in days],
+            "Resolved": [by_day.get(d, {}).get("resolved") or 0 for d in days],
+        },
+        "Conversations opened and resolved per day",
+    )
+    # sentiment by inbox over time: one line per inbox, daily mean of the customers' messages (-1..1)
+    per_inbox_day: dict[int, dict[Any, float | None]] = {}
+    names = key_names(console.account, "inbox")
+    for inbox_id in {r["key"] for r in report_rows(console.account, filters, "inbox")}:
+        scoped = filters.__class__(**{**filters.__dict__, "inbox": inbox_id})
+        per_inbox_day[inbox_id] = {r["key"]: r["sentiment_avg"] for r in report_rows(console.account, scoped, "day")}
+    mood = lines(
+        labels,
+        {names.get(i, str(i)): [per_inbox_day[i].get(d) for d in days] for i in sorted(per_inbox_day)[:6]},
+        "Customer sentiment by inbox (daily mean, -1 to 1)",
+        -1.0,
+        1.0,
+    )
+    tables = []
+    for group, title in (
+        ("inbox", "By inbox"),
+        ("agent", "By agent"),
+        ("channel", "By channel"),
+        ("label", "By label"),
+    ):
+        group_names = names if group == "inbox" else key_names(console.account, group)
+        rows = report_rows(console.account, filters, group)
+        for row in rows:
+            row["name"] = group_names.get(row["key"], "Unassigned" if group == "agent" else "—")
+        tables.append({"group": group, "title": title, "rows": rows})
+    query = request.GET.urlencode()
+    return render(
+        request,
+        "web/reports.html",
+        {
+            "filters": filters,
+            "error": error,
+            "totals": totals,
+            "volume_chart": mark_safe(volume),  # noqa: S308 - built by reports.charts, every text escaped
+            "mood_chart": mark_safe(mood),  # noqa: S308
+            "tables": tables,
+            "query": query,
+            "inbox_choices": sorted(names.items(), key=lambda kv: kv[1]),
+            "channel_choices": [(v, lab) for v, lab in CUSTOMER_CHANNEL_CHOICES],
+            "label_choices": Label.objects.filter(account=console.account).order_by("name"),
         },
     )

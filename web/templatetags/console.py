@@ -80,3 +80,19 @@ def mood(score: float | None) -> str:
 @register.filter
 def get_item(mapping: dict, key: object) -> object:  # type: ignore[type-arg]
     return mapping.get(key) if mapping else None
+
+
+@register.filter
+def duration(seconds: float | None) -> str:
+    """42s, 7 min, 3 h 5 min, 2 d 4 h; a dash when there is nothing to average."""
+    if seconds is None:
+        return "—"
+    total = round(seconds)
+    if total < 60:
+        return f"{total}s"
+    minutes, hours, days = total // 60, total // 3600, total // 86400
+    if total < 3600:
+        return f"{minutes} min"
+    if total < 86400:
+        return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
+    return f"{days} d {hours % 24} h" if hours % 24 else f"{days} d"
