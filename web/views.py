@@ -8,6 +8,7 @@ so the console and every integration share one path for validation, permissions 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -477,3 +478,14 @@ def reports_view(request: ConsoleRequest) -> HttpResponse:
             "label_choices": Label.objects.filter(account=console.account).order_by("name"),
         },
     )
+
+
+@console_page()
+def labels_css(request: ConsoleRequest) -> HttpResponse:
+    """The account's label colours as a stylesheet (a chip is `class="chip l-<id>"`): the pages' Content Security
+    Policy allows no inline style. Colours are #rrggbb, checked when saved."""
+    rows = Label.objects.filter(account=request.console.account).values_list("pk", "colour")
+    css = "".join(f".l-{pk}{{--chip:{colour}}}" for pk, colour in rows if re.fullmatch(r"#[0-9a-fA-F]{6}", colour))
+    response = HttpResponse(css, content_type="text/css; charset=utf-8")
+    response["Cache-Control"] = "private, no-cache"
+    return response

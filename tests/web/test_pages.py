@@ -363,3 +363,28 @@ def test_query_counts_stay_flat(tenant: Tenant, shop: dict[str, Any]) -> None:
     # with labels (the account's for the filter and for the header, the page's, the conversation's) and the
     # notifications about this conversation marked read
     assert small_conversation == 23, small_conversation
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["notifications", "reports", "settings-labels", "labels-css", "settings-members"])
+def test_the_team_pages_render_for_an_admin(tenant: Tenant, name: str) -> None:
+    from inbox.models import CannedResponse, Label
+
+    Label.objects.create(account=tenant.account, name="VIP", colour="#b45309")
+    CannedResponse.objects.create(account=tenant.account, shortcut="hours", body="Hi {{contact.first_name}}")
+    response = signed_in(tenant.admin).get(reverse(f"web:{name}", kwargs={"account_id": tenant.account.pk}))
+    assert response.status_code == 200, response.content[:500]
+    if name == "labels-css":
+        assert response.content.decode().endswith("{--chip:#b45309}")
+
+
+def test_no_template_carries_inline_style_or_script() -> None:
+    """The Content Security Policy allows neither: anything inline would be dropped by the browser."""
+    from tests.conftest import ROOT
+
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "templates").rglob("*.html")
+        if re.search(r'\sstyle="|\son[a-z]+="|<script>(?!</script>)', path.read_text())
+    ]
+    assert offenders == []
