@@ -96,7 +96,9 @@ class Membership(models.Model):
     # shows them when the console's tab is hidden, and whether unread ones are mailed in a digest.
     notify_off = models.JSONField(default=list, blank=True, help_text="Notification kinds this person turned off.")
     notify_browser = models.BooleanField(default=True)
-    notify_digest = models.BooleanField(default=True, help_text="Mail what stayed unread (at most once an hour).")
+    notify_digest = models.BooleanField(
+        default=True, help_text="Mail what stayed unread for 15 minutes (each notification once)."
+    )
     time_zone = models.CharField(max_length=64, blank=True, help_text="Blank: the account's time zone.")
     created_at = models.DateTimeField(default=now)
 

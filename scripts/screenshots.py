@@ -86,6 +86,13 @@ def main() -> None:
         shot(page, "settings-inbox")
         page.get_by_role("link", name="Audit log").click()
         shot(page, "audit-log")
+        page.get_by_role("link", name="Labels and canned responses").click()
+        shot(page, "settings-labels")
+        page.get_by_role("link", name="Reports").click()
+        page.locator("svg.chart").first.wait_for()
+        shot(page, "reports")
+        page.get_by_role("link", name="Notifications").click()
+        shot(page, "notifications")
 
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         mobile = phone.new_page()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from django.db import transaction
@@ -186,3 +187,33 @@ def seed_demo_memory(*, account: Account, conversation: Conversation, handed_to:
         suggested_next_step="Offer the 11:00 slot",
         suggested_channel="sms",
     )
+
+
+def seed_demo_team_tools(*, account: Account) -> None:
+    """Labels on a few conversations, canned responses, and satisfaction surveys in Support (idempotent)."""
+    from inbox.models import CannedResponse, ConversationLabel, CsatSurvey, Label
+
+    labels = {
+        name: Label.objects.get_or_create(account=account, name=name, defaults={"colour": colour})[0]
+        for name, colour in (("VIP", "#b45309"), ("Refund", "#dc2626"), ("Lead", "#16a34a"))
+    }
+    canned = {
+        "hours": "Hi {{contact.first_name}}, we're open Monday to Friday, 8:00 to 18:00. — {{agent.first_name}}",
+        "thanks": "Thanks {{contact.first_name}}! Anything else, just reply here. — {{agent.name}}, {{inbox.name}}",
+    }
+    for shortcut, body in canned.items():
+        CannedResponse.objects.get_or_create(account=account, inbox=None, shortcut=shortcut, defaults={"body": body})
+    support = Inbox.objects.filter(account=account, name="Support").first()
+    if support is not None and not support.csat_enabled:
+        Inbox.objects.filter(pk=support.pk).update(csat_enabled=True)
+    conversations = list(Conversation.objects.filter(account=account).order_by("id")[:4])
+    for conversation, name in zip(conversations, ("VIP", "Lead", "Refund", "VIP"), strict=False):
+        ConversationLabel.objects.get_or_create(account=account, conversation=conversation, label=labels[name])
+    resolved = Conversation.objects.filter(account=account, status="resolved").order_by("id").first()
+    if resolved is not None and not CsatSurvey.objects.filter(conversation=resolved).exists():
+        CsatSurvey.objects.create(
+            account=account, conversation=resolved, inbox_id=resolved.inbox_id, contact_id=resolved.contact_id,
+            assignee_id=resolved.assignee_id, channel=resolved.active_channel or "email",
+            token=secrets.token_urlsafe(24), rating=5, comment="Fixed the same day, thank you!",
+            rated_at=resolved.resolved_at or timezone.now(),
+        )  # fmt: skip

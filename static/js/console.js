@@ -78,7 +78,7 @@
   const picks = new Set();
   function showPicked() {
     const count = $(".bulk-count");
-    if (count) count.textContent = picks.size ? `${picks.size} selected` : "Select conversations for a bulk action";
+    if (count) count.textContent = picks.size ? `${picks.size} selected` : "Tick to act on several";
     document.getElementById("bulk-form")?.classList.toggle("active", picks.size > 0);
   }
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Account, Membership, Role, User
 from accounts.services import account_create
 from ai_agent.demo import seed_demo_agent
 from channels_app.demo import seed_demo_widget
-from web.demo import seed_demo_inbox
+from reports.rollup import account_first_day, rebuild_range
+from web.demo import seed_demo_inbox, seed_demo_team_tools
 
 DEMO_ACCOUNT = "Acme Plumbing (demo)"
 DEMO_PASSWORD = "continuum-demo"  # noqa: S105 - the published demo password, local use only
@@ -48,6 +51,11 @@ class Command(BaseCommand):
         seed_demo_inbox(account=account, admin=admin, agents=[u for u, _ in users[1:]])
         seed_demo_agent(account=account)
         widget = seed_demo_widget(account=account)
+        seed_demo_team_tools(account=account)
+        # the reports read a daily rollup: build the demo's whole history now (beat keeps today current)
+        first = account_first_day(account)
+        if first is not None:
+            rebuild_range(account, first, timezone.now().astimezone(UTC).date())
 
         self.stdout.write(self.style.SUCCESS(f"Demo account ready: {account.name} (account id {account.pk})"))
         self.stdout.write(f"  Sign in at {settings.PUBLIC_BASE_URL}/auth/login/ with password {DEMO_PASSWORD!r}:")
