@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
 
 from . import team
-from .models import CannedResponse, Inbox, Label, Notification
+from .models import CannedResponse, Inbox, Label, Notification, SavedFilter
 from .notifications import notifications_mark_read, unread_count
 
 
@@ -196,3 +196,49 @@ class CannedResponseViewSet(
 
     def perform_destroy(self, instance: CannedResponse) -> None:
         team.canned_delete(account=self.account, actor=self.user, canned=instance)
+
+
+FILTER_KEYS = {"folder", "inbox", "label"}
+
+
+class SavedFilterSerializer(serializers.ModelSerializer[SavedFilter]):
+    class Meta:
+        model = SavedFilter
+        fields = ["id", "name", "query", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        validators: list[Any] = []
+
+    def validate_name(self, value: str) -> str:
+        value = " ".join(value.split())
+        if not value:
+            raise serializers.ValidationError("Give the view a name, such as My VIPs.")
+        return value
+
+    def validate_query(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict) or set(value) - FILTER_KEYS:
+            raise serializers.ValidationError(f"A view is a map of {', '.join(sorted(FILTER_KEYS))}.")
+        return value
+
+
+class SavedFilterViewSet(
+    mixins.ListModelMixin, mixins.CreateModelMixin, mixins.DestroyModelMixin, AccountScopedViewSet
+):
+    """Your saved views of the conversation list: `{"name", "query": {"folder", "inbox", "label"}}`. Nobody
+    sees another person's."""
+
+    serializer_class = SavedFilterSerializer
+    queryset = SavedFilter.objects.none()
+
+    def scoped_queryset(self) -> QuerySet[SavedFilter]:
+        return SavedFilter.objects.filter(account=self.account, user=self.user).order_by("name")
+
+    def paginate_queryset(self, queryset: Any) -> None:
+        return None
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = SavedFilterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        saved = team.saved_filter_create(
+            account=self.account, membership=self.membership, user=self.user, **data.validated_data
+        )
+        return Response(SavedFilterSerializer(saved).data, status=status.HTTP_201_CREATED)

@@ -389,3 +389,19 @@ class CsatSurvey(models.Model):
 
     def __str__(self) -> str:
         return f"survey of conversation {self.conversation_id}: {self.rating or 'unrated'}"
+
+
+class SavedFilter(models.Model):
+    """A person's named view of the conversation list (folder, inbox, label), one click away in the nav."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=60)
+    query = models.JSONField(default=dict, help_text='{"folder": "mine", "inbox": 3, "label": 7}')
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "user", "name"], name="saved_filter_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name

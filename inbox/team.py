@@ -16,7 +16,7 @@ from accounts.services import audit_log_record
 from contacts.models import Contact
 
 from . import events
-from .models import CannedResponse, ContactLabel, Conversation, ConversationLabel, Label, Status
+from .models import CannedResponse, ContactLabel, Conversation, ConversationLabel, Label, SavedFilter, Status
 from .selectors import conversation_list, visible_inboxes
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -265,3 +265,31 @@ def conversations_bulk(
                 conversation_set_status(account=account, actor=actor, conversation=conversation, status=Status.LIVE)
             changed += 1
     return changed
+
+
+# --- Saved views ----------------------------------------------------------------------------------------------
+
+FOLDER_KEYS = ("mine", "unassigned", "ai", "escalated", "waiting", "snoozed", "resolved", "all")
+
+
+def saved_filter_create(
+    *, account: Account, membership: Membership, user: User, name: str, query: dict[str, Any] | None = None
+) -> SavedFilter:
+    """Save a view of the list: a folder, and an inbox this person sees and a label of the account, each optional."""
+    query = query or {}
+    clean: dict[str, Any] = {"folder": str(query.get("folder") or "all")}
+    if clean["folder"] not in FOLDER_KEYS:
+        raise ServiceError(f"folder is one of: {', '.join(FOLDER_KEYS)}.", field="query")
+    for key, rows in (("inbox", visible_inboxes(account=account, membership=membership)),
+                      ("label", Label.objects.filter(account=account))):  # fmt: skip
+        raw = query.get(key)
+        if raw in (None, ""):
+            continue
+        if not str(raw).isdigit() or not rows.filter(pk=int(raw)).exists():
+            raise ServiceError(f"No such {key} here.", field="query")
+        clean[key] = int(raw)
+    try:
+        with transaction.atomic():
+            return SavedFilter.objects.create(account=account, user=user, name=name, query=clean)
+    except IntegrityError:
+        raise Conflict(f"You already have a view called {name}.", field="name") from None

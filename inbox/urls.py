@@ -17,6 +17,7 @@ router.register(r"accounts/(?P<account_id>\d+)/search", api.SearchViewSet, basen
 router.register(r"accounts/(?P<account_id>\d+)/notifications", api_team.NotificationViewSet, basename="notification")
 router.register(r"accounts/(?P<account_id>\d+)/labels", api_team.LabelViewSet, basename="label")
 router.register(r"accounts/(?P<account_id>\d+)/canned-responses", api_team.CannedResponseViewSet, basename="canned")
+router.register(r"accounts/(?P<account_id>\d+)/saved-views", api_team.SavedFilterViewSet, basename="saved-view")
 # Merge and address removal live here, not in contacts: who may do them depends on the conversations they touch.
 router.register(r"accounts/(?P<account_id>\d+)/contacts", api.ContactRewriteViewSet, basename="contact")
 router.register(r"accounts/(?P<account_id>\d+)/contact-merges", api.ContactMergeViewSet, basename="merge-record")

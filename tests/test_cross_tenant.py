@@ -18,7 +18,7 @@ from accounts.models import ApiToken, AuditLog
 from ai_agent.models import KnowledgeSnippet, Playbook
 from channels_app.models import ChannelEndpoint, InboundEvent
 from inbox.attachments import IncomingFile
-from inbox.models import Attachment, CannedResponse, Label, Notification
+from inbox.models import Attachment, CannedResponse, Label, Notification, SavedFilter
 from inbox.services import inbox_member_add
 from memory.services import fact_definition_create, fact_set
 from tests.conftest import Tenant, make_tenant
@@ -106,6 +106,7 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     ),
     "label": lambda w: Label.objects.create(account=w.tenant.account, name="VIP").pk,
     "canned": lambda w: CannedResponse.objects.create(account=w.tenant.account, shortcut="hi", body="Hello").pk,
+    "saved-view": lambda w: SavedFilter.objects.create(account=w.tenant.account, user=w.tenant.admin, name="x").pk,
     "playbook": lambda w: (
         Playbook.objects.create(
             account=w.tenant.account, inbox=w.inbox, name="p", trigger="waiting", after_minutes=60, action="resolve"

@@ -23,7 +23,16 @@ from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
 from contacts.models import Contact, IdentityKind
 from contacts.selectors import contact_get, contact_search
-from inbox.models import CUSTOMER_CHANNEL_CHOICES, Conversation, HandledBy, Kind, Label, Priority, Status
+from inbox.models import (
+    CUSTOMER_CHANNEL_CHOICES,
+    Conversation,
+    HandledBy,
+    Kind,
+    Label,
+    Priority,
+    SavedFilter,
+    Status,
+)
 from inbox.notifications import notifications_mark_read
 from inbox.selectors import (
     contact_timeline,
@@ -88,6 +97,7 @@ def _list_context(request: ConsoleRequest) -> dict[str, Any]:
     return {
         "labels": labels,
         "current_label": label,
+        "saved_views": SavedFilter.objects.filter(account=console.account, user=console.user).order_by("name"),
         "folders": FOLDERS,
         "folder": FOLDER_BY_KEY[folder],
         "current_inbox": inbox,

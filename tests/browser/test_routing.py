@@ -62,7 +62,9 @@ def test_new_work_goes_to_whoever_is_online_and_snoozed_work_comes_back(asgi_ser
     busy_page = pages[first.pk]
     busy_page.get_by_role("button", name="Available: set yourself busy").click()
     busy_page.get_by_role("button", name="Busy: set yourself available").wait_for()
-    assert _availability(first) == "busy"
+    # the toggle reloads the page: its socket closes and reopens, and the person is busy again once it is back
+    wait_live(busy_page)
+    wait_until(lambda: _availability(first) == "busy", what="the busy state after the reload")
     inbound(tenant.account, support, "+13125550104", "Radiator noise")
     pages[second.pk].locator("#conversation-list", has_text="Radiator noise").wait_for()
     assert Conversation.objects.get(last_message_preview="Radiator noise").assignee_id == second.pk

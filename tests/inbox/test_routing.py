@@ -264,3 +264,23 @@ def test_a_number_routes_to_one_endpoint_across_accounts(tenant: Tenant, other_t
                                            format="json")  # fmt: skip
     assert elsewhere.status_code == 409 and "already connected elsewhere" in elsewhere.json()["error"]["message"]
     assert "Support" not in elsewhere.json()["error"]["message"]  # nothing about the other account leaks
+
+
+def test_saved_views_are_a_persons_own(tenant: Tenant, team: dict[str, Any]) -> None:
+    from inbox.models import Label
+
+    vip = Label.objects.create(account=tenant.account, name="VIP")
+    url = f"/api/v1/accounts/{tenant.account.pk}/saved-views"
+    body = {"name": "My VIPs", "query": {"folder": "mine", "inbox": team["support"].pk, "label": vip.pk}}
+    made = tenant.client("agent").post(url, body, format="json")
+    assert made.status_code == 201, made.json()
+    assert made.json()["query"] == {"folder": "mine", "inbox": team["support"].pk, "label": vip.pk}
+    again = tenant.client("agent").post(url, body, format="json")
+    assert again.status_code == 409 and again.json()["error"]["fields"]["name"]
+    wrong = tenant.client("agent").post(url, {"name": "x", "query": {"folder": "everything"}}, format="json")
+    assert wrong.status_code == 400 and "folder is one of" in wrong.json()["error"]["fields"]["query"][0]
+    hidden = InboxFactory(account=tenant.account, name="Not mine")
+    other = tenant.client("agent").post(url, {"name": "y", "query": {"inbox": hidden.pk}}, format="json")
+    assert other.status_code == 400  # an inbox the agent does not see
+    assert tenant.client("admin").get(url).json() == []  # nobody sees another person's views
+    assert [v["name"] for v in tenant.client("agent").get(url).json()] == ["My VIPs"]

@@ -356,13 +356,14 @@ def test_query_counts_stay_flat(tenant: Tenant, shop: dict[str, Any]) -> None:
     assert _count_queries(client, inbox_url) == small_inbox
     assert _count_queries(client, conversation_url) == small_conversation
     # session, user, membership, entering the tenant wall (RLS), inboxes, unread counts, the agent's inbox ids, the
-    # account's labels (filter and bulk bar), folder page, the page's labels, the account switcher, leaving the wall
-    assert small_inbox == 12, small_inbox
+    # account's labels (filter and bulk bar), folder page, the page's labels, the person's saved views, the account
+    # switcher, leaving the wall
+    assert small_inbox == 13, small_inbox
     # the above, plus the conversation, its members, thread (+attachments), read marker, recall (1), series, and
     # other records that claimed this customer's addresses (the "Same person?" card)
     # with labels (the account's for the filter and for the header, the page's, the conversation's) and the
     # notifications about this conversation marked read
-    assert small_conversation == 23, small_conversation
+    assert small_conversation == 24, small_conversation  # and the saved views
 
 
 @pytest.mark.django_db
