@@ -82,6 +82,7 @@ def main() -> None:
         page.get_by_role("link", name="Settings").click()
         shot(page, "settings")
         page.get_by_role("link", name="Support").first.click()
+        page.get_by_role("link", name="Channels", exact=True).click()
         page.get_by_role("heading", name="Channels").wait_for()
         shot(page, "settings-inbox")
         page.get_by_role("link", name="Audit log").click()

@@ -53,6 +53,16 @@ def overview(request: ConsoleRequest) -> HttpResponse:
     )
 
 
+# The inbox's settings, a screen each (one long page was 6,000 pixels of scrolling).
+INBOX_TABS = [
+    ("inbox", "Inbox and members"),
+    ("channels", "Channels"),
+    ("agent", "AI agent and knowledge"),
+    ("facts", "Customer facts"),
+    ("playbooks", "Playbooks"),
+]
+
+
 @console_page(admin=True)
 def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
     console = request.console
@@ -77,10 +87,13 @@ def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
         }
         for day in DAYS
     ]
+    tab = request.GET.get("tab") if request.GET.get("tab") in dict(INBOX_TABS) else "inbox"
     return render(
         request,
         "web/settings/inbox.html",
         {
+            "tab": tab,
+            "tabs": INBOX_TABS,
             "inbox": inbox,
             "hours": hours,
             "members": members,

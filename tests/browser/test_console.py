@@ -194,6 +194,8 @@ def test_admin_creates_an_inbox_connects_twilio_and_copies_the_webhook_url(
     page.get_by_role("button", name="Create inbox").click()
     page.get_by_role("heading", name="Sales", exact=True).wait_for()
 
+    page.get_by_role("link", name="Channels", exact=True).click()
+    page.get_by_role("heading", name="Channels").wait_for()
     page.get_by_label("Number").fill("(312) 555-0100")
     page.get_by_label("Account SID").fill(SID)
     page.get_by_label("Auth token").fill(TOKEN)
