@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import re
+from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db.models import Prefetch, Q, QuerySet
@@ -77,3 +79,69 @@ def merges_undoable(*, account: Account, merge_ids: list[int]) -> set[int]:
     )
     undone = AuditLog.objects.filter(account=account, action="contact.unmerged", data__merge__in=list(recent))
     return recent - set(undone.values_list("data__merge", flat=True))
+
+
+# --- Likely duplicates: the same name with a close phone or email ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    contact: Contact
+    reason: str  # "same name; phone +13125550101 and +13125550110 differ by one digit"
+
+
+def _close_phones(a: str, b: str) -> bool:
+    """The same number written in another way, or one digit apart (a typo)."""
+    da, db = re.sub(r"\D", "", a), re.sub(r"\D", "", b)
+    if not da or not db:
+        return False
+    if da[-7:] == db[-7:]:
+        return True
+    return len(da) == len(db) and sum(x != y for x, y in zip(da, db, strict=True)) == 1
+
+
+def _close_emails(a: str, b: str) -> bool:
+    """The same mailbox at another domain, or a near-identical one at the same domain."""
+    la, _, ha = a.casefold().partition("@")
+    lb, _, hb = b.casefold().partition("@")
+    if la == lb:
+        return True
+    return ha == hb and difflib.SequenceMatcher(None, la, lb).ratio() >= 0.8
+
+
+def likely_duplicates(*, account: Account, contact: Contact, limit: int = 5) -> list[Duplicate]:
+    """Other live contacts with the same full name and a close phone or email: the same person written twice,
+    for a person to review and merge. One query (identities prefetched)."""
+    name = " ".join((contact.name or "").split())
+    if len(name.split()) < 2:  # a first name alone is not enough to suggest anything
+        return []
+    mine = (
+        list(contact.identities.all())
+        if hasattr(contact, "_prefetched_objects_cache")
+        else list(ContactIdentity.objects.filter(contact=contact))
+    )
+    others = (
+        Contact.objects.filter(
+            account=account,
+            name__iregex=r"^\s*" + r"\s+".join(re.escape(word) for word in name.split()) + r"\s*$",
+            merged_into__isnull=True,
+        )
+        .exclude(pk=contact.pk)
+        .prefetch_related("identities")[:20]
+    )
+    found: list[Duplicate] = []
+    for other in others:
+        for one in mine:
+            theirs = [i for i in other.identities.all() if i.kind == one.kind]
+            if one.kind in ("phone", "whatsapp"):
+                close = next((i for i in theirs if i.value != one.value and _close_phones(one.value, i.value)), None)
+            elif one.kind == "email":
+                close = next((i for i in theirs if i.value != one.value and _close_emails(one.value, i.value)), None)
+            else:
+                close = None
+            if close is not None:
+                found.append(Duplicate(other, f"same name; {one.kind} {one.value} and {close.value} are close"))
+                break
+        if len(found) >= limit:
+            break
+    return found

@@ -22,7 +22,7 @@ from accounts.models import Account
 from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
 from contacts.models import Contact, IdentityKind
-from contacts.selectors import contact_get, contact_search
+from contacts.selectors import contact_get, contact_search, likely_duplicates
 from inbox.models import (
     CUSTOMER_CHANNEL_CHOICES,
     Conversation,
@@ -210,8 +210,19 @@ def _memory_context(request: ConsoleRequest, conversation: Conversation) -> dict
             account=console.account, membership=console.membership, contact_ids=[conversation.contact_id, s.contact.pk]
         )
     ]
+    # and records with the same name and a close phone or email (the same person written twice)
+    offered = {s.contact.pk for s in same_person}
+    duplicates = [
+        d
+        for d in likely_duplicates(account=console.account, contact=memory.contact)
+        if d.contact.pk not in offered
+        and contacts_fully_visible(
+            account=console.account, membership=console.membership, contact_ids=[conversation.contact_id, d.contact.pk]
+        )
+    ]
     return {
         "conversation": conversation,
+        "duplicates": duplicates,
         "memory": memory,
         "same_person": same_person,
         "note": memory.notes.get(conversation.pk),
@@ -322,6 +333,13 @@ def contact_view(request: ConsoleRequest, contact_id: int) -> HttpResponse:
     conversations = list(
         conversation_list(account=console.account, membership=console.membership, contact_id=contact.pk)[:50]
     )
+    duplicates = [
+        d
+        for d in likely_duplicates(account=console.account, contact=contact)
+        if contacts_fully_visible(
+            account=console.account, membership=console.membership, contact_ids=[contact.pk, d.contact.pk]
+        )
+    ]
     merge_query = request.GET.get("merge_q", "").strip()
     candidates: list[Contact] = []
     if merge_query:
@@ -335,6 +353,7 @@ def contact_view(request: ConsoleRequest, contact_id: int) -> HttpResponse:
         "web/contact.html",
         {
             "contact": contact,
+            "duplicates": duplicates,
             "timeline": list(reversed(timeline)),
             "conversations": conversations,
             "identity_kinds": IdentityKind.choices,
