@@ -4,6 +4,7 @@ link in the question; both show up in the reports page."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,5 +86,5 @@ def test_ratings_arrive_by_sms_digit_and_by_link(
         agent.get_by_role("link", name="CSV per day").click()
     path = download.value.path()
     assert download.value.suggested_filename.startswith("report-day-") and path is not None
-    lines = open(path, encoding="utf-8").read().splitlines()
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("day,opened,") and any(",2," in line or line.endswith(",2") for line in lines[1:])
