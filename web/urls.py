@@ -29,5 +29,6 @@ urlpatterns = [
     path(S + "labels/", settings_views.labels, name="settings-labels"),
     path(A + "notifications/", views.notifications_view, name="notifications"),
     path(A + "reports/", views.reports_view, name="reports"),
+    path(A + "contacts/", views.contacts_view, name="contacts"),
     path(A + "labels.css", views.labels_css, name="labels-css"),
 ]

@@ -518,3 +518,34 @@ def labels_css(request: ConsoleRequest) -> HttpResponse:
     response = HttpResponse(css, content_type="text/css; charset=utf-8")
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+# --- Contacts -----------------------------------------------------------------------------------------------
+
+CONTACTS_PAGE = 50
+
+
+@console_page()
+def contacts_view(request: ConsoleRequest) -> HttpResponse:
+    """Every customer of the account, most recent first (search by name, phone in any format or email), with
+    their addresses and labels; a page of 50 and a link to the next."""
+    from contacts.selectors import contact_list
+
+    console = request.console
+    query = request.GET.get("q", "").strip()
+    rows = (
+        contact_search(account=console.account, query=query).prefetch_related("identities")
+        if query
+        else contact_list(account=console.account)
+    ).prefetch_related("labellings__label")
+    offset = int(request.GET["offset"]) if request.GET.get("offset", "").isdigit() else 0
+    contacts = list(rows[offset : offset + CONTACTS_PAGE + 1])
+    return render(
+        request,
+        "web/contacts.html",
+        {
+            "contacts": contacts[:CONTACTS_PAGE],
+            "query": query,
+            "next_offset": offset + CONTACTS_PAGE if len(contacts) > CONTACTS_PAGE else None,
+        },
+    )

@@ -534,6 +534,16 @@
         search.focus();
       }
     }
+    if (event.key === "?" && !inField) {  // the shortcut sheet
+      const sheet = document.getElementById("shortcuts");
+      if (sheet && !sheet.open) {
+        event.preventDefault();
+        sheet.showModal();
+      }
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-close-dialog]")) event.target.closest("dialog")?.close();
   });
 
   document.addEventListener("input", (event) => {

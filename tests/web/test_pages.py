@@ -367,7 +367,9 @@ def test_query_counts_stay_flat(tenant: Tenant, shop: dict[str, Any]) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", ["notifications", "reports", "settings-labels", "labels-css", "settings-members"])
+@pytest.mark.parametrize(
+    "name", ["notifications", "reports", "settings-labels", "labels-css", "settings-members", "contacts"]
+)
 def test_the_team_pages_render_for_an_admin(tenant: Tenant, name: str) -> None:
     from inbox.models import CannedResponse, Label
 
@@ -389,3 +391,16 @@ def test_no_template_carries_inline_style_or_script() -> None:
         if re.search(r'\sstyle="|\son[a-z]+="|<script>(?!</script>)', path.read_text())
     ]
     assert offenders == []
+
+
+@pytest.mark.django_db
+def test_the_contacts_page_lists_and_finds_customers(tenant: Tenant, shop: dict[str, Any]) -> None:
+    inbound(tenant.account, shop["sales"], "+13125550188", "hi", name="Rosa Diaz")
+    inbound(tenant.account, shop["sales"], "ben@example.org", "hello", kind="email", channel="email", name="Ben Carter")
+    client = signed_in(tenant.agent)
+    url = reverse("web:contacts", kwargs={"account_id": tenant.account.pk})
+    listed = client.get(url).content.decode()
+    assert "Rosa Diaz" in listed and "Ben Carter" in listed and "+13125550188" in listed
+    found = client.get(url, {"q": "312 555 0188"}).content.decode()
+    assert "Rosa Diaz" in found and "Ben Carter" not in found
+    assert 'id="shortcuts"' in listed  # the ? sheet is on every console page
