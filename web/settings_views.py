@@ -135,7 +135,9 @@ def tokens(request: ConsoleRequest) -> HttpResponse:
 @console_page(admin=True)
 def audit(request: ConsoleRequest) -> HttpResponse:
     console = request.console
-    page = Paginator(audit_log_list(account=console.account), 50).get_page(request.GET.get("page"))
+    # every version of every AI note would drown what people did: those stay in the API's audit log
+    rows = audit_log_list(account=console.account).exclude(action="memory.note_written", actor__isnull=True)
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
     # Merges on this page that may still be undone get an "Undo merge" button.
     undoable = merges_undoable(account=console.account, merge_ids=[e.pk for e in page if e.action == "contact.merged"])
     return render(request, "web/settings/audit.html", {"page": page, "undoable": undoable})

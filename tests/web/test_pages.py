@@ -404,3 +404,25 @@ def test_the_contacts_page_lists_and_finds_customers(tenant: Tenant, shop: dict[
     found = client.get(url, {"q": "312 555 0188"}).content.decode()
     assert "Rosa Diaz" in found and "Ben Carter" not in found
     assert 'id="shortcuts"' in listed  # the ? sheet is on every console page
+
+
+@pytest.mark.django_db
+def test_the_audit_log_reads_in_words_without_ai_note_versions(tenant: Tenant, shop: dict[str, Any]) -> None:
+    from memory.services import fact_definition_create, fact_set
+
+    message = inbound(tenant.account, shop["sales"], "+13125550188", "hi")
+    fact_definition_create(account=tenant.account, actor=tenant.admin, inbox=shop["sales"], key="policy_number",
+                           label="Policy number")  # fmt: skip
+    for value in ("PN-1", "PN-2"):
+        fact_set(account=tenant.account, actor=tenant.admin, contact=message.contact, inbox=shop["sales"],
+                 key="policy_number", value=value)  # fmt: skip
+    from memory.services import note_write
+
+    note_write(account=tenant.account, conversation=message.conversation, need="x", status="y", next_step="z",
+               engine="local/1")  # fmt: skip
+    text = signed_in(tenant.admin).get(reverse("web:settings-audit", kwargs={"account_id": tenant.account.pk}))
+    html = text.content.decode()
+    name = tenant.admin.display_name
+    assert f"{name} corrected the policy_number of a customer" in html
+    assert f"{name} taught an inbox to remember policy_number" in html
+    assert "memory.note_written" not in html  # the AI's note versions stay out of the people's log

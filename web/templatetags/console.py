@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django import template
 from django.utils import timezone
@@ -96,3 +97,64 @@ def duration(seconds: float | None) -> str:
     if total < 86400:
         return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
     return f"{days} d {hours % 24} h" if hours % 24 else f"{days} d"
+
+
+_AUDIT_WORDS = {
+    "member.added": "added {member} to the account",
+    "member.removed": "removed {member} from the account",
+    "member.role_changed": "changed the role of {member}",
+    "inbox.created": "created the inbox {name}",
+    "inbox.updated": "changed the settings of an inbox ({fields})",
+    "inbox.deleted": "deleted an inbox",
+    "inbox.member_added": "added someone to an inbox",
+    "inbox.member_removed": "removed someone from an inbox",
+    "contact.created": "added a contact",
+    "contact.updated": "edited a contact",
+    "contact.merged": "merged contact {dropped} into contact {kept}",
+    "contact.unmerged": "undid a merge (contact {dropped} is back)",
+    "identity.added": "added an address to a contact",
+    "identity.removed": "removed an address from a contact",
+    "memory.fact_recorded": "the AI noted the {key} of a customer",
+    "memory.fact_added": "added the {key} of a customer",
+    "memory.fact_corrected": "corrected the {key} of a customer",
+    "memory.fact_confirmed": "confirmed the {key} of a customer",
+    "memory.fact_rejected": "rejected a value of {key}",
+    "memory.handoff_recorded": "handed a conversation over",
+    "memory.definition_created": "taught an inbox to remember {key}",
+    "memory.definition_updated": "changed what an inbox remembers about {key}",
+    "memory.definition_deleted": "stopped an inbox remembering {key}",
+    "fact_definition.pattern_timeout": "an admin's pattern for {key} took too long and was skipped",
+    "channels.endpoint_added": "connected {kind} {address}",
+    "channels.endpoint_changed": "changed a channel",
+    "channels.endpoint_removed": "disconnected a channel",
+    "channels.event_replayed": "replayed a webhook event",
+    "api_token.created": "created an API token",
+    "api_token.revoked": "revoked an API token",
+    "ai.settings_updated": "changed an inbox's AI agent",
+    "ai.engine_updated": "changed the AI engine",
+    "ai.playbook_ran": "ran a playbook",
+    "label.created": "created the label {name}",
+    "label.updated": "changed a label",
+    "label.deleted": "deleted the label {name}",
+    "canned.created": "added the canned response /{shortcut}",
+    "canned.deleted": "deleted the canned response /{shortcut}",
+}
+
+
+@register.filter
+def audit_words(entry: Any) -> str:
+    """An audit record as a sentence: "Dana Whitfield corrected the policy_number of a customer"."""
+    who = entry.actor.display_name if entry.actor is not None else "Continuum"
+    data = {k: v for k, v in (entry.data or {}).items()} if isinstance(entry.data, dict) else {}
+    if isinstance(data.get("fields"), list):
+        data["fields"] = ", ".join(str(f) for f in data["fields"])
+    template = _AUDIT_WORDS.get(entry.action)
+    if template is None:
+        return f"{who}: {entry.action.replace('.', ' ').replace('_', ' ')}"
+
+    class _Blank(dict[str, Any]):
+        def __missing__(self, key: str) -> str:
+            return "…"
+
+    text = template.format_map(_Blank(data))
+    return text[0].upper() + text[1:] if who == "Continuum" and template.startswith("the AI") else f"{who} {text}"
