@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,3 +134,24 @@ def purge_queues(queues: tuple[str, ...] = ("inbound", "outbound", "ai", "celery
         dropped = sum(conn.default_channel.queue_purge(queue) or 0 for queue in queues)
     if dropped:
         print(f"(purged {dropped} tasks left queued by earlier benchmarks)")
+
+
+def volume_account(conversations: int) -> Any:
+    """The "Volume (benchmark)" account with at least `conversations` conversations (10 messages each), seeded by
+    `manage.py seed_volume` on first use (Django must be set up; migrations are applied)."""
+    from django.core.management import call_command
+
+    from accounts.models import Account
+    from inbox.models import Conversation
+
+    call_command("migrate", "--noinput", verbosity=0)
+    account = Account.objects.filter(name="Volume (benchmark)").first()
+    have = Conversation.objects.filter(account=account).count() if account else 0
+    if have < conversations:
+        seed = [sys.executable, "manage.py", "seed_volume", "--conversations", str(conversations - have)]
+        if account is not None:
+            seed += ["--account", str(account.pk)]
+        # seed_volume refuses production settings; the seed itself runs with development ones.
+        subprocess.run(seed, cwd=ROOT, env={**os.environ, "CONTINUUM_ENV": "development"}, check=True)  # noqa: S603
+        account = Account.objects.get(name="Volume (benchmark)")
+    return account

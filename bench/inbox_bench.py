@@ -14,11 +14,9 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 
-from common import ROOT, gunicorn, percentile, production_settings
+from common import gunicorn, percentile, production_settings, volume_account
 
 production_settings()
 
@@ -33,24 +31,14 @@ def main() -> None:
 
     django.setup()
     import requests
-    from django.core.management import call_command
 
-    from accounts.models import Account, Membership
+    from accounts.models import Membership
     from accounts.services import api_token_create
     from contacts.models import Contact
     from inbox import selectors
     from inbox.models import Conversation, Inbox, Message
 
-    call_command("migrate", "--noinput", verbosity=0)
-    account = Account.objects.filter(name="Volume (benchmark)").first()
-    have = Conversation.objects.filter(account=account).count() if account else 0
-    if have < args.conversations:
-        seed = [sys.executable, "manage.py", "seed_volume", "--conversations", str(args.conversations - have)]
-        if account is not None:
-            seed += ["--account", str(account.pk)]
-        # seed_volume refuses production settings; the seed itself runs with development ones.
-        subprocess.run(seed, cwd=ROOT, env={**os.environ, "CONTINUUM_ENV": "development"}, check=True)  # noqa: S603
-        account = Account.objects.get(name="Volume (benchmark)")
+    account = volume_account(args.conversations)
     assert account is not None
     membership = Membership.objects.select_related("user", "account").filter(account=account, role="admin").first()
     assert membership is not None

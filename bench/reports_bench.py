@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, timedelta
 
-from common import ROOT, gunicorn, percentile, production_settings
+from common import gunicorn, percentile, production_settings, volume_account
 
 production_settings()
 
@@ -33,25 +31,16 @@ def main() -> None:
 
     django.setup()
     import requests
-    from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
-    from accounts.models import Account, Membership
+    from accounts.models import Membership
     from accounts.services import api_token_create
     from inbox.models import Conversation, Message
     from reports.models import ReportDay
     from reports.rollup import account_first_day, rebuild_day, rebuild_range
 
-    call_command("migrate", "--noinput", verbosity=0)
-    account = Account.objects.filter(name="Volume (benchmark)").first()
-    have = Conversation.objects.filter(account=account).count() if account else 0
-    if have < args.conversations:
-        seed = [sys.executable, "manage.py", "seed_volume", "--conversations", str(args.conversations - have)]
-        if account is not None:
-            seed += ["--account", str(account.pk)]
-        subprocess.run(seed, cwd=ROOT, env={**os.environ, "CONTINUUM_ENV": "development"}, check=True)  # noqa: S603
-        account = Account.objects.get(name="Volume (benchmark)")
+    account = volume_account(args.conversations)
     assert account is not None
     n_conv = Conversation.objects.filter(account=account).count()
     n_msg = Message.objects.filter(account=account).count()

@@ -73,6 +73,18 @@ def _labels(account: Account, label_ids: Iterable[int]) -> list[Label]:
     return labels
 
 
+def _labels_set(
+    account: Account, through: Any, owner: dict[str, Any], add: Iterable[int], remove: Iterable[int]
+) -> list[Label]:
+    """Add and remove labels on one conversation or contact (`through` is the link model, `owner` its one field)."""
+    added = _labels(account, add)
+    removed = _labels(account, remove)
+    for label in added:
+        through.objects.get_or_create(account=account, label=label, **owner)
+    through.objects.filter(label__in=removed, **owner).delete()
+    return list(Label.objects.filter(pk__in=through.objects.filter(**owner).values("label_id")).order_by("name"))
+
+
 @transaction.atomic
 def conversation_labels_set(
     *,
@@ -83,27 +95,16 @@ def conversation_labels_set(
     remove: Iterable[int] = (),
 ) -> list[Label]:
     """Add and remove labels on a conversation; its consoles are told."""
-    added = _labels(account, add)
-    removed = _labels(account, remove)
-    for label in added:
-        ConversationLabel.objects.get_or_create(account=account, conversation=conversation, label=label)
-    ConversationLabel.objects.filter(conversation=conversation, label__in=removed).delete()
+    labels = _labels_set(account, ConversationLabel, {"conversation": conversation}, add, remove)
     events.publish(account.pk, conversation.inbox_id, "conversation.updated", {"conversation": {"id": conversation.pk}})
-    return list(
-        Label.objects.filter(pk__in=ConversationLabel.objects.filter(conversation=conversation).values("label_id"))
-    )
+    return labels
 
 
 @transaction.atomic
 def contact_labels_set(
     *, account: Account, actor: User | None, contact: Contact, add: Iterable[int] = (), remove: Iterable[int] = ()
 ) -> list[Label]:
-    added = _labels(account, add)
-    removed = _labels(account, remove)
-    for label in added:
-        ContactLabel.objects.get_or_create(account=account, contact=contact, label=label)
-    ContactLabel.objects.filter(contact=contact, label__in=removed).delete()
-    return list(Label.objects.filter(pk__in=ContactLabel.objects.filter(contact=contact).values("label_id")))
+    return _labels_set(account, ContactLabel, {"contact": contact}, add, remove)
 
 
 # --- Canned responses -----------------------------------------------------------------------------------------
