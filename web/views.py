@@ -13,12 +13,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from accounts.models import Account
+from accounts.models import Account, Role, User
 from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
 from contacts.models import Contact, IdentityKind
@@ -275,7 +276,18 @@ def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResp
             "web:conversation", account_id=request.console.account.pk, conversation_id=conversation.merged_into_id
         )
     memory = _memory_context(request, conversation)
+    # who a note may mention (the "@" picker): the inbox's members and the account's admins, one query
+    mentionable = (
+        User.objects.filter(
+            Q(inbox_memberships__inbox_id=conversation.inbox_id)
+            | Q(memberships__account=request.console.account, memberships__role=Role.ADMIN),
+            is_active=True,
+        )
+        .distinct()
+        .order_by("name", "email")
+    )
     context = {
+        "mentionable": mentionable,
         **_list_context(request),
         **_header_context(request, conversation),
         **_thread_context(request, conversation),

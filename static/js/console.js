@@ -88,7 +88,11 @@
     const active = document.activeElement && el.contains(document.activeElement) ? document.activeElement.id : null;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     const bulkAction = $("#bulk-action", el)?.value;
-    return { open, active, atBottom, scrollTop: el.scrollTop, bulkAction };
+    // what a person typed in a form of this region and not yet sent: a live refresh must not lose it
+    const typed = $$("input[id], textarea[id]", el)
+      .filter((f) => f.type !== "hidden" && f.type !== "checkbox" && f.type !== "radio" && f.value !== f.defaultValue)
+      .map((f) => [f.id, f.value]);
+    return { open, active, atBottom, scrollTop: el.scrollTop, bulkAction, typed };
   }
 
   function restoreState(id, keep) {
@@ -97,6 +101,10 @@
     keep.open.forEach((id) => {
       const details = document.getElementById(id);
       if (details && el.contains(details)) details.open = true;
+    });
+    (keep.typed || []).forEach(([fieldId, value]) => {
+      const field = document.getElementById(fieldId);
+      if (field && el.contains(field)) field.value = value;
     });
     if (keep.active) document.getElementById(keep.active)?.focus();
     if (picks.size) {
@@ -585,8 +593,16 @@
   // --- Canned responses: "/" at the start of a line opens the picker; the text comes back filled in ----------
   let cannedItems = [];
   let cannedIndex = 0;
+  let pickerMode = "canned";  // or "mention": the same list offers teammates after "@" in a note
   function cannedMatch(textarea) {
-    return textarea.value.slice(0, textarea.selectionStart).match(/(?:^|\n)\/([\w-]*)$/);
+    const upto = textarea.value.slice(0, textarea.selectionStart);
+    return pickerMode === "mention" ? upto.match(/(?:^|\s)@([\w.\- ]{0,30})$/) : upto.match(/(?:^|\n)\/([\w-]*)$/);
+  }
+  function mentionItems(query) {
+    const q = query.trim().toLowerCase();
+    return $$("#mention-people li").map((li, i) => ({ id: `m${i}`, shortcut: li.dataset.name, rendered: `@${li.dataset.name} `, body: li.dataset.email }))
+      .filter((p) => !q || p.shortcut.toLowerCase().split(/\s+/).some((w) => w.startsWith(q)) || p.shortcut.toLowerCase().startsWith(q))
+      .slice(0, 8);
   }
   function closeCanned() {
     const list = $("#canned-list");
@@ -605,7 +621,7 @@
       option.setAttribute("aria-selected", i === cannedIndex ? "true" : "false");
       option.dataset.index = String(i);
       const key = document.createElement("code");
-      key.textContent = "/" + item.shortcut;
+      key.textContent = (pickerMode === "mention" ? "@" : "/") + item.shortcut;
       const text = document.createElement("span");
       text.textContent = " " + (item.rendered || item.body);
       option.append(key, text);
@@ -617,8 +633,15 @@
   }
   let cannedSeq = 0;
   async function openCanned(textarea) {
+    const note = $("input[name=kind]:checked")?.value === "note";
+    pickerMode = note ? "mention" : "canned";
     const match = cannedMatch(textarea);
-    if (!match || $("input[name=kind]:checked")?.value === "note") return closeCanned();
+    if (!match) return closeCanned();
+    if (note) {
+      cannedItems = mentionItems(match[1]);
+      cannedIndex = 0;
+      return drawCanned();
+    }
     const seq = ++cannedSeq;
     try {
       const response = await fetch(`${textarea.dataset.cannedSrc}&q=${encodeURIComponent(match[1])}`,
@@ -633,7 +656,7 @@
     const match = cannedMatch(textarea);
     if (!match || !item) return closeCanned();
     const end = textarea.selectionStart;
-    const start = end - match[0].length + (match[0].startsWith("\n") ? 1 : 0);
+    const start = end - match[0].length + (/^\s/.test(match[0]) ? 1 : 0);
     const text = item.rendered || item.body;
     textarea.value = textarea.value.slice(0, start) + text + textarea.value.slice(end);
     textarea.selectionStart = textarea.selectionEnd = start + text.length;

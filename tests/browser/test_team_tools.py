@@ -63,7 +63,12 @@ def test_canned_reply_mention_labels_and_bulk(asgi_server: str, browser: Any) ->
 
     # a private note mentioning Sam reaches Sam's browser live: the bell counts it, the centre lists it
     dana_page.get_by_label("Private note").check()
-    composer.fill("@Sam Ortiz can you check the invoice history?")
+    composer.fill("")
+    composer.type("@Sa")  # the picker offers teammates of the inbox
+    dana_page.get_by_role("option", name="@Sam Ortiz").wait_for()
+    composer.press("Enter")
+    composer.type("can you check the invoice history?")
+    assert composer.input_value() == "@Sam Ortiz can you check the invoice history?"
     composer.press("Control+Enter")
     sam_page.locator("#unread-notifications", has_text="1").wait_for()
     notification = Notification.objects.get(user=sam)
