@@ -28,6 +28,7 @@ from channels_app.models import ChannelEndpoint, EndpointKind, Provider
 from contacts.selectors import merges_undoable
 from inbox.hours import DAYS
 from inbox.selectors import inbox_list, inbox_member_list
+from memory.definitions import BUILTINS
 from memory.kinds import KINDS
 from memory.selectors import fact_definition_list
 
@@ -105,6 +106,7 @@ def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
             "answer_modes": AnswerMode.choices,
             "assignments": Assignment.choices,
             "definitions": fact_definition_list(account=console.account, inbox=inbox),
+            "builtin_keys": sorted(BUILTINS),
             "fact_kinds": KINDS,
             "knowledge": knowledge_list(account=console.account, inbox=inbox),
             "playbooks": Playbook.objects.filter(account=console.account, inbox=inbox).order_by("after_minutes", "id"),

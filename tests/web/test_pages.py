@@ -426,3 +426,14 @@ def test_the_audit_log_reads_in_words_without_ai_note_versions(tenant: Tenant, s
     assert f"{name} corrected the policy_number of a customer" in html
     assert f"{name} taught an inbox to remember policy_number" in html
     assert "memory.note_written" not in html  # the AI's note versions stay out of the people's log
+
+
+@pytest.mark.django_db
+def test_a_definition_that_shadows_a_built_in_shared_fact_is_flagged(tenant: Tenant, shop: dict[str, Any]) -> None:
+    from memory.services import fact_definition_create
+
+    fact_definition_create(account=tenant.account, actor=tenant.admin, inbox=shop["sales"], key="phone",
+                           label="Phone")  # fmt: skip
+    url = reverse("web:settings-inbox", kwargs={"account_id": tenant.account.pk, "inbox_id": shop["sales"].pk})
+    html = signed_in(tenant.admin).get(url + "?tab=facts").content.decode()
+    assert "Replaces the built-in phone, which every inbox shares" in html
