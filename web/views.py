@@ -26,6 +26,7 @@ from contacts.models import Contact, IdentityKind
 from contacts.selectors import contact_get, contact_search, likely_duplicates
 from inbox.models import (
     CUSTOMER_CHANNEL_CHOICES,
+    ContactLabel,
     Conversation,
     HandledBy,
     Kind,
@@ -366,6 +367,10 @@ def contact_view(request: ConsoleRequest, contact_id: int) -> HttpResponse:
         {
             "contact": contact,
             "duplicates": duplicates,
+            "all_labels": Label.objects.filter(account=console.account).order_by("name"),
+            "contact_labels": Label.objects.filter(
+                account=console.account, pk__in=ContactLabel.objects.filter(contact=contact).values("label_id")
+            ).order_by("name"),
             "timeline": list(reversed(timeline)),
             "conversations": conversations,
             "identity_kinds": IdentityKind.choices,

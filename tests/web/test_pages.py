@@ -437,3 +437,19 @@ def test_a_definition_that_shadows_a_built_in_shared_fact_is_flagged(tenant: Ten
     url = reverse("web:settings-inbox", kwargs={"account_id": tenant.account.pk, "inbox_id": shop["sales"].pk})
     html = signed_in(tenant.admin).get(url + "?tab=facts").content.decode()
     assert "Replaces the built-in phone, which every inbox shares" in html
+
+
+@pytest.mark.django_db
+def test_the_contact_page_shows_and_offers_labels(tenant: Tenant, shop: dict[str, Any]) -> None:
+    from inbox.models import ContactLabel, Label
+
+    message = inbound(tenant.account, shop["sales"], "+13125550188", "hi", name="Rosa Diaz")
+    vip = Label.objects.create(account=tenant.account, name="VIP")
+    Label.objects.create(account=tenant.account, name="Lead")
+    ContactLabel.objects.create(account=tenant.account, contact=message.contact, label=vip)
+    html = (
+        signed_in(tenant.agent)
+        .get(reverse("web:contact", kwargs={"account_id": tenant.account.pk, "contact_id": message.contact_id}))
+        .content.decode()
+    )
+    assert f'class="chip l-{vip.pk}">VIP' in html and "Add a label to this customer" in html and ">Lead<" in html
