@@ -257,6 +257,7 @@ def _header_context(request: ConsoleRequest, conversation: Conversation) -> dict
         "conversation": conversation,
         "members": [m.user for m in inbox_member_list(account=console.account, inbox=conversation.inbox)],
         "all_labels": Label.objects.filter(account=console.account).order_by("name"),
+        "conversation_labels": [lab.label for lab in conversation.labellings.all()],
         "statuses": Status.choices,
         "priorities": Priority.choices,
         "move_inboxes": [i for i in console.inboxes if i.pk != conversation.inbox_id],
