@@ -647,8 +647,10 @@ class ContactRewriteViewSet(AccountScopedViewSet):
     @extend_schema(request=LabelsChangeSerializer, responses=LabelBriefSerializer(many=True))
     @action(detail=True, methods=["post"])
     def labels(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """Add and remove labels on the contact (labels are the account's; anyone in it may apply them)."""
+        """Add and remove labels on the contact: for admins, and agents who see every conversation of it (labels
+        show in every team's lists, like the other rewrites here)."""
         contact = self.get_object()
+        self._check(contact)
         data = LabelsChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         labels = team.contact_labels_set(account=self.account, actor=self.user, contact=contact, **data.validated_data)

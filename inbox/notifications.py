@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Account, Membership, Role, User
 from accounts.realtime import send_group, user_group
 
-from .models import Conversation, InboxMember, Notification, NotificationKind
+from .models import Conversation, Notification, NotificationKind
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +72,22 @@ def _pusher(group: str, event: dict[str, object]) -> Callable[[], None]:
     return push
 
 
+def inbox_people_users(account: Account, inbox_id: int) -> QuerySet[User]:
+    """Everyone who sees the inbox (its members and the account's admins), active, in one query: who a note may
+    mention, who hears of a handoff nobody took."""
+    return (
+        User.objects.filter(
+            Q(inbox_memberships__account=account, inbox_memberships__inbox_id=inbox_id)
+            | Q(memberships__account=account, memberships__role=Role.ADMIN),
+            is_active=True,
+        )
+        .distinct()
+        .order_by("name", "email")
+    )
+
+
 def inbox_people(account: Account, inbox_id: int) -> list[int]:
-    """Everyone who sees the inbox: its members and the account's admins."""
-    members = InboxMember.objects.filter(account=account, inbox_id=inbox_id).values_list("user_id", flat=True)
-    admins = Membership.objects.filter(account=account, role=Role.ADMIN).values_list("user_id", flat=True)
-    return sorted({*members, *admins})
+    return list(inbox_people_users(account, inbox_id).values_list("pk", flat=True))
 
 
 def mentioned(account: Account, inbox_id: int, text: str) -> list[int]:
@@ -83,7 +95,7 @@ def mentioned(account: Account, inbox_id: int, text: str) -> list[int]:
     name when no one else in the inbox shares it ("@Dana"), or their email ("@dana@example.com")."""
     if "@" not in text:
         return []
-    people = list(User.objects.filter(pk__in=inbox_people(account, inbox_id), is_active=True))
+    people = list(inbox_people_users(account, inbox_id))
     firsts: dict[str, int] = {}
     for person in people:
         first = person.display_name.split(" ")[0].casefold()
@@ -125,7 +137,7 @@ def digest_send(now: datetime | None = None) -> int:
         .distinct()
     )
     sent = 0
-    for account_id, user_id in list(pending)[:500]:
+    for account_id, user_id in pending[:500]:
         membership = Membership.objects.filter(account_id=account_id, user_id=user_id, notify_digest=True).first()
         if membership is None:
             continue

@@ -556,6 +556,8 @@ def _check_deliverable(account: Account, conversation: Conversation, channel: st
             "opted_out_at", flat=True
         )
     )
+    if addresses and not all(opted_out is not None for opted_out in addresses):
+        return
     who = conversation.contact.name or "This customer"
     if not addresses:
         raise ServiceError(

@@ -17,7 +17,7 @@ from contacts.models import Contact
 
 from . import events
 from .models import CannedResponse, ContactLabel, Conversation, ConversationLabel, Label, SavedFilter, Status
-from .selectors import conversation_list, visible_inboxes
+from .selectors import conversation_get, conversation_list, visible_inboxes
 
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _VARIABLE = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
@@ -207,12 +207,7 @@ def conversation_for(*, account: Account, membership: Membership, raw_id: Any) -
         conversation_id = int(raw_id)
     except (TypeError, ValueError):
         raise ServiceError("conversation is a conversation id.", field="conversation") from None
-    conversation = (
-        conversation_list(account=account, membership=membership)
-        .select_related("contact", "inbox", "account")
-        .filter(pk=conversation_id)
-        .first()
-    )
+    conversation = conversation_get(account=account, membership=membership, conversation_id=conversation_id)
     if conversation is None:
         raise ServiceError("No such conversation.", field="conversation")
     return conversation

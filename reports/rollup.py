@@ -5,7 +5,7 @@ beat rebuilds today and yesterday for the accounts with activity, `manage.py rep
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -42,7 +42,6 @@ class _Row:
     sentiment_count: int = 0
     csat_sum: int = 0
     csat_count: int = 0
-    labels: set[int] = field(default_factory=set)
 
 
 def rebuild_day(account: Account, day: date) -> int:
@@ -85,13 +84,17 @@ def rebuild_day(account: Account, day: date) -> int:
         for label_id in labels.get(c["pk"], ()):
             by_label[(c["inbox_id"], label_id)].opened += 1
     # conversations resolved this day: how long they took (working time), and whether a person was ever involved
-    handed = set(Handoff.objects.filter(account=account).values_list("conversation_id", flat=True).distinct())
     resolved: list[Any] = list(
         Conversation.objects.filter(account=account, resolved_at__gte=start, resolved_at__lt=end).values(
             "pk", "inbox_id", "assignee_id", "active_channel", "created_at", "resolved_at", "handled_by"
         )
     )
     resolved_labels = _labels(account, [r["pk"] for r in resolved])
+    handed = set(
+        Handoff.objects.filter(account=account, conversation_id__in=[r["pk"] for r in resolved]).values_list(
+            "conversation_id", flat=True
+        )
+    )
     for r in resolved:
         inbox = inboxes.get(r["inbox_id"])
         if inbox is None:
@@ -138,7 +141,7 @@ def rebuild_day(account: Account, day: date) -> int:
 
 
 def _counts(row: _Row) -> dict[str, Any]:
-    return {k: v for k, v in row.__dict__.items() if k != "labels"}
+    return dict(row.__dict__)
 
 
 def _labels(account: Account, conversation_ids: list[int]) -> dict[int, list[int]]:
@@ -218,10 +221,26 @@ def report_rows(account: Account, filters: Filters, group: str) -> list[dict[str
     return [_derive({**r, "key": r[key]}) for r in summed]
 
 
+def totals_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The totals of a report's rows (any grouping but label, whose rows carry only opened and resolved)."""
+    return _derive({name: sum((r[name] or 0) for r in rows) for name in SUMS})
+
+
 def report_totals(account: Account, filters: Filters) -> dict[str, Any]:
-    rows = report_rows(account, filters, "inbox")
-    total: dict[str, Any] = {name: sum((r[name] or 0) for r in rows) for name in SUMS}
-    return _derive(total)
+    return totals_of(report_rows(account, filters, "inbox"))
+
+
+def sentiment_by_inbox_day(account: Account, filters: Filters) -> dict[int, dict[date, float | None]]:
+    """Each inbox's daily mean sentiment over the range, in one query."""
+    rows = ReportDay.objects.filter(account=account, day__gte=filters.first, day__lte=filters.last, label__isnull=True)
+    if filters.inbox_ids is not None:
+        rows = rows.filter(inbox_id__in=filters.inbox_ids)
+    if filters.inbox:
+        rows = rows.filter(inbox_id=filters.inbox)
+    series: dict[int, dict[date, float | None]] = defaultdict(dict)
+    for r in rows.values("inbox_id", "day").annotate(total=Sum("sentiment_sum"), n=Sum("sentiment_count")):
+        series[r["inbox_id"]][r["day"]] = round(r["total"] / r["n"], 3) if r["n"] else None
+    return series
 
 
 def _derive(r: dict[str, Any]) -> dict[str, Any]:

@@ -13,13 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from accounts.models import Account, Role, User
+from accounts.models import Account
 from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
 from contacts.models import Contact, IdentityKind
@@ -35,7 +34,7 @@ from inbox.models import (
     SavedFilter,
     Status,
 )
-from inbox.notifications import notifications_mark_read
+from inbox.notifications import inbox_people_users, notifications_mark_read
 from inbox.selectors import (
     contact_timeline,
     contacts_fully_visible,
@@ -279,15 +278,7 @@ def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResp
         )
     memory = _memory_context(request, conversation)
     # who a note may mention (the "@" picker): the inbox's members and the account's admins, one query
-    mentionable = (
-        User.objects.filter(
-            Q(inbox_memberships__inbox_id=conversation.inbox_id)
-            | Q(memberships__account=request.console.account, memberships__role=Role.ADMIN),
-            is_active=True,
-        )
-        .distinct()
-        .order_by("name", "email")
-    )
+    mentionable = inbox_people_users(request.console.account, conversation.inbox_id)
     context = {
         "mentionable": mentionable,
         **_list_context(request),
@@ -463,7 +454,7 @@ def reports_view(request: ConsoleRequest) -> HttpResponse:
     from accounts.errors import ServiceError
     from reports.charts import bars, lines
     from reports.query import filters_from, key_names
-    from reports.rollup import report_rows, report_totals
+    from reports.rollup import report_rows, sentiment_by_inbox_day, totals_of
 
     console = request.console
     try:
@@ -471,7 +462,9 @@ def reports_view(request: ConsoleRequest) -> HttpResponse:
         error = ""
     except ServiceError as exc:
         filters, error = filters_from({}, console.account, console.membership), exc.message
-    totals = report_totals(console.account, filters)
+    names = key_names(console.account, "inbox")
+    by_inbox = report_rows(console.account, filters, "inbox")
+    totals = totals_of(by_inbox)
     by_day = {r["key"]: r for r in report_rows(console.account, filters, "day")}
     days = [filters.first + _td(days=n) for n in range((filters.last - filters.first).days + 1)]
     labels = [d.isoformat() for d in days]
@@ -483,28 +476,20 @@ def reports_view(request: ConsoleRequest) -> HttpResponse:
         },
         "Conversations opened and resolved per day",
     )
-    # sentiment by inbox over time: one line per inbox, daily mean of the customers' messages (-1..1)
-    per_inbox_day: dict[int, dict[Any, float | None]] = {}
-    names = key_names(console.account, "inbox")
-    for inbox_id in {r["key"] for r in report_rows(console.account, filters, "inbox")}:
-        scoped = filters.__class__(**{**filters.__dict__, "inbox": inbox_id})
-        per_inbox_day[inbox_id] = {r["key"]: r["sentiment_avg"] for r in report_rows(console.account, scoped, "day")}
+    # sentiment by inbox over time: one line per inbox (at most six), daily mean of the customers' messages
+    series = sentiment_by_inbox_day(console.account, filters)
     mood = lines(
         labels,
-        {names.get(i, str(i)): [per_inbox_day[i].get(d) for d in days] for i in sorted(per_inbox_day)[:6]},
+        {names.get(i, str(i)): [series[i].get(d) for d in days] for i in sorted(series)[:6]},
         "Customer sentiment by inbox (daily mean, -1 to 1)",
         -1.0,
         1.0,
     )
     tables = []
-    for group, title in (
-        ("inbox", "By inbox"),
-        ("agent", "By agent"),
-        ("channel", "By channel"),
-        ("label", "By label"),
-    ):
+    groups = (("inbox", "By inbox"), ("agent", "By agent"), ("channel", "By channel"), ("label", "By label"))
+    for group, title in groups:
         group_names = names if group == "inbox" else key_names(console.account, group)
-        rows = report_rows(console.account, filters, group)
+        rows = by_inbox if group == "inbox" else report_rows(console.account, filters, group)
         for row in rows:
             row["name"] = group_names.get(row["key"], "Unassigned" if group == "agent" else "—")
         tables.append({"group": group, "title": title, "rows": rows})

@@ -122,6 +122,19 @@ class TestConversations:
         assert merge.status_code == 404
         identity = theirs.contact.identities.get()
         assert agent.delete(api(tenant, f"/contacts/{theirs.contact_id}/identities/{identity.pk}")).status_code == 404
+        # nor labels, resends, bulk actions, canned responses, reports or saved views of another inbox
+        assert agent.post(api(tenant, f"/conversations/{theirs.conversation_id}/labels"), {}, "json").status_code == 404
+        assert agent.post(api(tenant, f"/contacts/{theirs.contact_id}/labels"), {}, "json").status_code == 404
+        resend = f"/conversations/{theirs.conversation_id}/messages/{theirs.pk}/resend"
+        assert agent.post(api(tenant, resend)).status_code == 404
+        bulk = agent.post(api(tenant, "/conversations/bulk"), {"ids": [theirs.conversation_id], "action": "resolve"},
+                          "json")  # fmt: skip
+        assert bulk.status_code == 400 and "ids" in bulk.json()["error"]["fields"]
+        canned = agent.get(api(tenant, f"/canned-responses?conversation={theirs.conversation_id}"))
+        assert canned.status_code == 400 and "conversation" in canned.json()["error"]["fields"]
+        assert agent.get(api(tenant, "/reports?group=inbox")).json()["rows"] == []
+        view = agent.post(api(tenant, "/saved-views"), {"name": "x", "query": {"inbox": billing.pk}}, "json")
+        assert view.status_code == 400
 
     def test_filters(self, tenant: Tenant, sales_and_billing: Any) -> None:
         sales, billing = sales_and_billing
