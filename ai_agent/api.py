@@ -28,6 +28,7 @@ from .models import (
     KnowledgeSnippet,
     Playbook,
     PlaybookAction,
+    PlaybookTrigger,
 )
 from .next_channel import next_best_channel
 
@@ -316,6 +317,12 @@ class PlaybookSerializer(serializers.ModelSerializer[Playbook]):
         message = attrs.get("message", getattr(self.instance, "message", ""))
         if action in (PlaybookAction.REMIND, PlaybookAction.SATISFACTION) and not message.strip():
             raise serializers.ValidationError({"message": ["Write the message this step sends."]})
+        trigger = attrs.get("trigger", getattr(self.instance, "trigger", None))
+        waiting_on_us = (PlaybookTrigger.CUSTOMER_UNANSWERED, PlaybookTrigger.HANDOFF_UNANSWERED)
+        if trigger in waiting_on_us and action in (PlaybookAction.RESOLVE, PlaybookAction.SATISFACTION):
+            raise serializers.ValidationError(
+                {"action": ["The customer is waiting for an answer: escalate or send a message, never close it."]}
+            )
         minutes = attrs.get("after_minutes", getattr(self.instance, "after_minutes", 1))
         if not 1 <= minutes <= 60 * 24 * 30:
             raise serializers.ValidationError({"after_minutes": ["From 1 minute to 30 days."]})

@@ -121,6 +121,8 @@ class AiUsage(models.Model):
 class PlaybookTrigger(models.TextChoices):
     WAITING = "waiting", "Waiting on the customer for"
     HANDOFF_UNANSWERED = "handoff_unanswered", "Handoff not picked up for"
+    # a response-time target: the customer's latest message has had no answer (from a person or the AI)
+    CUSTOMER_UNANSWERED = "customer_unanswered", "Customer's message unanswered for"
     RESOLVED = "resolved", "Resolved for"
 
 

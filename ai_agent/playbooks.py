@@ -37,6 +37,20 @@ def _due(playbook: Playbook, now: datetime) -> list[tuple[Conversation, datetime
     if playbook.trigger == PlaybookTrigger.RESOLVED:
         rows = scope.filter(status=Status.RESOLVED, resolved_at__lte=due, resolved_at__gt=since)
         return [(c, c.resolved_at) for c in rows if c.resolved_at is not None]
+    if playbook.trigger == PlaybookTrigger.CUSTOMER_UNANSWERED:
+        answered = Message.objects.filter(
+            conversation_id=OuterRef("pk"),
+            direction="out",
+            kind="message",
+            created_at__gte=OuterRef("last_inbound_at"),
+        )
+        rows = (
+            scope.filter(last_inbound_at__lte=due, last_inbound_at__gt=since, snoozed_until__isnull=True)
+            .exclude(status__in=[Status.RESOLVED, Status.ESCALATED])
+            .annotate(answered=Exists(answered))
+            .filter(answered=False)
+        )
+        return [(c, c.last_inbound_at) for c in rows if c.last_inbound_at is not None]
     replied = Message.objects.filter(
         conversation_id=OuterRef("conversation_id"),
         sender_type="user",
@@ -75,14 +89,19 @@ def _act(playbook: Playbook, conversation: Conversation) -> str:
         return "resolved the conversation"
     conversation_set_status(account=account, actor=None, conversation=conversation, status=Status.ESCALATED)
     admins = list(Membership.objects.filter(account=account, role=Role.ADMIN).values_list("user__email", flat=True))
+    waiting = (
+        "the customer's message has no answer"
+        if playbook.trigger == PlaybookTrigger.CUSTOMER_UNANSWERED
+        else "the handoff has not been picked up"
+    )
     subject = f"Conversation #{conversation.number} in {playbook.inbox.name} needs someone"
-    body = f"{playbook.name}: the handoff has not been picked up. Open conversation #{conversation.number}."
+    body = f"{playbook.name}: {waiting}. Open conversation #{conversation.number}."
     transaction.on_commit(lambda: send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, admins, fail_silently=True))
     admin_ids = Membership.objects.filter(account=account, role=Role.ADMIN).values_list("user_id", flat=True)
     owner = [conversation.assignee_id] if conversation.assignee_id else []
     notify(
         account=account, user_ids=[*admin_ids, *owner], kind=NotificationKind.ESCALATION, conversation=conversation,
-        text=f"#{conversation.number} in {playbook.inbox.name}: the handoff has not been picked up ({playbook.name}).",
+        text=f"#{conversation.number} in {playbook.inbox.name}: {waiting} ({playbook.name}).",
     )  # fmt: skip
     return "escalated and notified the admins"
 

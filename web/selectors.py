@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -98,21 +98,37 @@ def page_of(rows: QuerySet[Conversation], cursor: tuple[datetime, int] | None) -
     return page, next_cursor
 
 
-def sentiment_points(series: list[dict[str, Any]], *, width: int = 280, height: int = 80) -> dict[str, Any]:
-    """Coordinates of an inline SVG line chart of the daily mean sentiment (-1 at the bottom, +1 at the top)."""
-    pad = 6
+def sentiment_points(series: list[dict[str, Any]], *, width: int = 340, height: int = 112) -> dict[str, Any]:
+    """Coordinates of an inline SVG line chart of the daily mean sentiment (-1 at the bottom, +1 at the top), with
+    a gutter on the left for the scale's words and one below for the first and last day."""
+    pad, left, bottom = 6, 58, 16
+    plot_h = height - bottom - 2 * pad
+    frame = {
+        "width": width,
+        "height": height,
+        "left": left,
+        "top_y": pad,
+        "zero_y": round(pad + plot_h / 2, 1),
+        "bottom_y": pad + plot_h,
+        "label_y": height - 3,
+    }
     if not series:
-        return {"points": [], "polyline": "", "width": width, "height": height, "zero_y": height / 2}
-    step = (width - 2 * pad) / max(len(series) - 1, 1)
+        return {"points": [], "polyline": "", **frame}
+    step = (width - left - 2 * pad) / max(len(series) - 1, 1)
     points = []
     for index, row in enumerate(series):
-        x = pad + index * step if len(series) > 1 else width / 2
-        y = pad + (1 - (float(row["mean"]) + 1) / 2) * (height - 2 * pad)
+        x = left + pad + index * step if len(series) > 1 else (left + width) / 2
+        y = pad + (1 - (float(row["mean"]) + 1) / 2) * plot_h
         points.append({"x": round(x, 1), "y": round(y, 1), **row})
     return {
         "points": points,
         "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
-        "width": width,
-        "height": height,
-        "zero_y": round(pad + 0.5 * (height - 2 * pad), 1),
+        "first_day": _day_words(series[0]["day"]),
+        "last_day": _day_words(series[-1]["day"]) if len(series) > 1 else "",
+        **frame,
     }
+
+
+def _day_words(day: Any) -> str:
+    value = date.fromisoformat(day) if isinstance(day, str) else day
+    return f"{value:%b} {value.day}"

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from django.core import mail
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from ai_agent.models import Playbook
 from ai_agent.playbooks import run_playbooks
-from inbox.models import Conversation, Message
+from inbox.models import Conversation, Message, Notification
 from inbox.services import conversation_set_status, conversation_take_over, inbox_member_add, send_message
 from memory.services import handoff_record
 from tests.conftest import Tenant
@@ -89,6 +90,43 @@ def test_unanswered_handoff_escalates_and_notifies_admins(
     assert Conversation.objects.get(pk=message.conversation_id).status == "escalated"
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [tenant.admin.email]
     assert run_playbooks(now=timezone.now() + timedelta(minutes=40)) == 0
+
+
+def test_a_customer_message_without_an_answer_escalates_once_per_wait(
+    tenant: Tenant, support: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A response-time target: the customer's latest message has no answer after 30 minutes; the owner and the
+    admins hear of it once; an answer ends the wait, and the next unanswered message starts a new one."""
+    playbook(tenant, support, name="Reply SLA", trigger="customer_unanswered", after_minutes=30, action="escalate")
+    message = inbound(tenant.account, support, "+15550107070", "is anyone there?")
+    conversation = message.conversation
+    conversation_take_over(account=tenant.account, actor=tenant.agent, conversation=conversation)
+    assert run_playbooks(now=timezone.now() + timedelta(minutes=20)) == 0  # not yet
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_playbooks(now=timezone.now() + timedelta(minutes=31)) == 1
+    assert Conversation.objects.get(pk=conversation.pk).status == "escalated"
+    notes = Notification.objects.filter(kind="escalation", conversation=conversation)
+    assert {n.user_id for n in notes} == {tenant.admin.pk, tenant.agent.pk}
+    assert "the customer's message has no answer (Reply SLA)" in notes.first().text  # type: ignore[union-attr]
+    assert run_playbooks(now=timezone.now() + timedelta(minutes=60)) == 0  # once per wait
+
+
+def test_an_answered_customer_is_not_escalated(tenant: Tenant, support: Any) -> None:
+    playbook(tenant, support, name="Reply SLA", trigger="customer_unanswered", after_minutes=30, action="escalate")
+    message = inbound(tenant.account, support, "+15550108080", "hello?")
+    conversation_take_over(account=tenant.account, actor=tenant.agent, conversation=message.conversation)
+    send_message(account=tenant.account, conversation=message.conversation, body="Hi!", sender_user=tenant.agent)
+    assert run_playbooks(now=timezone.now() + timedelta(minutes=40)) == 0
+
+
+def test_a_waiting_customer_is_never_closed_by_a_playbook(tenant: Tenant, support: Any) -> None:
+    client = APIClient()
+    client.force_authenticate(tenant.admin)
+    url = f"/api/v1/accounts/{tenant.account.pk}/inboxes/{support.pk}/playbooks/"
+    body = {"name": "x", "trigger": "customer_unanswered", "after_minutes": 30, "action": "resolve"}
+    response = client.post(url, body, format="json")
+    assert response.status_code == 400
+    assert "never close it" in response.json()["error"]["fields"]["action"][0]
 
 
 def test_a_picked_up_handoff_is_left_alone(tenant: Tenant, support: Any) -> None:

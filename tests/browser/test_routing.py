@@ -72,6 +72,7 @@ def test_new_work_goes_to_whoever_is_online_and_snoozed_work_comes_back(asgi_ser
     # the second snoozes one for an hour: it leaves Mine, and comes back by itself when the hour is over
     page = pages[second.pk]
     page.locator("#conversation-list a", has_text="Boiler question").click()
+    page.locator(".more-actions > summary").click()  # the less common actions sit under More
     page.get_by_label("Snooze until").select_option(label="1 hour")
     page.get_by_role("button", name="Snooze", exact=True).click()
     page.locator("#conversation-list", has_text="Boiler question").wait_for(state="detached")

@@ -80,7 +80,8 @@ def test_canned_reply_mention_labels_and_bulk(asgi_server: str, browser: Any) ->
     notification.refresh_from_db()
     assert notification.read_at is not None
 
-    # a label from the header; then the bulk bar labels and resolves both conversations
+    # a label from the header's More menu; then the bulk bar labels and resolves both conversations
+    dana_page.locator(".more-actions > summary").click()
     dana_page.get_by_label("Add a label").select_option(label="VIP")
     dana_page.get_by_role("button", name="Add", exact=True).click()
     dana_page.locator(".labels .chip", has_text="VIP").wait_for()

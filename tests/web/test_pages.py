@@ -453,3 +453,38 @@ def test_the_contact_page_shows_and_offers_labels(tenant: Tenant, shop: dict[str
         .content.decode()
     )
     assert f'class="chip l-{vip.pk}">VIP' in html and "Add a label to this customer" in html and ">Lead<" in html
+
+
+@pytest.mark.django_db
+def test_a_webchat_visitor_is_named_by_when_it_first_wrote_not_by_its_random_id(
+    tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    from contacts.services import identity_add
+
+    message = inbound(tenant.account, shop["sales"], "+13125550189", "hi", name="Rosa Diaz")
+    visitor = "v_9f8e7d6c5b4a39281706f5e4d3c2b1a0"
+    identity_add(account=tenant.account, actor=None, contact=message.contact, kind="webchat", raw_value=visitor)
+    html = (
+        signed_in(tenant.agent)
+        .get(reverse("web:contact", kwargs={"account_id": tenant.account.pk, "contact_id": message.contact_id}))
+        .content.decode()
+    )
+    assert "A browser first seen" in html
+    assert f">{visitor}<" not in html and f'title="visitor id {visitor}"' in html  # the id only as a tooltip
+    assert "+13125550189" in html  # other addresses are shown as they are
+
+
+@pytest.mark.django_db
+def test_the_conversation_header_keeps_the_common_actions_and_folds_the_rest(
+    tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    message = inbound(tenant.account, shop["sales"], "+13125550190", "hi")
+    kwargs = {"account_id": tenant.account.pk, "conversation_id": message.conversation_id}
+    url = reverse("web:conversation", kwargs=kwargs)
+    html = signed_in(tenant.agent).get(url).content.decode()
+    header = html[html.index('id="conversation-header"') : html.index('id="memory"')]
+    more = header[header.index('class="more-actions"') :]
+    for always in ("Assign to", "Set status"):
+        assert always in header[: header.index('class="more-actions"')]
+    for folded in ("Snooze until", "Set priority"):
+        assert folded in more

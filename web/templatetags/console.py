@@ -158,3 +158,13 @@ def audit_words(entry: Any) -> str:
 
     text = template.format_map(_Blank(data))
     return text[0].upper() + text[1:] if who == "Continuum" and template.startswith("the AI") else f"{who} {text}"
+
+
+@register.filter
+def identity_words(identity: Any) -> str:
+    """How a person reads an identity: its address, except a webchat visitor, whose value is a random browser id
+    that means nothing to anyone; that one is named by when the browser first wrote in."""
+    if getattr(identity, "kind", "") != "webchat":
+        return str(getattr(identity, "value", identity))
+    local = timezone.localtime(identity.created_at)
+    return f"A browser first seen {local.day} {local:%b %Y}"
