@@ -106,7 +106,9 @@ class MemberSerializer(serializers.ModelSerializer[Membership]):
 
 class PreferencesSerializer(serializers.ModelSerializer[Membership]):
     notify_off = serializers.ListField(
-        child=serializers.ChoiceField(choices=["mention", "assignment", "handoff", "snooze", "escalation"]),
+        child=serializers.ChoiceField(
+            choices=["mention", "assignment", "handoff", "snooze", "escalation", "integration"]
+        ),
         required=False,
         help_text="notification kinds you do not want",
     )

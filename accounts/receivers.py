@@ -20,7 +20,7 @@ from .realtime import access_changed
 from .tenant_db import tenant_leave
 from .text import clean_json, clean_text
 
-OUR_APPS = {"accounts", "contacts", "inbox", "memory", "channels_app", "ai_agent", "web"}
+OUR_APPS = {"accounts", "contacts", "inbox", "memory", "channels_app", "ai_agent", "reports", "integrations", "web"}
 
 
 @receiver(post_save, sender=User, dispatch_uid="accounts.user_saved_access")

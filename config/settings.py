@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "channels_app",
     "ai_agent",
     "reports",
+    "integrations",
     "web",
 ]
 
@@ -179,8 +180,11 @@ CELERY_TASK_ROUTES = {
     "ai_agent.tasks.analyze_message": {"queue": "ai"},
     "ai_agent.tasks.refresh_note": {"queue": "ai"},
     "ai_agent.tasks.run_agent_turn": {"queue": "ai"},
+    # integrations: a slow receiver waits in its own queue, never in front of a customer's message
+    "integrations.tasks.fanout_event": {"queue": "webhooks"},
+    "integrations.tasks.deliver_webhook": {"queue": "webhooks"},
 }
-WORKER_QUEUES = ("inbound", "outbound", "ai", "celery")
+WORKER_QUEUES = ("inbound", "outbound", "ai", "webhooks", "celery")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A task a killed worker held comes back after the visibility timeout: just above the longest time limit (the
 # playbooks' 300 s), so nothing waits an hour, and above every retry countdown (at most 80 s), so no task held
@@ -208,7 +212,10 @@ CELERY_BEAT_SCHEDULE = {
     "unowned-sweeper": {"task": "inbox.tasks.sweep_unowned", "schedule": 60.0},
     "notification-digest": {"task": "inbox.tasks.mail_digests", "schedule": 600.0},
     "reports-rollup": {"task": "reports.tasks.refresh_reports", "schedule": 300.0},
+    "webhooks-due": {"task": "integrations.tasks.send_due_webhooks", "schedule": 30.0},
 }
+# A webhook subscription turns itself off after this many failed attempts in a row (admins are told).
+WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=15)
 # How long work may wait before a sweeper re-queues it (the broker was down, or a task was lost).
 INBOUND_SWEEP_AFTER_SECONDS = env.int("INBOUND_SWEEP_AFTER_SECONDS", default=30)
 OUTBOUND_SWEEP_AFTER_SECONDS = env.int("OUTBOUND_SWEEP_AFTER_SECONDS", default=120)

@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include("ai_agent.urls")),
     path("api/v1/", include("channels_app.api_urls")),
     path("api/v1/", include("reports.urls")),
+    path("api/v1/", include("integrations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Unknown API paths answer in the API's JSON error shape (also with DEBUG on), not with an HTML page.

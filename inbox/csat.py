@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.errors import Conflict, ServiceError
 from accounts.models import Account, User
 
+from . import events
 from .models import Channel, Conversation, CsatSurvey
 
 ANSWER_WINDOW = timedelta(days=7)  # a digit later than this is just a message
@@ -86,6 +87,7 @@ def digit_answer(contact_id: int, inbox_id: int, body: str, at: datetime) -> Csa
     survey.comment = match.group(2).strip()[:2000]
     survey.rated_at = at
     survey.save(update_fields=["rating", "comment", "rated_at"])
+    _announce(survey)
     return survey
 
 
@@ -103,4 +105,19 @@ def survey_answer(*, token: str, rating: int, comment: str = "") -> CsatSurvey:
     survey.comment = comment.strip()[:2000]
     survey.rated_at = timezone.now()
     survey.save(update_fields=["rating", "comment", "rated_at"])
+    _announce(survey)
     return survey
+
+
+def _announce(survey: CsatSurvey) -> None:
+    events.announce(survey.account_id, survey.inbox_id, "csat.created", {
+        "csat": {
+            "id": survey.pk,
+            "conversation_id": survey.conversation_id,
+            "contact_id": survey.contact_id,
+            "channel": survey.channel,
+            "rating": survey.rating,
+            "comment": survey.comment,
+            "rated_at": survey.rated_at.isoformat() if survey.rated_at else None,
+        }
+    })  # fmt: skip

@@ -267,6 +267,7 @@ class NotificationKind(models.TextChoices):
     HANDOFF = "handoff", "Handed over by the AI agent"
     SNOOZE = "snooze", "Snooze ended"
     ESCALATION = "escalation", "Waiting too long"
+    INTEGRATION = "integration", "An integration turned off"
 
 
 class Notification(models.Model):

@@ -269,6 +269,7 @@ def _message_payload(message: Message) -> dict[str, Any]:
         "conversation_id": message.conversation_id,
         "message": {
             "id": message.pk,
+            "contact_id": message.contact_id,
             "direction": message.direction,
             "kind": message.kind,
             "channel": message.channel,

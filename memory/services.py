@@ -407,6 +407,24 @@ def handoff_record(
     )
     inboxes = sorted({handoff.from_inbox_id, handoff.to_inbox_id})
     _publish(account, inboxes, conversation.contact_id, "handoff", conversation_id=conversation.pk)
+    events.announce(account.pk, handoff.to_inbox_id, "handoff.created", {
+        "handoff": {
+            "id": handoff.pk,
+            "conversation_id": conversation.pk,
+            "contact_id": conversation.contact_id,
+            "from_inbox_id": handoff.from_inbox_id,
+            "to_inbox_id": handoff.to_inbox_id,
+            "to_user_id": handoff.to_user_id,
+            "from_party": handoff.from_party,
+            "reason": handoff.reason,
+            "what_was_done": handoff.what_was_done,
+            "missing": handoff.missing,
+            "suggested_next_step": handoff.suggested_next_step,
+            "suggested_channel": handoff.suggested_channel,
+            "sentiment_label": handoff.sentiment_label,
+            "created_at": handoff.created_at.isoformat(),
+        }
+    })  # fmt: skip
     return handoff
 
 

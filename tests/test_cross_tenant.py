@@ -20,6 +20,7 @@ from channels_app.models import ChannelEndpoint, InboundEvent
 from inbox.attachments import IncomingFile
 from inbox.models import Attachment, CannedResponse, Label, Notification, SavedFilter
 from inbox.services import inbox_member_add
+from integrations.models import WebhookDelivery, WebhookSubscription
 from memory.services import fact_definition_create, fact_set
 from tests.conftest import Tenant, make_tenant
 from tests.factories import InboxFactory, inbound
@@ -107,6 +108,7 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     "label": lambda w: Label.objects.create(account=w.tenant.account, name="VIP").pk,
     "canned": lambda w: CannedResponse.objects.create(account=w.tenant.account, shortcut="hi", body="Hello").pk,
     "saved-view": lambda w: SavedFilter.objects.create(account=w.tenant.account, user=w.tenant.admin, name="x").pk,
+    "webhook": lambda w: _webhook(w).pk,
     "playbook": lambda w: (
         Playbook.objects.create(
             account=w.tenant.account, inbox=w.inbox, name="p", trigger="waiting", after_minutes=60, action="resolve"
@@ -121,7 +123,20 @@ FOREIGN_KWARG: dict[str, Callable[[World], Any]] = {
     "conversation_id": lambda w: w.message.conversation_id,
     "inbox_id": lambda w: w.inbox.pk,
     "message_id": lambda w: w.message.pk,
+    "delivery_id": lambda w: (
+        WebhookDelivery.objects.create(
+            account=w.tenant.account, subscription=_webhook(w), event_id="evt_x", event="ping"
+        ).pk
+    ),
 }
+
+
+def _webhook(w: World) -> WebhookSubscription:
+    return WebhookSubscription.objects.get_or_create(
+        account=w.tenant.account, url="https://example.com/hook", defaults={"events": ["message.created"]}
+    )[0]
+
+
 # Routes outside /api/v1/accounts/<id>/ that anyone signed in may call, or anyone at all.
 NOT_TENANT_SCOPED = {"me"}
 

@@ -9,7 +9,17 @@ until it does."""
 
 from django.db import migrations
 
-OUR_APPS = ("accounts_", "contacts_", "inbox_", "memory_", "channels_app_", "ai_agent_", "reports_", "web_")
+OUR_APPS = (
+    "accounts_",
+    "contacts_",
+    "inbox_",
+    "memory_",
+    "channels_app_",
+    "ai_agent_",
+    "reports_",
+    "integrations_",
+    "web_",
+)
 POLICY = (
     "CREATE POLICY tenant_wall ON {table} TO continuum_app "
     "USING ({column} = nullif(current_setting('continuum.account_id', true), '')::bigint) "

@@ -1,0 +1,30 @@
+"""Webhook work for Celery: fan an event out to its subscriptions, send one delivery, and (beat) send what is due."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from accounts.tenant_db import tenant_task
+
+from . import webhooks
+
+
+@shared_task(acks_late=True)
+@tenant_task
+def fanout_event(account_id: int, event: str, data: dict[str, Any]) -> int:
+    return len(webhooks.fanout(account_id, event, data))
+
+
+@shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
+def deliver_webhook(delivery_id: int) -> str | None:
+    return webhooks.deliver(delivery_id)
+
+
+@shared_task
+def send_due_webhooks() -> int:
+    due = webhooks.due_deliveries()
+    for pk in due:
+        deliver_webhook.delay(pk)
+    return len(due)

@@ -1,0 +1,10 @@
+"""API routes of the integrations, under /api/v1/."""
+
+from accounts.api_base import ApiRouter
+
+from . import api
+
+router = ApiRouter()
+router.register(r"accounts/(?P<account_id>\d+)/webhooks", api.WebhookViewSet, basename="webhook")
+
+urlpatterns = router.urls
