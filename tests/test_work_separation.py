@@ -30,12 +30,13 @@ def test_inbound_outbound_and_ai_have_their_own_queues_and_pools() -> None:
         assert _queue(f"ai_agent.tasks.{task}") == "ai"
     procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
     pools = {name: cmd.split("--queues ")[1].split()[0] for name, cmd in procfile.items() if "--queues" in cmd}
-    assert pools == {"inbound": "inbound,celery", "outbound": "outbound", "ai": "ai"}
+    assert _queue("integrations.tasks.deliver_webhook") == "webhooks"  # a slow receiver waits on its own queue
+    assert pools == {"inbound": "inbound,celery", "outbound": "outbound,webhooks", "ai": "ai"}
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     served = {name: svc["command"][svc["command"].index("--queues") + 1] for name, svc in compose.items()
               if "--queues" in (svc.get("command") or [])}  # fmt: skip
-    assert served == {"worker-inbound": "inbound,celery", "worker-outbound": "outbound", "worker-ai": "ai"}
-    assert set(settings.WORKER_QUEUES) == {"inbound", "outbound", "ai", "celery"}
+    assert served == {"worker-inbound": "inbound,celery", "worker-outbound": "outbound,webhooks", "worker-ai": "ai"}
+    assert set(settings.WORKER_QUEUES) == {"inbound", "outbound", "ai", "webhooks", "celery"}
 
 
 @pytest.mark.django_db(transaction=True)

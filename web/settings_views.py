@@ -7,6 +7,8 @@ validation, role checks and audit entries apply exactly as they do for scripts."
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpResponse
 from django.shortcuts import render
 
@@ -162,5 +164,35 @@ def labels(request: ConsoleRequest) -> HttpResponse:
             .order_by("shortcut", "id"),
             "inboxes": console.inboxes,
             "variables": [f"{{{{{obj}.{attr}}}}}" for obj, attrs in VARIABLES.items() for attr in attrs],
+        },
+    )
+
+
+@console_page(admin=True)
+def integrations(request: ConsoleRequest) -> HttpResponse:
+    """Outbound webhooks: the subscriptions, each with its latest deliveries (answer, error, replay)."""
+    from integrations.models import WebhookDelivery, WebhookEvent, WebhookSubscription
+    from integrations.webhooks import disable_after
+
+    console = request.console
+    subscriptions = list(WebhookSubscription.objects.filter(account=console.account).order_by("id"))
+    recent: dict[int, list[WebhookDelivery]] = {s.pk: [] for s in subscriptions}
+    if subscriptions:
+        # the latest 10 of each subscription, in one query
+        ranked = (
+            WebhookDelivery.objects.filter(account=console.account, subscription__in=subscriptions)
+            .annotate(rank=Window(RowNumber(), partition_by=[F("subscription_id")], order_by=F("created_at").desc()))
+            .filter(rank__lte=10)
+            .order_by("subscription_id", "-created_at", "-id")
+        )
+        for delivery in ranked:
+            recent[delivery.subscription_id].append(delivery)
+    return render(
+        request,
+        "web/settings/integrations.html",
+        {
+            "subscriptions": [(s, recent[s.pk]) for s in subscriptions],
+            "events": WebhookEvent.choices,
+            "disable_after": disable_after(),
         },
     )

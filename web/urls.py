@@ -27,6 +27,7 @@ urlpatterns = [
     path(S + "tokens/", settings_views.tokens, name="settings-tokens"),
     path(S + "audit/", settings_views.audit, name="settings-audit"),
     path(S + "labels/", settings_views.labels, name="settings-labels"),
+    path(S + "integrations/", settings_views.integrations, name="settings-integrations"),
     path(A + "notifications/", views.notifications_view, name="notifications"),
     path(A + "reports/", views.reports_view, name="reports"),
     path(A + "contacts/", views.contacts_view, name="contacts"),
