@@ -2,7 +2,7 @@
 
 from accounts.api_base import ApiRouter
 
-from . import api
+from . import api, api_sandbox
 
 router = ApiRouter()
 router.register(
@@ -10,5 +10,7 @@ router.register(
 )
 
 router.register(r"accounts/(?P<account_id>\d+)/inbound-events", api.InboundEventViewSet, basename="inbound-event")
+
+router.register(r"accounts/(?P<account_id>\d+)/sandbox", api_sandbox.SandboxViewSet, basename="sandbox")
 
 urlpatterns = router.urls

@@ -83,3 +83,25 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key} ({self.status})"
+
+
+class SandboxMessage(models.Model):
+    """What passed through the channel sandbox's simulated carrier and mail server: the customer's side of an SMS,
+    WhatsApp, call or email conversation, as the simulator page shows it. Never sent anywhere."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(ChannelEndpoint, on_delete=models.CASCADE, related_name="+")
+    direction = models.CharField(max_length=3)  # "in" (the customer to the business) or "out"
+    channel = models.CharField(max_length=16)  # sms, whatsapp, voice, email
+    customer = models.CharField(max_length=320)  # the customer's number or address, normalized
+    body = models.TextField(blank=True)
+    subject = models.CharField(max_length=300, blank=True)
+    provider_id = models.CharField(max_length=64, blank=True)  # the simulated SM/CA sid or Message-ID
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=now)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "customer", "created_at"], name="sandbox_customer")]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.channel} {self.customer}"

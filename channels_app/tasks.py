@@ -610,3 +610,12 @@ def _deliver_call(task, message: Message, fail) -> str:  # type: ignore[no-untyp
     Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=sid)
     message_set_delivery(account=message.account, message=message, status=DeliveryStatus.SENT)
     return "calling"
+
+
+@shared_task(acks_late=True)
+def sandbox_callback(endpoint_id: int, kind: str, fields: dict[str, str]) -> int:
+    """The channel sandbox's carrier reporting back (a message sent and delivered, a call ended) through the
+    signed webhook, as Twilio would a second later."""
+    from . import sandbox
+
+    return sandbox.callback(endpoint_id, kind, fields)

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Account, User
+from channels_app.sandbox import sandbox_enable
 from contacts.services import contact_merge, contact_resolve
 from inbox.models import Conversation, Inbox
 from inbox.services import (
@@ -61,6 +62,9 @@ def seed_demo_inbox(*, account: Account, admin: User, agents: list[User]) -> Non
     for inbox, members in ((support, [dana, sam]), (sales, [dana]), (billing, [sam])):
         for user in members:
             inbox_member_add(account=account, actor=admin, inbox=inbox, user=user)
+    # SMS, WhatsApp, voice and email for Support through the channel sandbox: replies are delivered to the
+    # simulator page (/a/<id>/sandbox/), never to the internet
+    sandbox_enable(account=account, actor=admin, inbox=support)
 
     now = timezone.now()
     maria_chat = contact_resolve(account=account, kind="webchat", raw_address="visitor-maria-7f3a", name="Maria Lopez")

@@ -32,4 +32,6 @@ urlpatterns = [
     path(A + "reports/", views.reports_view, name="reports"),
     path(A + "contacts/", views.contacts_view, name="contacts"),
     path(A + "labels.css", views.labels_css, name="labels-css"),
+    path(A + "sandbox/", views.sandbox_view, name="sandbox"),
+    path(A + "sandbox/transcript", views.sandbox_transcript, name="sandbox-transcript"),
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from accounts.errors import ServiceError
 from accounts.models import Account
 from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
@@ -550,5 +552,68 @@ def contacts_view(request: ConsoleRequest) -> HttpResponse:
             "contacts": contacts[:CONTACTS_PAGE],
             "query": query,
             "next_offset": offset + CONTACTS_PAGE if len(contacts) > CONTACTS_PAGE else None,
+        },
+    )
+
+
+SANDBOX_DEFAULTS = {"phone": "+1 312 555 0142", "email": "maria@example.com", "name": "Maria Lopez"}
+
+
+def _sandbox_customer(request: ConsoleRequest) -> dict[str, str]:
+    """Who the person plays: from the query, else the demo customer; phone and email normalized when they can be."""
+    from contacts.addresses import normalize_email, normalize_phone
+
+    chosen = {key: request.GET.get(key, default).strip()[:320] for key, default in SANDBOX_DEFAULTS.items()}
+    try:
+        chosen["phone_e164"] = normalize_phone(chosen["phone"], region=request.console.account.default_region)
+    except ServiceError:
+        chosen["phone_e164"] = ""
+    try:
+        chosen["email_normal"] = normalize_email(chosen["email"])
+    except ServiceError:
+        chosen["email_normal"] = ""
+    return chosen
+
+
+def _sandbox_messages(request: ConsoleRequest, customer: dict[str, str]) -> list[Any]:
+    from channels_app.sandbox import transcript
+
+    rows = []
+    for address in (customer["phone_e164"], customer["email_normal"]):
+        if address:
+            rows += transcript(account=request.console.account, customer=address)
+    return sorted(rows, key=lambda m: (m.created_at, m.pk))
+
+
+@console_page()
+def sandbox_view(request: ConsoleRequest) -> HttpResponse:
+    """The channel sandbox: play a customer on SMS, WhatsApp, a phone call and email, and see what the team's
+    replies look like on the customer's side."""
+    from channels_app.sandbox import sandbox_endpoints
+
+    console = request.console
+    customer = _sandbox_customer(request)
+    return render(
+        request,
+        "web/sandbox.html",
+        {
+            "endpoints": sandbox_endpoints(console.account),
+            "customer": customer,
+            "sandbox_messages": _sandbox_messages(request, customer),
+            "query": urlencode({k: customer[k] for k in SANDBOX_DEFAULTS}),
+        },
+    )
+
+
+@console_page()
+def sandbox_transcript(request: ConsoleRequest) -> HttpResponse:
+    customer = _sandbox_customer(request)
+    return render(
+        request,
+        "web/_sandbox_transcript.html",
+        {
+            "customer": customer,
+            "sandbox_messages": _sandbox_messages(request, customer),
+            "query": urlencode({k: customer[k] for k in SANDBOX_DEFAULTS}),
         },
     )

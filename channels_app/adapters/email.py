@@ -39,6 +39,7 @@ from accounts import outbound
 from accounts.errors import ServiceError
 from accounts.text import clean_text
 
+from .. import sandbox
 from ..credentials import credentials_get
 from ..models import ChannelEndpoint
 
@@ -516,6 +517,8 @@ def new_message_id(endpoint: ChannelEndpoint) -> str:
 
 
 def _connection(endpoint: ChannelEndpoint) -> Any:
+    if sandbox.is_sandbox(endpoint):  # the sandbox's mail server keeps it for the simulator page
+        return sandbox.SandboxEmailBackend(endpoint=endpoint)
     credentials = credentials_get(endpoint)
     if not credentials.get("smtp_host"):
         return get_connection()
@@ -533,6 +536,8 @@ def _connection(endpoint: ChannelEndpoint) -> Any:
 def check(endpoint: ChannelEndpoint) -> str:
     """What an admin should know about the endpoint; logs in to its SMTP server when it has one."""
     inbound = f"Send an email to {endpoint.address} to check the inbound route."
+    if sandbox.is_sandbox(endpoint):
+        return "A sandbox mailbox: play the customer on the Sandbox page; nothing is sent to the internet."
     if not credentials_get(endpoint).get("smtp_host"):
         return f"Replies go out through the server's email settings. {inbound}"
     connection = _connection(endpoint)

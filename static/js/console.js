@@ -690,12 +690,30 @@
     pickCanned($("#composer-body"), cannedItems[Number(option.dataset.index)]);
   });
 
+  // --- Regions that poll (data-poll="ms"): a page fed by something other than the socket (the channel sandbox)
+
+  const polls = {};
+  function startPolls() {
+    $$("[data-poll][id]").forEach((el) => {
+      if (polls[el.id]) return;
+      polls[el.id] = setInterval(() => {
+        if (!document.getElementById(el.id)) {
+          clearInterval(polls[el.id]);
+          delete polls[el.id];
+        } else if (!document.hidden) {
+          refresh(el.id, 0);
+        }
+      }, Math.max(1000, Number(el.dataset.poll) || 2000));
+    });
+  }
+
   // --- Start, and again after every boosted navigation -------------------------------------------------------
 
   function start() {
     if (!$("input.pick:checked")) picks.clear();  // a new page: no selection carried over
     connect();
     scrollThread();
+    startPolls();
   }
 
   document.addEventListener("DOMContentLoaded", start);
