@@ -29,8 +29,15 @@ class UserSerializer(serializers.ModelSerializer[User]):
 class AccountSerializer(serializers.ModelSerializer[Account]):
     class Meta:
         model = Account
-        fields = ["id", "name", "default_region", "timezone", "created_at"]
+        fields = ["id", "name", "default_region", "timezone", "retention_months", "created_at"]
         read_only_fields = ["id", "created_at"]
+        extra_kwargs = {
+            "retention_months": {
+                "min_value": 1,
+                "max_value": 240,
+                "help_text": "delete conversations inactive for this many months (null: keep forever)",
+            }
+        }
 
     def validate_default_region(self, value: str) -> str:
         import phonenumbers
@@ -93,6 +100,14 @@ class AccountViewSet(mixins.RetrieveModelMixin, mixins.UpdateModelMixin, Account
 
     def get_object(self) -> Account:
         return self.account
+
+    def perform_update(self, serializer: Any) -> None:
+        before = {field: getattr(self.account, field) for field in serializer.validated_data}
+        account = serializer.save()
+        changed = {f: [before[f], getattr(account, f)] for f in before if before[f] != getattr(account, f)}
+        if changed:  # a retention change decides what gets deleted: always on record
+            services.audit_log_record(account=account, actor=self.user, action="account.updated", target=account,
+                             data={"changed": changed})  # fmt: skip
 
 
 class MemberSerializer(serializers.ModelSerializer[Membership]):

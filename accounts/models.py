@@ -18,6 +18,8 @@ class Account(models.Model):
     # ISO 3166 region used to read phone numbers typed without a country code.
     default_region = models.CharField(max_length=2, default="US")
     timezone = models.CharField(max_length=64, default="UTC")
+    # Conversations whose last activity is older than this many months are deleted by beat (empty: kept forever).
+    retention_months = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
 
     def __str__(self) -> str:

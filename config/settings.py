@@ -213,6 +213,7 @@ CELERY_BEAT_SCHEDULE = {
     "notification-digest": {"task": "inbox.tasks.mail_digests", "schedule": 600.0},
     "reports-rollup": {"task": "reports.tasks.refresh_reports", "schedule": 300.0},
     "webhooks-due": {"task": "integrations.tasks.send_due_webhooks", "schedule": 30.0},
+    "retention": {"task": "integrations.tasks.apply_retention", "schedule": 6 * 3600.0},
 }
 # A webhook subscription turns itself off after this many failed attempts in a row (admins are told).
 WEBHOOK_DISABLE_AFTER = env.int("WEBHOOK_DISABLE_AFTER", default=15)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, pagination, serializers, status
 from rest_framework.decorators import action
@@ -13,8 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import AccountScopedViewSet
+from accounts.errors import ServiceError
+from accounts.services import audit_log_record
+from contacts.models import Contact
 
-from . import webhooks
+from . import privacy, webhooks
 from .models import WebhookDelivery, WebhookSubscription
 
 ALL_ACTIONS = {"list", "retrieve", "create", "partial_update", "destroy", "rotate_secret", "test", "deliveries",
@@ -136,3 +142,53 @@ class WebhookViewSet(
             raise NotFound("No such delivery of this webhook.")
         again = webhooks.replay(account=self.account, actor=self.user, delivery=delivery)
         return Response(DeliverySerializer(again).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DataRequestViewSet(AccountScopedViewSet):
+    """The customer's data (admins): every contact as CSV, one contact's whole history and memory as JSON, and
+    erasing a contact with everything they left (docs/data-requests.md)."""
+
+    queryset = Contact.objects.none()
+    serializer_class = serializers.Serializer
+    admin_actions = {"contacts_csv", "contact_export", "contact_erase"}
+
+    def scoped_queryset(self) -> QuerySet[Contact]:
+        return Contact.objects.filter(account=self.account)
+
+    def _contact(self, contact_id: str) -> Contact:
+        contact = Contact.objects.filter(account=self.account, pk=int(contact_id)).first()
+        if contact is None:
+            raise NotFound("No such contact.")
+        if contact.merged_into_id:  # a merged contact's data lives with the contact it was merged into
+            raise NotFound("This contact was merged into another; export or erase that one.")
+        return contact
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=False, methods=["get"], url_path="contacts.csv")
+    def contacts_csv(self, request: Request, *args: Any, **kwargs: Any) -> StreamingHttpResponse:
+        response = StreamingHttpResponse(privacy.contacts_csv(account=self.account), content_type="text/csv")
+        stamp = timezone.now().strftime("%Y%m%d")
+        response["Content-Disposition"] = f'attachment; filename="contacts-{stamp}.csv"'
+        audit_log_record(account=self.account, actor=self.user, action="contacts.exported")
+        return response
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["get"], url_path=r"contacts/(?P<contact_id>\d+)/export")
+    def contact_export(self, request: Request, *args: Any, contact_id: str, **kwargs: Any) -> Response:
+        contact = self._contact(contact_id)
+        data = privacy.contact_export(account=self.account, actor=self.user, contact=contact)
+        response = Response(data)
+        if request.query_params.get("download") in {"1", "true"}:
+            response["Content-Disposition"] = f'attachment; filename="contact-{contact.pk}.json"'
+        return response
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @action(detail=False, methods=["post"], url_path=r"contacts/(?P<contact_id>\d+)/erase")
+    def contact_erase(self, request: Request, *args: Any, contact_id: str, **kwargs: Any) -> Response:
+        contact = self._contact(contact_id)
+        if request.data.get("confirm") != contact.name and request.data.get("confirm") != str(contact.pk):
+            raise ServiceError(
+                "Type the customer's name (or id) in confirm: erasing cannot be undone.", field="confirm"
+            )
+        counts = privacy.contact_erase(account=self.account, actor=self.user, contact=contact)
+        return Response({"erased": counts})

@@ -28,3 +28,11 @@ def send_due_webhooks() -> int:
     for pk in due:
         deliver_webhook.delay(pk)
     return len(due)
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+def apply_retention() -> dict[int, int]:
+    """Beat, daily: each account's retention (conversations inactive longer than its setting are deleted)."""
+    from .privacy import retention_apply_all
+
+    return retention_apply_all()

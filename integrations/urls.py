@@ -7,4 +7,6 @@ from . import api
 router = ApiRouter()
 router.register(r"accounts/(?P<account_id>\d+)/webhooks", api.WebhookViewSet, basename="webhook")
 
+router.register(r"accounts/(?P<account_id>\d+)/data", api.DataRequestViewSet, basename="data-request")
+
 urlpatterns = router.urls
