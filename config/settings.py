@@ -99,6 +99,10 @@ OTP_TOTP_ISSUER = "Continuum"
 # Password reset requests (accounts.auth_views): per client address and per email asked for.
 PASSWORD_RESET_RATE_PER_ADDRESS = env.str("PASSWORD_RESET_RATE_PER_ADDRESS", default="10/h")
 PASSWORD_RESET_RATE_PER_EMAIL = env.str("PASSWORD_RESET_RATE_PER_EMAIL", default="3/h")
+# Self-serve sign-up (/auth/signup/): on unless an operator runs a closed deployment; throttled like resets.
+SIGNUP_ENABLED = env.bool("SIGNUP_ENABLED", default=True)
+SIGNUP_RATE_PER_ADDRESS = env.str("SIGNUP_RATE_PER_ADDRESS", default="10/h")
+SIGNUP_RATE_PER_EMAIL = env.str("SIGNUP_RATE_PER_EMAIL", default="3/h")
 
 ROOT_URLCONF = env.str("ROOT_URLCONF", default="config.urls")  # benchmarks add their baseline views
 WSGI_APPLICATION = "config.wsgi.application"

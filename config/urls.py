@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api_base import json_error_view
 from accounts.auth_views import ThrottledPasswordResetView
-from web import two_factor_views
+from web import signup_views, two_factor_views
 from web.csat_views import csat_page
 
 from .health import healthz
@@ -30,6 +30,8 @@ urlpatterns = [
     re_path(r"^api/", json_error_view(404, "not_found", "No API endpoint at this path; see /api/docs/.")),
     path("auth/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("auth/password_reset/", ThrottledPasswordResetView.as_view(), name="password_reset"),
+    path("auth/signup/", signup_views.signup, name="signup"),
+    path("auth/signup/confirm/<str:token>/", signup_views.signup_confirm, name="signup-verify"),
     path("auth/two-factor/", two_factor_views.two_factor_setup, name="two-factor"),
     path("auth/two-factor/disable/", two_factor_views.two_factor_disable, name="two-factor-disable"),
     path("auth/two-factor/verify/", two_factor_views.two_factor_verify, name="two-factor-verify"),

@@ -33,5 +33,6 @@ urlpatterns = [
     path(A + "contacts/", views.contacts_view, name="contacts"),
     path(A + "labels.css", views.labels_css, name="labels-css"),
     path(A + "sandbox/", views.sandbox_view, name="sandbox"),
+    path(A + "welcome/", views.welcome_view, name="welcome"),
     path(A + "sandbox/transcript", views.sandbox_transcript, name="sandbox-transcript"),
 ]

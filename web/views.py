@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 
 from accounts.errors import ServiceError
-from accounts.models import Account
+from accounts.models import Account, Membership
 from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
 from contacts.models import Contact, IdentityKind
@@ -615,5 +615,41 @@ def sandbox_transcript(request: ConsoleRequest) -> HttpResponse:
             "customer": customer,
             "sandbox_messages": _sandbox_messages(request, customer),
             "query": urlencode({k: customer[k] for k in SANDBOX_DEFAULTS}),
+        },
+    )
+
+
+@console_page(admin=True)
+def welcome_view(request: ConsoleRequest) -> HttpResponse:
+    """The setup checklist of a new account: the website chat (snippet and a preview to try it), teammates, a
+    channel (or the sandbox), the AI agent, business hours; each ticked from what the account has."""
+    from ai_agent.models import AgentSettings
+    from channels_app.endpoints import endpoint_urls
+    from channels_app.models import ChannelEndpoint
+    from inbox.models import Message
+
+    console = request.console
+    account = console.account
+    endpoints = list(ChannelEndpoint.objects.filter(account=account, enabled=True).select_related("inbox"))
+    widget = next((e for e in endpoints if e.kind == "webchat"), None)
+    inbox = widget.inbox if widget else (console.inboxes[0] if console.inboxes else None)
+    steps = {
+        "chat": Message.objects.filter(account=account, channel="webchat", direction="in").exists(),
+        "team": Membership.objects.filter(account=account).count() > 1,
+        "channel": any(e.kind != "webchat" for e in endpoints),
+        "ai": AgentSettings.objects.filter(account=account, enabled=True).exists(),
+        "hours": bool(inbox and inbox.business_hours),
+    }
+    return render(
+        request,
+        "web/welcome.html",
+        {
+            "widget": widget,
+            "snippet": endpoint_urls(widget)["script"][1] if widget else "",
+            "inbox": inbox,
+            "steps": steps,
+            "done": sum(steps.values()),
+            "total": len(steps),
+            "sandbox": any(e.options.get("sandbox") for e in endpoints),
         },
     )
