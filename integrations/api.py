@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, pagination, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,8 +21,8 @@ from accounts.errors import ServiceError
 from accounts.services import audit_log_record
 from contacts.models import Contact
 
-from . import privacy, webhooks
-from .models import WebhookDelivery, WebhookSubscription
+from . import imports, privacy, webhooks
+from .models import ContactImport, ImportState, WebhookDelivery, WebhookSubscription
 
 ALL_ACTIONS = {"list", "retrieve", "create", "partial_update", "destroy", "rotate_secret", "test", "deliveries",
                "replay"}  # fmt: skip
@@ -192,3 +193,60 @@ class DataRequestViewSet(AccountScopedViewSet):
             )
         counts = privacy.contact_erase(account=self.account, actor=self.user, contact=contact)
         return Response({"erased": counts})
+
+
+class ContactImportSerializer(serializers.ModelSerializer[ContactImport]):
+    preview = serializers.SerializerMethodField(help_text="the first rows, while the mapping is chosen")
+
+    class Meta:
+        model = ContactImport
+        fields = [
+            *("id", "filename", "headers", "mapping", "state", "total_rows", "processed_rows", "created_count"),
+            *("matched_count", "refused_count", "report", "error", "created_at", "finished_at", "preview"),
+        ]
+        read_only_fields = fields
+
+    def get_preview(self, contact_import: ContactImport) -> list[list[str]]:
+        return imports.preview(contact_import) if contact_import.state == ImportState.MAPPING else []
+
+
+class ContactImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AccountScopedViewSet):
+    """Contacts from a CSV (admins): upload it (`file`), check the guessed column mapping, start; poll for progress
+    and the report of what was matched or refused."""
+
+    serializer_class = ContactImportSerializer
+    queryset = ContactImport.objects.none()
+    admin_actions = {"list", "retrieve", "create", "start"}
+    parser_classes = [MultiPartParser, JSONParser]
+    pagination_class = NewestFirst
+
+    def scoped_queryset(self) -> QuerySet[ContactImport]:
+        return ContactImport.objects.filter(account=self.account).defer("content")
+
+    @extend_schema(
+        request={"multipart/form-data": inline_serializer("ContactImportUpload", {"file": serializers.FileField()})},
+        responses={201: ContactImportSerializer},
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ServiceError("Attach the CSV as `file`.", field="file")
+        contact_import = imports.import_upload(
+            account=self.account, actor=self.user, filename=upload.name or "contacts.csv", raw=upload.read()
+        )
+        return Response(ContactImportSerializer(contact_import).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=inline_serializer(
+            "ContactImportStart", {"mapping": serializers.DictField(child=serializers.CharField())}
+        ),
+        responses={202: ContactImportSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        mapping = request.data.get("mapping") or {}
+        if not isinstance(mapping, dict):
+            raise ServiceError("mapping is an object: {column header: field}.", field="mapping")
+        contact_import = ContactImport.objects.get(pk=self.get_object().pk)
+        imports.import_queue(contact_import=contact_import, mapping={str(k): str(v) for k, v in mapping.items()})
+        return Response(ContactImportSerializer(contact_import).data, status=status.HTTP_202_ACCEPTED)

@@ -69,3 +69,36 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id} ({self.state})"
+
+
+class ImportState(models.TextChoices):
+    MAPPING = "mapping", "Waiting for the column mapping"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ContactImport(models.Model):
+    """A CSV of contacts: uploaded, mapped column by column, then imported row by row with a report of what was
+    created, matched to an existing contact (and completed) or refused, and why."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    filename = models.CharField(max_length=200, blank=True)
+    content = models.TextField()  # the decoded CSV, kept until the import is done
+    headers = models.JSONField(default=list)
+    mapping = models.JSONField(default=dict)  # column header -> name, phone, email, whatsapp, labels, attribute:<key>
+    state = models.CharField(max_length=10, choices=ImportState.choices, default=ImportState.MAPPING)
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    matched_count = models.PositiveIntegerField(default=0)
+    refused_count = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=list)  # [{"row": n, "outcome": "matched"|"refused"|..., "detail": "..."}]
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.filename} ({self.state})"

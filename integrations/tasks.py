@@ -36,3 +36,22 @@ def apply_retention() -> dict[int, int]:
     from .privacy import retention_apply_all
 
     return retention_apply_all()
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+@tenant_task
+def run_contact_import(account_id: int, import_id: int) -> str:
+    from .imports import import_run
+    from .models import ContactImport, ImportState
+
+    contact_import = ContactImport.objects.filter(
+        account_id=account_id, pk=import_id, state__in=[ImportState.QUEUED, ImportState.RUNNING]
+    ).first()
+    if contact_import is None:
+        return "nothing to do"
+    try:
+        import_run(contact_import)
+    except Exception as exc:
+        ContactImport.objects.filter(pk=import_id).update(state=ImportState.FAILED, error=str(exc)[:300])
+        raise
+    return "done"

@@ -9,4 +9,6 @@ router.register(r"accounts/(?P<account_id>\d+)/webhooks", api.WebhookViewSet, ba
 
 router.register(r"accounts/(?P<account_id>\d+)/data", api.DataRequestViewSet, basename="data-request")
 
+router.register(r"accounts/(?P<account_id>\d+)/contact-imports", api.ContactImportViewSet, basename="contact-import")
+
 urlpatterns = router.urls

@@ -653,3 +653,61 @@ def welcome_view(request: ConsoleRequest) -> HttpResponse:
             "sandbox": any(e.options.get("sandbox") for e in endpoints),
         },
     )
+
+
+@console_page(admin=True)
+def contact_import_view(request: ConsoleRequest) -> HttpResponse:
+    """Upload a CSV of contacts (a plain form post): on success, on to the column mapping."""
+    from integrations.imports import import_upload
+    from integrations.models import ContactImport
+
+    console = request.console
+    error = ""
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise ServiceError("Choose a CSV file.", field="file")
+            made = import_upload(
+                account=console.account, actor=console.user, filename=upload.name or "", raw=upload.read()
+            )
+            return redirect("web:contact-import", account_id=console.account.pk, import_id=made.pk)
+        except ServiceError as exc:
+            error = exc.message
+    recent = ContactImport.objects.filter(account=console.account).defer("content").order_by("-created_at")[:10]
+    return render(request, "web/contact_import.html", {"error": error, "recent": recent}, status=400 if error else 200)
+
+
+@console_page(admin=True)
+def contact_import_detail(request: ConsoleRequest, import_id: int) -> HttpResponse:
+    """Map the columns (then the import starts in a worker), or follow its progress and read its report."""
+    from integrations.imports import FIELDS, import_queue, preview
+    from integrations.models import ContactImport
+
+    console = request.console
+    contact_import = ContactImport.objects.filter(account=console.account, pk=import_id).first()
+    if contact_import is None:
+        raise Http404
+    error = ""
+    if request.method == "POST":
+        mapping = {h: request.POST.get(f"col-{i}", "ignore") for i, h in enumerate(contact_import.headers)}
+        try:
+            import_queue(contact_import=contact_import, mapping=mapping)
+            return redirect("web:contact-import", account_id=console.account.pk, import_id=contact_import.pk)
+        except ServiceError as exc:
+            error = exc.message
+    template = (
+        "web/_import_progress.html" if request.GET.get("part") == "progress" else "web/contact_import_detail.html"
+    )
+    return render(
+        request,
+        template,
+        {
+            "imp": contact_import,
+            "columns": list(enumerate(contact_import.headers)),
+            "fields": FIELDS.items(),
+            "rows": preview(contact_import) if contact_import.state == "mapping" else [],
+            "error": error,
+        },
+        status=400 if error else 200,
+    )

@@ -79,8 +79,13 @@ def mood(score: float | None) -> str:
 
 
 @register.filter
-def get_item(mapping: dict, key: object) -> object:  # type: ignore[type-arg]
-    return mapping.get(key) if mapping else None
+def get_item(mapping: Any, key: object) -> object:
+    """mapping[key] for a dict, or the item at an index of a list (None when there is none)."""
+    if not mapping:
+        return None
+    if isinstance(mapping, list | tuple):
+        return mapping[key] if isinstance(key, int) and 0 <= key < len(mapping) else None
+    return mapping.get(key)
 
 
 @register.filter
