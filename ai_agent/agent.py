@@ -3,6 +3,7 @@ base, ask for the next missing fact (one question at a time), or hand off to a p
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from inbox.routing import next_assignee
 from inbox.services import conversation_hand_to_human, send_message
 from memory.models import Fact
 from memory.selectors import Recall, merge_suggestions, recall
-from memory.services import handoff_record
+from memory.services import fact_renew, handoff_record
 
 from .engines.base import Analysis, Decision, Engine, TurnContext
 from .engines.registry import engine_for
@@ -52,6 +53,7 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
     if decision.action in {"ask", "reply"}:
         decision = _same_person_check(account, conversation) or decision
     meta = {"in_reply_to": message.pk, "engine": engine_name, "persona": settings.persona_name}
+    _renew_confirmed(account, conversation, memory, message, analysis)
     if decision.action == "ask":
         send_message(
             account=account,
@@ -59,7 +61,12 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
             body=decision.text,
             sender_type="ai",
             channel=_reply_channel(message),
-            metadata={**meta, "ai_action": "ask", "key": decision.key},
+            metadata={
+                **meta,
+                "ai_action": "ask",
+                "key": decision.key,
+                **({"confirm": True} if decision.confirm else {}),
+            },
         )
     elif decision.action == "reply":
         send_message(
@@ -73,6 +80,30 @@ def agent_turn(*, account: Account, message: Message, analysis: Analysis, engine
     elif decision.action == "handoff":
         _hand_off(account, conversation, settings, memory, message, decision, engine, now)
     return decision
+
+
+_YES = re.compile(
+    r"^\W*(yes|yep|yeah|yup|correct|that'?s (right|correct)|still (right|correct|the same)|right|exactly|"
+    r"s[ií]|claro|correcto|oui|exact|c'est ([cç]a|bien [cç]a))\b",
+    re.IGNORECASE,
+)
+
+
+def _renew_confirmed(
+    account: Account, conversation: Conversation, memory: Recall, message: Message, analysis: Analysis
+) -> None:
+    """The customer answered "yes" to the AI's "is <value> still your <label>?": the value holds again."""
+    before = (message.created_at, message.pk)
+    earlier = [m for m in memory.history if m.conversation_id == conversation.pk and (m.created_at, m.pk) < before]
+    asked = next((m for m in reversed(earlier) if m.sender_type == "ai"), None)
+    if asked is None or not asked.metadata.get("confirm") or not _YES.match(message.body or ""):
+        return
+    key = asked.metadata.get("key")
+    if any(f.key == key for f in analysis.facts):  # they gave a value: it was recorded as the new one
+        return
+    fact = next((f for f in memory.facts if f.key == key), None)
+    if fact is not None:
+        fact_renew(account=account, fact=fact, source_message=message)
 
 
 def _same_person_check(account: Account, conversation: Conversation) -> Decision | None:

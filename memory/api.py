@@ -460,9 +460,17 @@ class FactDefinitionSerializer(serializers.ModelSerializer[FactDefinition]):
             "value_type",
             "shared",
             "required_before_handoff",
+            "shelf_life_days",
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
+        extra_kwargs = {
+            "shelf_life_days": {
+                "min_value": 1,
+                "max_value": 3650,
+                "help_text": "days after which a value may no longer hold and the AI confirms it (null: never)",
+            }
+        }
 
 
 class FactDefinitionViewSet(

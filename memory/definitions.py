@@ -27,6 +27,7 @@ class Definition:
     builtin: bool = False
     description: str = ""
     value_type: str = "text"  # memory.kinds.KINDS: date (YYYY-MM-DD), number, money, address, phone, email
+    shelf_life_days: int | None = None  # after this, a value is stale: the AI confirms it before relying on it
 
 
 # Contact details are shared by default: every team may greet the customer by name and reach them.
@@ -46,6 +47,7 @@ def _from_row(row: FactDefinition) -> Definition:
         required_before_handoff=row.required_before_handoff,
         description=row.description,
         value_type=row.value_type,
+        shelf_life_days=row.shelf_life_days,
     )
 
 

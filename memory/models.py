@@ -7,6 +7,8 @@ person.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -60,6 +62,9 @@ class FactDefinition(models.Model):
     value_type = models.CharField(max_length=8, choices=KINDS, default="text", help_text=KIND_HELP)
     shared = models.BooleanField(default=False, help_text="Visible to every inbox of the account.")
     required_before_handoff = models.BooleanField(default=False)
+    # After this many days a value may no longer hold (an address after a year): it is marked stale and the AI
+    # asks the customer to confirm it rather than asking from scratch. Empty: it never goes stale.
+    shelf_life_days = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=now)
 
     class Meta:
@@ -95,6 +100,8 @@ class Fact(Authored):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # The customer said the value still holds (the AI asked because it had passed its definition's shelf life).
+    renewed_at = models.DateTimeField(null=True, blank=True)
     superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     changed_at = models.DateTimeField(default=now)
     # Where the value was learned (kept when the source message goes): a shared fact seen from another inbox says
@@ -111,6 +118,11 @@ class Fact(Authored):
 
     def __str__(self) -> str:
         return f"{self.key}={self.value}"
+
+    @property
+    def fresh_since(self) -> datetime:
+        """When the value was last known to hold: learned, confirmed by a person, or renewed by the customer."""
+        return max(t for t in (self.created_at, self.confirmed_at, self.renewed_at) if t is not None)
 
     @property
     def is_shared(self) -> bool:

@@ -88,6 +88,7 @@ class Recall:
     conversation_sentiment: Trend  # the latest conversation's
     handoffs: list[Handoff]
     missing: list[str] = field(default_factory=list)  # required keys with no active fact
+    stale: list[str] = field(default_factory=list)  # keys whose active fact is past its definition's shelf life
 
     @property
     def current_conversation(self) -> Conversation | None:
@@ -109,6 +110,11 @@ def fact_provenance(fact: Fact, *, inbox_ids: Collection[int]) -> dict[str, Any]
             "learned_elsewhere": {"channel": fact.origin_channel, "at": fact.created_at},
         }
     return {"source_message": fact.source_message, "conversation_id": fact.conversation_id, "learned_elsewhere": None}
+
+
+def is_stale(fact: Fact, shelf_life_days: int | None, now: datetime) -> bool:
+    """Past its shelf life since it was last known to hold (learned, confirmed or renewed)."""
+    return bool(shelf_life_days) and now - fact.fresh_since > timedelta(days=shelf_life_days or 0)
 
 
 def channel_known_keys(identities: list[ContactIdentity]) -> set[str]:
@@ -140,6 +146,8 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
     # number an SMS, WhatsApp or call comes from, the address an email comes from. Never asked again.
     known = {f.key for f in facts} | channel_known_keys(small["identities"])
     missing = [d.key for d in definitions.values() if d.required_before_handoff and d.key not in known]
+    now = timezone.now()
+    stale = [f.key for f in facts if (d := definitions.get(f.key)) is not None and is_stale(f, d.shelf_life_days, now)]
     return Recall(
         contact=contact,
         inbox=inbox,
@@ -153,6 +161,7 @@ def recall(*, account: Account, contact: Contact, inbox: Inbox) -> Recall:
         conversation_sentiment=Trend.from_readings(conversation_readings),
         handoffs=handoffs,
         missing=missing,
+        stale=stale,
     )
 
 

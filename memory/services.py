@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -235,14 +236,22 @@ def fact_set(
     return fact
 
 
+RECONFIRM_AFTER = timedelta(hours=1)  # a double click is one confirmation; a later one renews the value
+
+
 @transaction.atomic
 def fact_confirm(*, account: Account, actor: User, fact: Fact) -> Fact:
     _same_account(account, fact)
     fact = Fact.objects.select_for_update().get(pk=fact.pk)
     if fact.status != FactStatus.ACTIVE:
         raise Conflict("Only a current fact can be confirmed; this one was replaced or rejected.", field="fact")
-    if fact.confirmed_by_id is None:
-        fact.confirmed_by = actor
+    # confirming again renews the value (a stale address a person checked by phone): confirmed_at moves on
+    if (
+        fact.confirmed_by_id is None
+        or fact.confirmed_at is None
+        or fact.confirmed_at < timezone.now() - RECONFIRM_AFTER
+    ):
+        fact.confirmed_by = fact.confirmed_by or actor
         fact.confirmed_at = timezone.now()
         fact.save(update_fields=["confirmed_by", "confirmed_at"])
         audit_log_record(
@@ -250,6 +259,21 @@ def fact_confirm(*, account: Account, actor: User, fact: Fact) -> Fact:
         )
         _learn_identity(account, fact, actor)
         _publish(account, _fact_inboxes(account, fact), fact.contact_id, "fact", key=fact.key)
+    return fact
+
+
+@transaction.atomic
+def fact_renew(*, account: Account, fact: Fact, source_message: Message | None = None) -> Fact:
+    """The customer said a stale value still holds (asked by the AI): it is fresh again, as of now."""
+    _same_account(account, fact)
+    fact = Fact.objects.select_for_update().get(pk=fact.pk)
+    if fact.status != FactStatus.ACTIVE:
+        return fact
+    fact.renewed_at = timezone.now()
+    fact.save(update_fields=["renewed_at"])
+    audit_log_record(account=account, actor=None, action="memory.fact_renewed", target=fact,
+                     data={"key": fact.key, "message": source_message.pk if source_message else None})  # fmt: skip
+    _publish(account, _fact_inboxes(account, fact), fact.contact_id, "fact", key=fact.key)
     return fact
 
 

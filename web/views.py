@@ -201,6 +201,9 @@ def _memory_context(request: ConsoleRequest, conversation: Conversation) -> dict
             "label": definitions[fact.key].label if fact.key in definitions else fact.key,
             # a shared fact learned by another team says only where and when, never its source
             "provenance": fact_provenance(fact, inbox_ids={memory.inbox.pk}),
+            "stale": fact.key in memory.stale,
+            "shelf_life": definitions[fact.key].shelf_life_days if fact.key in definitions else None,
+            "channel": fact.source_message.channel if fact.source_message else fact.origin_channel,
         }
         for fact in memory.facts
     ]

@@ -60,6 +60,7 @@ class Decision:
     text: str = ""
     reason: str = ""
     key: str = ""  # the fact asked for
+    confirm: bool = False  # asking whether a stale value still holds, not for a new one
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,18 @@ def decide(
             greeting = settings.greeting.format(persona=settings.persona_name, inbox=memory.inbox.name)
             question = f"{greeting} {question}"
         return Decision("ask", text=question, key=key)
+    # A detail past its shelf life (an address from two years ago): confirm it once rather than ask from scratch
+    # or trust it blindly; "yes" renews it (ai_agent.agent), a new value replaces it.
+    confirmed = {m.metadata.get("key") for m in ai_turns if m.metadata.get("confirm")}
+    confirm = [key for key in memory.stale if key in memory.definitions and key not in confirmed]
+    if confirm and not any(f.key == confirm[0] for f in analysis.facts):
+        key = confirm[0]
+        label = memory.definitions[key].label.lower()
+        question = f"Is {memory.fact_values[key]} still your {label}?"
+        if not ai_turns:
+            greeting = settings.greeting.format(persona=settings.persona_name, inbox=memory.inbox.name)
+            question = f"{greeting} {question}"
+        return Decision("ask", text=question, key=key, confirm=True)
     if "decline" in analysis.intents and not analysis.urgent:
         return Decision("none", reason="The customer declined politely: nothing for a person to do.")
     # a question the knowledge base does not cover; "could someone call me back?" is a request (the note's next step)
