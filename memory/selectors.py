@@ -223,7 +223,8 @@ SELECT
                    WHERE u.id = f.author_user_id),
         'confirmed_by', (SELECT json_build_object('id', u.id, 'name', u.name, 'email', u.email)
                          FROM accounts_user u WHERE u.id = f.confirmed_by_id),
-        'source', (SELECT json_build_object('id', m.id, 'conversation_id', m.conversation_id, 'body', left(m.body, 500),
+        'source', (SELECT json_build_object('id', m.id, 'conversation_id', m.conversation_id, 'channel', m.channel,
+                                            'body', left(m.body, 500),
                                             'created_at', m.created_at)
                    FROM inbox_message m WHERE m.id = f.source_message_id))
      ORDER BY f.past, CASE WHEN f.past = 0 THEN f.key END, f.changed_at DESC, f.id DESC), '[]')

@@ -203,7 +203,7 @@ def _memory_context(request: ConsoleRequest, conversation: Conversation) -> dict
             "provenance": fact_provenance(fact, inbox_ids={memory.inbox.pk}),
             "stale": fact.key in memory.stale,
             "shelf_life": definitions[fact.key].shelf_life_days if fact.key in definitions else None,
-            "channel": fact.source_message.channel if fact.source_message else fact.origin_channel,
+            "channel": fact.origin_channel or (fact.source_message.channel if fact.source_message else ""),
         }
         for fact in memory.facts
     ]
