@@ -9,7 +9,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, pagination, serializers, status
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -20,6 +20,7 @@ from accounts.api_base import AccountScopedViewSet
 from accounts.errors import ServiceError
 from accounts.services import audit_log_record
 from contacts.models import Contact
+from inbox.api_team import NewestFirst
 
 from . import imports, privacy, webhooks
 from .models import ContactImport, ImportState, WebhookDelivery, WebhookSubscription
@@ -54,13 +55,6 @@ class DeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
         fields = ["id", "event_id", "event", "state", "attempts", "next_attempt_at", "response_status",
                   "response_body", "error", "duration_ms", "created_at", "finished_at", "payload"]  # fmt: skip
         read_only_fields = fields
-
-
-class NewestFirst(pagination.CursorPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-    ordering = ("-created_at", "-id")
 
 
 class WebhookViewSet(

@@ -183,3 +183,16 @@ def fake_twilio_for_worker(monkeypatch: pytest.MonkeyPatch, settings: Any) -> It
         settings.TWILIO_API_BASE_URL = fake.url
         settings.PUBLIC_BASE_URL = PUBLIC_BASE
         yield fake
+
+
+@pytest.fixture
+def eager() -> Iterator[None]:
+    """Celery tasks run inline when queued (after commit, with django_capture_on_commit_callbacks), for tests that
+    follow work through the queue without starting a worker."""
+    from config.celery_app import app
+
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = False

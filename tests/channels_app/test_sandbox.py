@@ -4,14 +4,12 @@ never to the internet; the carrier reports delivery through the signed status we
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from channels_app import sandbox
 from channels_app.models import ChannelEndpoint, InboundEvent, SandboxMessage
-from config.celery_app import app
 from contacts.models import ContactIdentity
 from inbox.models import Conversation, Message
 from inbox.services import send_message
@@ -19,15 +17,6 @@ from tests.conftest import Tenant
 from tests.factories import InboxFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = False
 
 
 @pytest.fixture

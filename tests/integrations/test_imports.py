@@ -5,14 +5,12 @@ the console (progress and report) and the management command."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from config.celery_app import app
 from contacts.models import Contact, ContactIdentity
 from inbox.models import ContactLabel
 from integrations import imports
@@ -32,15 +30,6 @@ CSV = (
     "Rosa Diaz;;rosa@example.com;VIP;Diaz & Co\n"
     "Maria again;;MARIA@example.com;;\n"
 ).encode("cp1252")
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = False
 
 
 def test_rows_are_matched_created_or_refused(tenant: Tenant) -> None:

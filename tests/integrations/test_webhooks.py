@@ -13,7 +13,6 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from config.celery_app import app
 from inbox.models import Notification
 from integrations import webhooks
 from integrations.models import WebhookDelivery, WebhookSubscription
@@ -31,15 +30,6 @@ def receiver(settings: Any) -> Iterator[Receiver]:
         # the operator's allow-list is the only way to an internal address; tests run the receiver on 127.0.0.1
         settings.OUTBOUND_ALLOWED_INTERNAL_HOSTS = [server.hostport]
         yield server
-
-
-@pytest.fixture
-def eager() -> Iterator[None]:
-    app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = False
 
 
 def subscribe(tenant: Tenant, url: str, events: list[str]) -> dict[str, Any]:
