@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Two test processes by default (CI machines have 2 cores); `make test PYTEST_ARGS="tests/accounts -x"` to narrow.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: run test lint install migrations shell clean-data
+.PHONY: run test lint install migrations shell clean-data bench bench-quick
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,19 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m config.stack run
 
+# The whole suite, then the quick benchmarks (figures printed, nothing asserted on time); a narrowed run
+# (`PYTEST_ARGS=...`) skips the benchmarks.
 test: $(STAMP)
 	$(PY) -m config.stack test -- $(PYTEST_ARGS)
+	@if [ "$(PYTEST_ARGS)" = "-n 2 --dist loadfile" ]; then $(MAKE) --no-print-directory bench-quick; fi
+
+# The benchmark suite (bench/run.py): every figure printed beside its own baseline, kept in bench/results/; the full
+# suite also rewrites the generated tables of docs/performance.md. Its own data folder keeps var/ small.
+bench: $(STAMP)
+	CONTINUUM_VAR_DIR=var/bench $(PY) -m config.stack exec -- $(PY) bench/run.py --profile full
+
+bench-quick: $(STAMP)
+	CONTINUUM_VAR_DIR=var/bench-quick $(PY) -m config.stack exec -- $(PY) bench/run.py --profile quick
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

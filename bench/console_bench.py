@@ -155,18 +155,20 @@ def webhook_to_browser(samples: int) -> None:
     from channels_app.credentials import credentials_encrypt
     from channels_app.models import ChannelEndpoint
     from config.chromium import CHROMIUM, CHROMIUM_ARGS
+    from inbox.models import Inbox
     from inbox.services import inbox_create
 
     account = Account.objects.filter(name="Console latency (benchmark)").first()
     if account is None:
         user, _ = User.objects.get_or_create(email="console-bench@example.com", defaults={"name": "Bench Admin"})
         account = account_create(name="Console latency (benchmark)", owner=user)
-        inbox = inbox_create(account=account, actor=user, name="Support")
+        inbox_create(account=account, actor=user, name="Support")
+    if not ChannelEndpoint.objects.filter(account=account).exists():  # an earlier run may have stopped before it
         ChannelEndpoint.objects.create(
+            inbox=Inbox.objects.get(account=account, name="Support"),
             account=account,
-            inbox=inbox,
             kind="sms",
-            address="+13125550100",
+            address="+13125550101",
             credentials_encrypted=credentials_encrypt({"account_sid": SID, "auth_token": TOKEN}),
         )
     membership = Membership.objects.select_related("user").get(account=account, role="admin")
@@ -220,7 +222,7 @@ def webhook_to_browser(samples: int) -> None:
                         "SmsSid": sid,
                         "AccountSid": SID,
                         "From": f"+1312555{n % 10000:04d}",
-                        "To": "+13125550100",
+                        "To": "+13125550101",
                         "Body": body,
                         "NumMedia": "0",
                     }

@@ -10,7 +10,6 @@ fetching the contact by primary key.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -19,13 +18,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from common import percentile  # noqa: E402 - after the path set-up
+from common import percentile, production_settings  # noqa: E402 - after the path set-up
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("LOG_LEVEL", "ERROR")
-# Production settings: DEBUG off (with DEBUG on, Django records every query, which costs time per call).
-os.environ.setdefault("CONTINUUM_ENV", "production")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789-0123456789-0123456789")
+# Production settings: DEBUG off (with DEBUG on, Django records every query, which costs time per call), with the
+# bench's own secret and encryption keys.
+production_settings()
 
 SAMPLES = 300
 INBOXES = 5
@@ -75,6 +72,7 @@ def seed():  # type: ignore[no-untyped-def]
             Message(
                 account=account,
                 conversation=conversations[i % len(conversations)],
+                inbox_id=conversations[i % len(conversations)].inbox_id,
                 contact=contact,
                 direction="in" if i % 2 else "out",
                 kind="message",
