@@ -4,6 +4,7 @@ reason, from the Content-Length header, so nothing of it is parsed or stored. Th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from django.conf import settings
@@ -15,12 +16,19 @@ from accounts.text import clean_text
 
 
 def limit_for(path: str) -> int:
-    """The largest body the route takes: the longest matching prefix of REQUEST_BODY_LIMITS wins."""
+    """The largest body the route takes: the longest matching prefix of REQUEST_BODY_LIMITS wins; a console page
+    named in CONSOLE_BODY_LIMITS (the path after /a/<account id>/) has its own."""
     best, limit = -1, settings.REQUEST_BODY_DEFAULT_LIMIT
     for prefix, size in settings.REQUEST_BODY_LIMITS.items():
         if path.startswith(prefix) and len(prefix) > best:
             best, limit = len(prefix), size
+    console = _CONSOLE_PAGE.match(path)
+    if console and console.group(1) in settings.CONSOLE_BODY_LIMITS:
+        return int(settings.CONSOLE_BODY_LIMITS[console.group(1)])
     return int(limit)
+
+
+_CONSOLE_PAGE = re.compile(r"^/a/\d+/(.*)$")
 
 
 def too_large(request: HttpRequest, message: str) -> HttpResponse:

@@ -425,6 +425,8 @@ REQUEST_BODY_LIMITS = {
     "/webchat/": 64 * 1024,
     "/api/": ATTACHMENT_MAX_BYTES + 2 * 1024 * 1024,  # a reply with its files
 }
+# Console pages that take a file in a plain form post (the path after /a/<account id>/).
+CONSOLE_BODY_LIMITS = {"contacts/import/": 5 * 1024 * 1024 + 64 * 1024}  # a CSV of contacts (integrations.imports)
 # Postmark posts JSON and mail servers post raw MIME (request.body): the whole email may be read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = EMAIL_MAX_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

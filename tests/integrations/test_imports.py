@@ -137,3 +137,15 @@ def test_a_file_the_csv_reader_cannot_read_is_refused_by_name(tenant: Tenant) ->
     giant = b'name,phone\n"' + b"x" * 140_000 + b'",+13125550142\n'  # one cell over the reader's field limit
     with pytest.raises(imports.ServiceError, match="not a CSV file we can read"):
         imports.import_upload(account=tenant.account, actor=None, filename="x.csv", raw=giant)
+
+
+def test_the_console_takes_a_csv_larger_than_its_default_body_limit(tenant: Tenant) -> None:
+    """The console's default body limit (1 MB) would refuse a 3 MB CSV with 413: the import page has its own."""
+    note = "x" * 60
+    big = b"name,phone,note\n" + "".join(f"Person {n},+1312555{n % 10000:04d},{note}\n" for n in range(35_000)).encode()
+    assert len(big) > 2_900_000  # nearly three times the default limit
+    response = signed_in(tenant.admin).post(
+        f"/a/{tenant.account.pk}/contacts/import/", {"file": SimpleUploadedFile("big.csv", big)}
+    )
+    assert response.status_code == 302
+    assert ContactImport.objects.get().total_rows == 35_000
