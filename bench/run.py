@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -40,6 +41,16 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     ("reports", "reports_bench.py", ["--conversations", "2000", "--samples", "40"], [], []),
     ("console", "console_bench.py", ["--samples", "20", "--latency-samples", "10"], [], []),
 ]
+
+
+# The Celery worker some scripts start prints its banner on the shared stdout: not a figure.
+_BANNER = re.compile(r"^\s*(-{2,}|- \*|\*{3,}|\.> |-- \*)|^ -+ \[|^worker: |^\s+\.> |^\s*$")
+
+
+def clean(output: str) -> str:
+    lines = output.splitlines()
+    kept = [line for line in lines if not _BANNER.match(line)]
+    return "\n".join(kept) + ("\n" if kept else "")
 
 
 def machine() -> dict[str, object]:
@@ -79,10 +90,10 @@ def run(profile: str, only: list[str]) -> dict[str, object]:
             continue
         began = time.monotonic()
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603
-        output = done.stdout + (f"\n[stderr]\n{done.stderr[-4000:]}" if done.returncode else "")
+        output = clean(done.stdout) + (f"\n[stderr]\n{done.stderr[-4000:]}" if done.returncode else "")
         print(output, end="" if output.endswith("\n") else "\n", flush=True)
         results.append({"name": name, "command": command, "seconds": round(time.monotonic() - began, 1),
-                        "returncode": done.returncode, "output": done.stdout})  # fmt: skip
+                        "returncode": done.returncode, "output": clean(done.stdout)})  # fmt: skip
     run_record = {"profile": profile, "started": started.isoformat(), "machine": machine(), "results": results,
                   "seconds": round((datetime.now(UTC) - started).total_seconds(), 1)}  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -130,7 +141,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=["quick", "full"], default="quick")
     parser.add_argument("--only", action="append", default=[], help="run the scripts whose name contains this")
+    parser.add_argument("--write-doc", metavar="RESULT_JSON", help="rewrite docs/performance.md from a kept run")
     args = parser.parse_args()
+    if args.write_doc:
+        record = json.loads(Path(args.write_doc).read_text(encoding="utf-8"))
+        for result in record["results"]:
+            result["output"] = clean(result.get("output", ""))
+        write_doc(record)
+        return
     record = run(args.profile, args.only)
     if args.profile == "full" and not args.only:
         write_doc(record)
