@@ -14,19 +14,21 @@ from django_ratelimit.core import is_ratelimited
 from .clients import client_address
 
 
-def _by_address(group: str, request: HttpRequest) -> str:
+def by_address(group: str, request: HttpRequest) -> str:
+    """django-ratelimit key: the client's address (behind the proxy, as accounts.clients reads it)."""
     return client_address(request)
 
 
-def _by_email(group: str, request: HttpRequest) -> str:
+def by_email(group: str, request: HttpRequest) -> str:
+    """django-ratelimit key: the email address a form asks about, normalized."""
     return str(request.POST.get("email", "")).strip().lower()
 
 
 class ThrottledPasswordResetView(PasswordResetView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         for key, rate in (
-            (_by_address, settings.PASSWORD_RESET_RATE_PER_ADDRESS),
-            (_by_email, settings.PASSWORD_RESET_RATE_PER_EMAIL),
+            (by_address, settings.PASSWORD_RESET_RATE_PER_ADDRESS),
+            (by_email, settings.PASSWORD_RESET_RATE_PER_EMAIL),
         ):
             if is_ratelimited(request, group="password-reset", key=key, rate=rate, method="POST", increment=True):
                 return render(request, "registration/throttled.html", {"what": "password reset"}, status=429)

@@ -41,7 +41,10 @@ def _clean_stored_text(sender: Any, instance: Any, **kwargs: Any) -> None:
     its column is cut to fit."""
     if sender._meta.app_label not in OUR_APPS:
         return
+    only = kwargs.get("update_fields")  # a save of some fields cleans those (not a 5 MB column it does not write)
     for field in sender._meta.concrete_fields:
+        if only is not None and field.name not in only and field.attname not in only:
+            continue
         value = getattr(instance, field.attname, None)
         if value is None:
             continue

@@ -25,3 +25,10 @@ def clean_json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [clean_json(v) for v in value]
     return value
+
+
+def spreadsheet_cell(value: object) -> str:
+    """A CSV cell as text a spreadsheet shows and never runs: one starting with = + - @ (or a tab or CR, which
+    some spreadsheets skip before reading a formula) is prefixed with an apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -12,8 +12,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
+from accounts.errors import ServiceError
 from contacts.addresses import normalize_email, normalize_phone
 from inbox.models import Inbox
+from inbox.selectors import visible_inboxes
 
 from . import sandbox
 from .models import SandboxMessage
@@ -42,8 +44,8 @@ class SandboxMessageSerializer(serializers.ModelSerializer[SandboxMessage]):
         read_only_fields = fields
 
 
-def _state(account: Any) -> dict[str, Any]:
-    endpoints = sandbox.sandbox_endpoints(account)
+def _state(account: Any, inbox_ids: list[int] | None) -> dict[str, Any]:
+    endpoints = sandbox.sandbox_endpoints(account, inbox_ids)
     return {
         "enabled": bool(endpoints),
         "endpoints": {
@@ -64,16 +66,23 @@ class SandboxViewSet(AccountScopedViewSet):
     def scoped_queryset(self) -> QuerySet[SandboxMessage]:
         return SandboxMessage.objects.filter(account=self.account)
 
+    def _inbox_ids(self) -> list[int] | None:
+        """None for admins (every inbox); else the inboxes this person sees (a sandbox routed elsewhere is not
+        theirs)."""
+        if self.membership.is_admin:
+            return None
+        return list(visible_inboxes(account=self.account, membership=self.membership).values_list("pk", flat=True))
+
     @extend_schema(responses=None)
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return Response(_state(self.account))
+        return Response(_state(self.account, self._inbox_ids()))
 
     @extend_schema(request=SandboxEnableSerializer, responses=None)
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = SandboxEnableSerializer(data=request.data, context={"account": self.account})
         data.is_valid(raise_exception=True)
         sandbox.sandbox_enable(account=self.account, actor=self.user, inbox=data.validated_data["inbox"])
-        return Response(_state(self.account), status=status.HTTP_201_CREATED)
+        return Response(_state(self.account, None), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         methods=["GET"],
@@ -86,17 +95,15 @@ class SandboxViewSet(AccountScopedViewSet):
         if request.method == "POST":
             data = SandboxSendSerializer(data=request.data)
             data.is_valid(raise_exception=True)
-            sent = sandbox.customer_send(account=self.account, **data.validated_data)
+            sent = sandbox.customer_send(account=self.account, inbox_ids=self._inbox_ids(), **data.validated_data)
             return Response(SandboxMessageSerializer(sent).data, status=status.HTTP_201_CREATED)
         raw = request.query_params.get("customer", "")
         customer = _customer(raw, self.account.default_region)
-        rows = sandbox.transcript(account=self.account, customer=customer)
+        rows = sandbox.transcript(account=self.account, customer=customer, inbox_ids=self._inbox_ids())
         return Response(SandboxMessageSerializer(rows, many=True).data)
 
 
 def _customer(raw: str, region: str) -> str:
-    from accounts.errors import ServiceError
-
     if not raw.strip():
         raise ServiceError("Name the customer: ?customer=<phone or email>.", field="customer")
     try:

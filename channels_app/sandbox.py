@@ -23,6 +23,7 @@ import json
 import re
 import secrets
 import uuid
+from collections.abc import Collection
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from typing import Any
@@ -55,8 +56,12 @@ def is_sandbox(endpoint: ChannelEndpoint) -> bool:
     return bool((endpoint.options or {}).get("sandbox"))
 
 
-def sandbox_endpoints(account: Account) -> dict[str, ChannelEndpoint]:
+def sandbox_endpoints(account: Account, inbox_ids: Collection[int] | None = None) -> dict[str, ChannelEndpoint]:
+    """The account's sandbox endpoints by kind; with `inbox_ids` (a person's visible inboxes), only theirs: the
+    simulator shows the team's replies, which belong to the sandbox's inbox."""
     rows = ChannelEndpoint.objects.filter(account=account, options__sandbox=True, enabled=True).select_related("inbox")
+    if inbox_ids is not None:
+        rows = rows.filter(inbox_id__in=list(inbox_ids))
     return {e.kind: e for e in rows.order_by("id")}
 
 
@@ -138,13 +143,20 @@ def _check(response: HttpResponse, what: str) -> None:
 
 
 def customer_send(
-    *, account: Account, channel: str, address: str, body: str, name: str = "", subject: str = ""
+    *,
+    account: Account,
+    channel: str,
+    address: str,
+    body: str,
+    name: str = "",
+    subject: str = "",
+    inbox_ids: Collection[int] | None = None,
 ) -> SandboxMessage:
     """Play the customer: send `body` on `channel` from `address` (a phone number, or an email address for
     email) to the account's sandbox."""
     if channel not in CHANNELS:
         raise ServiceError(f"Choose a channel: {', '.join(CHANNELS)}.", field="channel")
-    endpoint = sandbox_endpoints(account).get(channel)
+    endpoint = sandbox_endpoints(account, inbox_ids).get(channel)
     if endpoint is None:
         raise ServiceError(f"The sandbox has no {channel} endpoint: set the sandbox up first.", field="channel")
     body = body.strip()
@@ -199,8 +211,11 @@ def customer_send(
     )  # fmt: skip
 
 
-def transcript(*, account: Account, customer: str) -> list[SandboxMessage]:
-    return list(SandboxMessage.objects.filter(account=account, customer=customer).order_by("created_at", "id")[:500])
+def transcript(*, account: Account, customer: str, inbox_ids: Collection[int] | None = None) -> list[SandboxMessage]:
+    rows = SandboxMessage.objects.filter(account=account, customer=customer)
+    if inbox_ids is not None:
+        rows = rows.filter(endpoint__inbox_id__in=list(inbox_ids))
+    return list(rows.order_by("created_at", "id")[:500])
 
 
 # --- the product's side: a carrier and a mail server that keep what they are given ---------------------------

@@ -241,6 +241,6 @@ class ContactImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acc
         mapping = request.data.get("mapping") or {}
         if not isinstance(mapping, dict):
             raise ServiceError("mapping is an object: {column header: field}.", field="mapping")
-        contact_import = ContactImport.objects.get(pk=self.get_object().pk)
+        contact_import = self.get_object()
         imports.import_queue(contact_import=contact_import, mapping={str(k): str(v) for k, v in mapping.items()})
         return Response(ContactImportSerializer(contact_import).data, status=status.HTTP_202_ACCEPTED)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from accounts.models import Account, AuditLog, User
 from accounts.services import audit_log_record
+from accounts.text import spreadsheet_cell
 from channels_app.models import ChannelEndpoint, InboundEvent, SandboxMessage
 from contacts.models import Contact, ContactIdentity
 from inbox.models import Attachment, ContactLabel, Conversation, CsatSurvey, Message
@@ -106,8 +108,6 @@ def contact_export(*, account: Account, actor: User | None, contact: Contact) ->
     audit_log_record(account=account, actor=actor, action="contact.exported", target=contact,
                      data={"conversations": conversations.count()})  # fmt: skip
     # one JSON round trip: dates and decimals as the encoder writes them, so the API and the file are the same
-    import json
-
     return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
@@ -187,12 +187,6 @@ def contact_erase(*, account: Account, actor: User | None, contact: Contact) -> 
 # --- all contacts as CSV -----------------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
-    """A spreadsheet reads a cell starting with = + - @ (or a tab or CR) as a formula: quote it."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def contacts_csv(*, account: Account) -> Iterator[str]:
     """Every live contact: id, name, phones, emails, WhatsApp numbers, labels, created and last active."""
     header = ["id", "name", "phones", "emails", "whatsapp", "labels", "created_at", "last_activity_at"]
@@ -211,9 +205,10 @@ def contacts_csv(*, account: Account) -> Iterator[str]:
         by_kind: dict[str, list[str]] = {}
         for identity in contact.identities.all():
             by_kind.setdefault(identity.kind, []).append(identity.value)
+        labels = ", ".join(cl.label.name for cl in contact.labellings.all())
         writer.writerow([
-            contact.pk, _cell(contact.name), " ".join(by_kind.get("phone", [])), " ".join(by_kind.get("email", [])),
-            " ".join(by_kind.get("whatsapp", [])), _cell(", ".join(cl.label.name for cl in contact.labellings.all())),
+            contact.pk, spreadsheet_cell(contact.name), " ".join(by_kind.get("phone", [])),
+            " ".join(by_kind.get("email", [])), " ".join(by_kind.get("whatsapp", [])), spreadsheet_cell(labels),
             contact.created_at.isoformat(), contact.last_activity_at.isoformat(),
         ])  # fmt: skip
         yield buffer.getvalue()

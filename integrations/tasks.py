@@ -13,8 +13,8 @@ from . import webhooks
 
 @shared_task(acks_late=True)
 @tenant_task
-def fanout_event(account_id: int, event: str, data: dict[str, Any]) -> int:
-    return len(webhooks.fanout(account_id, event, data))
+def fanout_event(account_id: int, event: str, data: dict[str, Any], event_id: str | None = None) -> int:
+    return len(webhooks.fanout(account_id, event, data, event_id))
 
 
 @shared_task(acks_late=True, time_limit=60, soft_time_limit=50)
@@ -24,7 +24,7 @@ def deliver_webhook(delivery_id: int) -> str | None:
 
 @shared_task
 def send_due_webhooks() -> int:
-    due = webhooks.due_deliveries()
+    due = webhooks.claim_due()
     for pk in due:
         deliver_webhook.delay(pk)
     return len(due)

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts import crypto, outbound
@@ -196,7 +197,8 @@ def on_event(account_id: int, inbox_id: int, type: str, payload: dict[str, Any])
         return
     from .tasks import fanout_event
 
-    fanout_event.delay(account_id, str(event), {"inbox_id": inbox_id, **payload})
+    # the event's id is chosen here, once: a fan-out task run twice (acks_late) finds its deliveries made
+    fanout_event.delay(account_id, str(event), {"inbox_id": inbox_id, **payload}, f"evt_{uuid.uuid4().hex}")
 
 
 def envelope(account_id: int, event: str, data: dict[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
@@ -209,10 +211,13 @@ def envelope(account_id: int, event: str, data: dict[str, Any], *, event_id: str
     }
 
 
-def fanout(account_id: int, event: str, data: dict[str, Any]) -> list[int]:
-    """One delivery per enabled subscription that wants the event, each queued. Returns their ids."""
-    body = envelope(account_id, event, data)
-    subscriptions = WebhookSubscription.objects.filter(account_id=account_id, enabled=True, events__contains=[event])
+def fanout(account_id: int, event: str, data: dict[str, Any], event_id: str | None = None) -> list[int]:
+    """One delivery per enabled subscription that wants the event (none again for a subscription that already has
+    this event), each queued. Returns the new deliveries' ids."""
+    body = envelope(account_id, event, data, event_id=event_id)
+    subscriptions = WebhookSubscription.objects.filter(
+        account_id=account_id, enabled=True, events__contains=[event]
+    ).exclude(deliveries__event_id=body["id"])
     created = [_delivery(subscription, body) for subscription in subscriptions]
     _queue([d.pk for d in created])
     return [d.pk for d in created]
@@ -325,7 +330,7 @@ def _attempt(delivery: WebhookDelivery, subscription: WebhookSubscription) -> bo
 def _record(delivery: WebhookDelivery, subscription: WebhookSubscription, ok: bool, now: datetime) -> None:
     if ok:
         delivery.state, delivery.finished_at, delivery.next_attempt_at = DeliveryState.SUCCEEDED, now, None
-        subscription.consecutive_failures, subscription.last_success_at = 0, now
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=0, last_success_at=now)
     else:
         retries_left = delivery.attempts <= len(RETRY_DELAYS) and delivery.event != "ping"
         if retries_left:
@@ -333,9 +338,12 @@ def _record(delivery: WebhookDelivery, subscription: WebhookSubscription, ok: bo
             delivery.next_attempt_at = now + timedelta(seconds=RETRY_DELAYS[delivery.attempts - 1])
         else:
             delivery.state, delivery.finished_at, delivery.next_attempt_at = DeliveryState.FAILED, now, None
-        subscription.consecutive_failures += 1
+        # counted in the database: deliveries to one subscription run in parallel
+        WebhookSubscription.objects.filter(pk=subscription.pk).update(
+            consecutive_failures=F("consecutive_failures") + 1
+        )
     delivery.save()
-    subscription.save(update_fields=["consecutive_failures", "last_success_at"])
+    subscription.refresh_from_db(fields=["consecutive_failures", "last_success_at"])
     if not ok and subscription.enabled and subscription.consecutive_failures >= disable_after():
         _disable(subscription, delivery)
 
@@ -368,3 +376,12 @@ def due_deliveries(now: datetime | None = None) -> list[int]:
         state__in=[DeliveryState.PENDING, DeliveryState.RETRYING], next_attempt_at__lte=now
     ).order_by("next_attempt_at")
     return list(rows.values_list("pk", flat=True)[:500])
+
+
+def claim_due(now: datetime | None = None) -> list[int]:
+    """The due deliveries, each pushed SWEEP_AFTER into the future as it is handed out: the next sweep does not
+    queue it again while its task waits in the queue (an attempt sets the real next time)."""
+    now = now or timezone.now()
+    due = due_deliveries(now)
+    WebhookDelivery.objects.filter(pk__in=due).update(next_attempt_at=now + SWEEP_AFTER)
+    return due

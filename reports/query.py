@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.errors import ServiceError
 from accounts.models import Account, Membership
+from accounts.text import spreadsheet_cell
 from inbox.models import Channel, Inbox, InboxMember
 
 from .rollup import GROUPS, Filters
@@ -84,11 +85,7 @@ def as_csv(rows: list[dict[str, Any]], group: str, names: dict[Any, str]) -> str
     for row in rows:
         key = row["key"]
         shown = key.isoformat() if isinstance(key, date) else names.get(key, key if key not in (None, "") else "none")
-        # a cell that a spreadsheet would run as a formula is quoted as text
-        cell = str(shown)
-        if cell[:1] in {"=", "+", "-", "@"}:
-            cell = "'" + cell
-        writer.writerow([cell, *[row.get(c) if row.get(c) is not None else "" for c in COLUMNS[1:]]])
+        writer.writerow([spreadsheet_cell(shown), *[row.get(c) if row.get(c) is not None else "" for c in COLUMNS[1:]]])
     return out.getvalue()
 
 

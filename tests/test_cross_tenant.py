@@ -20,7 +20,7 @@ from channels_app.models import ChannelEndpoint, InboundEvent
 from inbox.attachments import IncomingFile
 from inbox.models import Attachment, CannedResponse, Label, Notification, SavedFilter
 from inbox.services import inbox_member_add
-from integrations.models import WebhookDelivery, WebhookSubscription
+from integrations.models import ContactImport, WebhookDelivery, WebhookSubscription
 from memory.services import fact_definition_create, fact_set
 from tests.conftest import Tenant, make_tenant
 from tests.factories import InboxFactory, inbound
@@ -109,6 +109,7 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     "canned": lambda w: CannedResponse.objects.create(account=w.tenant.account, shortcut="hi", body="Hello").pk,
     "saved-view": lambda w: SavedFilter.objects.create(account=w.tenant.account, user=w.tenant.admin, name="x").pk,
     "webhook": lambda w: _webhook(w).pk,
+    "contact-import": lambda w: ContactImport.objects.create(account=w.tenant.account, content="phone\n1\n").pk,
     "playbook": lambda w: (
         Playbook.objects.create(
             account=w.tenant.account, inbox=w.inbox, name="p", trigger="waiting", after_minutes=60, action="resolve"

@@ -9,18 +9,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from accounts.clients import client_address
+from accounts.auth_views import by_address, by_email
 from accounts.errors import ServiceError
 
 from .signup import SignupRequest, signup_start, signup_verify
-
-
-def _by_address(group: str, request: HttpRequest) -> str:
-    return client_address(request)
-
-
-def _by_email(group: str, request: HttpRequest) -> str:
-    return str(request.POST.get("email", "")).strip().lower()
 
 
 @require_http_methods(["GET", "POST"])
@@ -32,7 +24,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     values = {key: request.POST.get(key, "") for key in ("name", "email", "business")}
     if request.method == "GET":
         return render(request, "registration/signup.html", {"values": values})
-    for key, rate in ((_by_address, settings.SIGNUP_RATE_PER_ADDRESS), (_by_email, settings.SIGNUP_RATE_PER_EMAIL)):
+    for key, rate in ((by_address, settings.SIGNUP_RATE_PER_ADDRESS), (by_email, settings.SIGNUP_RATE_PER_EMAIL)):
         if is_ratelimited(request, group="signup", key=key, rate=rate, method="POST", increment=True):
             return render(request, "registration/throttled.html", {"what": "sign-up"}, status=429)
     try:

@@ -578,13 +578,19 @@ def _sandbox_customer(request: ConsoleRequest) -> dict[str, str]:
     return chosen
 
 
+def _sandbox_inbox_ids(request: ConsoleRequest) -> list[int] | None:
+    console = request.console
+    return None if console.is_admin else [i.pk for i in console.inboxes]
+
+
 def _sandbox_messages(request: ConsoleRequest, customer: dict[str, str]) -> list[Any]:
     from channels_app.sandbox import transcript
 
     rows = []
+    inbox_ids = _sandbox_inbox_ids(request)
     for address in (customer["phone_e164"], customer["email_normal"]):
         if address:
-            rows += transcript(account=request.console.account, customer=address)
+            rows += transcript(account=request.console.account, customer=address, inbox_ids=inbox_ids)
     return sorted(rows, key=lambda m: (m.created_at, m.pk))
 
 
@@ -600,7 +606,7 @@ def sandbox_view(request: ConsoleRequest) -> HttpResponse:
         request,
         "web/sandbox.html",
         {
-            "endpoints": sandbox_endpoints(console.account),
+            "endpoints": sandbox_endpoints(console.account, _sandbox_inbox_ids(request)),
             "customer": customer,
             "sandbox_messages": _sandbox_messages(request, customer),
             "query": urlencode({k: customer[k] for k in SANDBOX_DEFAULTS}),

@@ -106,6 +106,9 @@ def test_a_forged_customer_message_is_refused_by_the_same_check(tenant: Tenant, 
 def test_the_api_sets_up_the_sandbox_for_admins_and_lets_members_play_the_customer(
     tenant: Tenant, support: Any
 ) -> None:
+    from inbox.services import inbox_member_add
+
+    inbox_member_add(account=tenant.account, actor=None, inbox=support, user=tenant.agent)  # the sandbox's team
     base = f"/api/v1/accounts/{tenant.account.pk}/sandbox/"
     assert tenant.client("agent").post(base, {"inbox": support.pk}, format="json").status_code == 403
     assert tenant.client("agent").get(base).json() == {"enabled": False, "endpoints": {}}

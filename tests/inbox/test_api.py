@@ -135,6 +135,21 @@ class TestConversations:
         assert agent.get(api(tenant, "/reports?group=inbox")).json()["rows"] == []
         view = agent.post(api(tenant, "/saved-views"), {"name": "x", "query": {"inbox": billing.pk}}, "json")
         assert view.status_code == 400
+        # nor the channel sandbox of another inbox: its transcript holds that team's replies
+        from channels_app.sandbox import sandbox_enable
+
+        sandbox_enable(account=tenant.account, actor=tenant.admin, inbox=billing)
+        assert agent.get(api(tenant, "/sandbox")).json() == {"enabled": False, "endpoints": {}}
+        played = agent.post(api(tenant, "/sandbox/messages"), {"channel": "sms", "address": "+15550000002",
+                                                               "body": "hi"}, "json")  # fmt: skip
+        assert played.status_code == 400 and "channel" in played.json()["error"]["fields"]
+        assert (
+            tenant.client()
+            .post(api(tenant, "/sandbox/messages"), {"channel": "sms", "address": "+15550000002", "body": "hi"}, "json")
+            .status_code
+            == 201
+        )
+        assert agent.get(api(tenant, "/sandbox/messages?customer=%2B15550000002")).json() == []
 
     def test_filters(self, tenant: Tenant, sales_and_billing: Any) -> None:
         sales, billing = sales_and_billing

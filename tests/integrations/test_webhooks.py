@@ -213,3 +213,14 @@ def test_a_test_ping_and_a_rotated_secret(tenant: Tenant, receiver: Receiver) ->
     assert not webhooks.verify(created["secret"], request["headers"]["Continuum-Signature"], request["body"])
     listed = tenant.client("admin").get(f"{base}/deliveries/").json()["results"]
     assert listed[0]["state"] == "succeeded" and listed[0]["response_status"] == 200
+
+
+def test_a_fan_out_run_twice_makes_its_deliveries_once_and_a_sweep_hands_each_out_once(
+    tenant: Tenant, receiver: Receiver
+) -> None:
+    subscribe(tenant, receiver.url, ["message.created"])
+    first = webhooks.fanout(tenant.account.pk, "message.created", {"x": 1}, "evt_same")
+    assert len(first) == 1 and webhooks.fanout(tenant.account.pk, "message.created", {"x": 1}, "evt_same") == []
+    later = timezone.now() + timedelta(minutes=3)
+    assert webhooks.claim_due(later) == first
+    assert webhooks.claim_due(later) == []  # claimed: not queued again while its task waits
