@@ -16,6 +16,8 @@ COPY memory ./memory
 COPY channels_app ./channels_app
 COPY ai_agent ./ai_agent
 COPY web ./web
+COPY reports ./reports
+COPY integrations ./integrations
 COPY templates ./templates
 COPY static ./static
 COPY manage.py ./

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Two test processes by default (CI machines have 2 cores); `make test PYTEST_ARGS="tests/accounts -x"` to narrow.
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: run test lint install migrations shell clean-data bench bench-quick
+.PHONY: run prod-local test lint install migrations shell clean-data bench bench-quick
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m config.stack run
+
+# The production layout on this machine: docker-compose.yml's processes (gunicorn, uvicorn, a Celery pool per queue,
+# beat) behind Debian's nginx, on the embedded PostgreSQL and Redis, at http://127.0.0.1:8080/ (config/prodlocal.py).
+prod-local: $(STAMP)
+	$(PY) -m config.prodlocal
 
 # The whole suite, then the quick benchmarks (figures printed, nothing asserted on time); a narrowed run
 # (`PYTEST_ARGS=...`) skips the benchmarks.
