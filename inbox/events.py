@@ -14,13 +14,18 @@ from django.db import transaction
 
 from accounts.realtime import send_group
 
-__all__ = ["announce", "inbox_group", "listeners", "publish", "send_group"]
+__all__ = ["announce", "inbox_group", "listeners", "publish", "renderers", "send_group"]
 
 logger = logging.getLogger(__name__)
 
 # Called after commit with every event (account_id, inbox_id, type, payload): how a higher layer (the outbound
 # webhooks of `integrations`) hears of what happened without the inbox importing it.
 listeners: list[Callable[[int, int, str, dict[str, Any]], None]] = []
+
+# Called after commit with (type, event) before an event goes to the browsers; each returns fields to add (the
+# console registers one that renders the conversation's list row and the message, so a browser swaps them in
+# without fetching). Run once per event in the process that published it, never for the listeners.
+renderers: list[Callable[[str, dict[str, Any]], dict[str, Any]]] = []
 
 
 def inbox_group(inbox_id: int) -> str:
@@ -37,10 +42,20 @@ def publish(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) 
     event = {"type": type, "account_id": account_id, "inbox_id": inbox_id, **payload}
 
     def after_commit() -> None:
-        _send(account_id, inbox_id, event)
+        _send(account_id, inbox_id, _rendered(type, event))
         _tell_listeners(account_id, inbox_id, type, payload)
 
     transaction.on_commit(after_commit)
+
+
+def _rendered(type: str, event: dict[str, Any]) -> dict[str, Any]:
+    out = event
+    for renderer in renderers:
+        try:
+            out = {**out, **renderer(type, event)}
+        except Exception:  # the browsers then fetch what changed, as they do without the rendered parts
+            logger.exception("event renderer failed for %s", type)
+    return out
 
 
 def announce(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) -> None:

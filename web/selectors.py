@@ -62,6 +62,28 @@ def folder_conversations(
     return with_unread(rows, user_id=membership.user_id).annotate(sentiment_score=CONVERSATION_MOOD)
 
 
+def folders_of(conversation: Conversation) -> list[str]:
+    """The folders of folder_conversations that list `conversation`, for any viewer: "open" stands for "mine" when
+    the viewer is its assignee. A row pushed to the browsers carries them, so each browser knows whether the row
+    belongs in the list it shows (tests/web/test_live_rows.py checks this mirrors folder_conversations)."""
+    if conversation.merged_into_id:
+        return []
+    folders = ["all"]
+    if conversation.status == Status.RESOLVED:
+        folders.append("resolved")
+    elif conversation.snoozed_until is not None and conversation.snoozed_until > timezone.now():
+        folders.append("snoozed")
+    else:
+        folders.append("open")
+        if conversation.handled_by == HandledBy.HUMAN and conversation.assignee_id is None:
+            folders.append("unassigned")
+        if conversation.handled_by == HandledBy.AI:
+            folders.append("ai")
+        if conversation.status in (Status.ESCALATED, Status.WAITING):
+            folders.append(conversation.status)
+    return folders
+
+
 # The conversation's mood, one figure wherever it is shown (this list, the memory panel, the recall API's
 # conversation_sentiment): the mean of its latest TREND_WINDOW readings, as memory.selectors.Trend computes it.
 CONVERSATION_MOOD = RawSQL(

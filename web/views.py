@@ -58,7 +58,15 @@ from memory.selectors import (
 )
 
 from .context import ConsoleRequest, console_page
-from .selectors import FOLDER_BY_KEY, FOLDERS, folder_conversations, page_of, parse_cursor, sentiment_points
+from .selectors import (
+    FOLDER_BY_KEY,
+    FOLDERS,
+    PAGE_SIZE,
+    folder_conversations,
+    page_of,
+    parse_cursor,
+    sentiment_points,
+)
 
 THREAD_SIZE = 60
 TIMELINE_SIZE = 100
@@ -107,6 +115,7 @@ def _list_context(request: ConsoleRequest) -> dict[str, Any]:
         "conversations": conversations,
         "next_cursor": next_cursor,
         "list_query": query,
+        "page_size": PAGE_SIZE,
         "paged": bool(request.GET.get("before")),
     }
 

@@ -144,19 +144,112 @@
       : {};
   }
 
+  // --- Out-of-band swaps: an event carries its conversation's list row and its message, rendered by the server as
+  // the pages render them; they are put in place here instead of fetching the list and the thread again. What
+  // depends on who is looking (unread, the open row, the list's own query) is set here; `data-in` says which
+  // folders the row belongs to. Anything that cannot be placed with certainty falls back to a fetch.
+  function fromHtml(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  function rowFits(list, row) {
+    const folders = (row.dataset.in || "").split(" ");
+    const folder = list.dataset.folder || "all";
+    const inFolder = folder === "mine"
+      ? folders.includes("open") && row.dataset.assignee === list.dataset.me
+      : folders.includes(folder);
+    const labels = (row.dataset.labels || "").split(" ");
+    return inFolder && (!list.dataset.inbox || row.dataset.inbox === list.dataset.inbox) &&
+      (!list.dataset.label || labels.includes(list.dataset.label));
+  }
+
+  function swapRow(event, here) {
+    const list = document.getElementById("conversation-list");
+    if (!list) return true;
+    if (list.dataset.paged) return true;  // an older page stays as it was read
+    if (typeof event.row_html !== "string" || pending["conversation-list"] || inflight["conversation-list"]) {
+      return false;
+    }
+    const id = String(event.conversation_id || event.conversation?.id || "");
+    const old = $(`li.row[data-conversation-id="${id}"]`, list);
+    const row = event.row_html ? fromHtml(event.row_html) : null;
+    if (!row || !rowFits(list, row)) {
+      if (old) old.remove();
+      if (old && !$("li.row", list)) return false;  // the list is now empty: let the server say so
+      return true;
+    }
+    const rows = $("ol.rows", list);
+    if (!rows) return false;  // an empty list: the server renders its first row and the bulk bar
+    const customerWrote = event.type === "message.created" && event.message?.direction === "in" &&
+      event.message?.kind === "message";
+    const open = here.conversation === Number(id);
+    const unread = !open && (customerWrote || (old ? old.classList.contains("unread") : false));
+    row.classList.toggle("unread", unread);
+    if (!unread) $(".dot", row)?.remove();
+    else if (!$(".dot", row)) {
+      $(".contact-name", row)?.insertAdjacentHTML(
+        "afterend", '<span class="dot" title="unread"><span class="sr-only">unread</span></span>');
+    }
+    row.classList.toggle("active", open);
+    const link = $("a", row);
+    if (link) {
+      link.search = new URL(list.dataset.src, location.href).search;
+      if (open) link.setAttribute("aria-current", "page");
+    }
+    if (list.dataset.inbox) $(".inbox-name", row)?.remove();
+    const pick = $("input.pick", row);
+    if (pick && picks.has(pick.value)) pick.checked = true;
+    if (old) old.remove();
+    // newest activity first, as the server orders the list
+    const at = $("time", row)?.getAttribute("datetime") || "";
+    const after = $$("li.row", rows).find((r) => ($("time", r)?.getAttribute("datetime") || "") < at);
+    if (after) rows.insertBefore(row, after);
+    else if (!list.dataset.more) rows.appendChild(row);
+    // else it belongs on a later page
+    const size = Number(list.dataset.pageSize || 0);
+    const all = $$("li.row", rows);
+    if (size && all.length > size) {
+      // one page, as the server serves it: the oldest rows move to the next page, and the server adds the
+      // "older" link once the burst is over
+      all.slice(size).forEach((r) => r.remove());
+      if (!list.dataset.more) refresh("conversation-list", 2000);
+    }
+    return true;
+  }
+
+  function swapMessage(event) {
+    const thread = document.getElementById("thread");
+    if (!thread || !event.message_html || pending.thread || inflight.thread) return false;
+    const messages = $("ol.messages", thread);
+    const item = fromHtml(event.message_html);
+    if (!messages || !item || !item.id) return false;
+    const atBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 40;
+    const old = document.getElementById(item.id);
+    if (old) old.replaceWith(item);
+    else if (event.type === "message.created") {
+      $("li.empty", messages)?.remove();
+      messages.appendChild(item);
+    } else return false;  // an update to a message this page does not show
+    if (atBottom) thread.scrollTop = thread.scrollHeight;
+    return true;
+  }
+
   function onEvent(event) {
     const here = current();
+    const mine = (event.conversation_id || event.conversation?.id) === here.conversation;
     switch (event.type) {
       case "message.created":
       case "conversation.updated":
-        refresh("conversation-list");
-        if (event.conversation_id === here.conversation || event.conversation?.id === here.conversation) {
-          refresh("thread");
+        if (!swapRow(event, here)) refresh("conversation-list");
+        if (mine) {
           if (event.type === "conversation.updated") refresh("conversation-header");
+          else if (!swapMessage(event)) refresh("thread");
         }
         break;
       case "message.updated":
-        if (event.conversation_id === here.conversation) refresh("thread");
+        if (mine && !swapMessage(event)) refresh("thread");
         break;
       case "memory.updated":
         if (event.contact_id === here.contact) refresh("memory", 300);

@@ -106,6 +106,55 @@ def test_sms_appears_live_reply_is_delivered_and_status_updates(
     other_page.locator("#conversation-list", has_text="We can be there at 3pm").wait_for()
 
 
+def test_messages_are_swapped_in_without_fetching_the_list_or_the_thread(asgi_server: str, browser: Any) -> None:
+    """An event carries its row and its message rendered (web/live.py): the console puts them in place (the row to
+    the top, unread unless open here; the message at the end of the open thread) and fetches neither."""
+    from django.urls import reverse
+
+    tenant = make_tenant("Acme")
+    support = InboxFactory(account=tenant.account, name="Support")
+    InboxMember.objects.create(account=tenant.account, inbox=support, user=tenant.agent)
+    first = inbound(tenant.account, support, "+13125550101", "First customer here", name="Ana Older").conversation
+    inbound(tenant.account, support, "+13125550102", "Second customer here", name="Ben Newer")
+    account = tenant.account.pk
+    list_path = reverse("web:conversation-list", kwargs={"account_id": account})
+    thread_path = reverse("web:thread", kwargs={"account_id": account, "conversation_id": first.pk})
+
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.set_default_timeout(20_000)
+    sign_in(page, asgi_server, tenant.agent.email)
+    wait_live(page)
+    page.wait_for_timeout(300)  # the hello's catch-up fetches land first
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    rows = page.locator("#conversation-list li.row")
+    assert rows.first.locator(".contact-name").inner_text() == "Ben Newer"
+
+    inbound(tenant.account, support, "+13125550101", f"Ana again: any news? {XSS}")
+    rows.first.locator(".preview", has_text="Ana again: any news?").wait_for()
+    assert rows.count() == 2 and "unread" in (rows.first.get_attribute("class") or "")
+    assert XSS in rows.first.locator(".preview").inner_text()  # shown as text, never as markup
+    assert page.locator("#conversation-list img").count() == 0
+    inbound(tenant.account, support, "+13125550103", "A third customer", name="Cy New")
+    rows.first.locator(".contact-name", has_text="Cy New").wait_for()  # a new conversation goes on top
+    assert rows.count() == 3
+    assert not [url for url in fetched if list_path in url], fetched
+
+    rows.filter(has_text="Ana Older").locator("a").click()
+    page.locator("#thread", has_text="Ana again").wait_for()
+    wait_live(page)
+    page.wait_for_timeout(300)
+    fetched.clear()
+    inbound(tenant.account, support, "+13125550101", "Ana a third time")
+    page.locator("#thread .msg", has_text="Ana a third time").wait_for()
+    open_row = rows.filter(has_text="Ana Older")
+    open_row.locator(".preview", has_text="Ana a third time").wait_for()
+    assert "active" in (open_row.get_attribute("class") or "")
+    assert "unread" not in (open_row.get_attribute("class") or "")  # it is open on this page
+    assert page.locator("#thread .msg").last.inner_text().count("Ana a third time") == 1
+    assert not [url for url in fetched if list_path in url or thread_path in url], fetched
+
+
 def _story(tenant: Tenant) -> tuple[Any, Any]:
     support = InboxFactory(account=tenant.account, name="Support")
     InboxMember.objects.create(account=tenant.account, inbox=support, user=tenant.agent)

@@ -12,6 +12,14 @@ from django.utils.safestring import SafeString
 
 register = template.Library()
 
+
+@register.filter
+def folders_of(conversation: Any) -> list[str]:
+    from web.selectors import folders_of as folders
+
+    return folders(conversation)
+
+
 # 16x16 outline icons (paths written for Continuum), one per channel.
 _ICONS = {
     "sms": "M2 3h12v8H6l-3 3v-3H2z",

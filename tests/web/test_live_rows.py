@@ -1,0 +1,147 @@
+"""The rendered parts an event carries to the console (web/live.py): the list row and the message as the pages
+render them, with the folders the row belongs to, so a browser swaps them in without fetching."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from inbox import events
+from inbox.models import Conversation, HandledBy, Status
+from tests.conftest import Tenant
+from tests.factories import InboxFactory, inbound
+from web.live import render_for_browsers
+from web.selectors import FOLDERS, folder_conversations, folders_of
+
+pytestmark = pytest.mark.django_db
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_folders_of_lists_a_conversation_where_the_folders_do(tenant: Tenant) -> None:
+    inbox = InboxFactory(account=tenant.account)
+    agent = tenant.agent_membership
+    states: list[dict[str, Any]] = [
+        {"status": Status.LIVE, "handled_by": HandledBy.HUMAN, "assignee": None},
+        {"status": Status.LIVE, "handled_by": HandledBy.HUMAN, "assignee": tenant.agent},
+        {"status": Status.LIVE, "handled_by": HandledBy.HUMAN, "assignee": tenant.admin},
+        {"status": Status.ESCALATED, "handled_by": HandledBy.HUMAN, "assignee": None},
+        {"status": Status.WAITING, "handled_by": HandledBy.HUMAN, "assignee": tenant.agent},
+        {"status": Status.LIVE, "handled_by": HandledBy.AI, "assignee": None},
+        {"status": Status.ESCALATED, "handled_by": HandledBy.AI, "assignee": None},
+        {"status": Status.RESOLVED, "handled_by": HandledBy.HUMAN, "assignee": tenant.agent},
+        {
+            "status": Status.LIVE,
+            "handled_by": HandledBy.HUMAN,
+            "assignee": None,
+            "snoozed_until": timezone.now() + timedelta(hours=2),
+        },
+        {
+            "status": Status.LIVE,
+            "handled_by": HandledBy.HUMAN,
+            "assignee": tenant.agent,
+            "snoozed_until": timezone.now() - timedelta(hours=2),
+        },
+        {
+            "status": Status.RESOLVED,
+            "handled_by": HandledBy.AI,
+            "assignee": None,
+            "snoozed_until": timezone.now() + timedelta(hours=2),
+        },
+    ]
+    from inbox.models import InboxMember
+
+    InboxMember.objects.create(account=tenant.account, inbox=inbox, user=tenant.agent)
+    conversations = []
+    for n, state in enumerate(states):
+        message = inbound(tenant.account, inbox, f"+1555010{n:04d}", "hello")
+        Conversation.objects.filter(pk=message.conversation_id).update(**state)
+        conversations.append(Conversation.objects.get(pk=message.conversation_id))
+    merged = inbound(tenant.account, inbox, "+15550109999", "merged").conversation
+    Conversation.objects.filter(pk=merged.pk).update(merged_into=conversations[0])
+    conversations.append(Conversation.objects.get(pk=merged.pk))
+
+    for folder in FOLDERS:
+        listed = set(
+            folder_conversations(account=tenant.account, membership=agent, folder=folder.key).values_list(
+                "id", flat=True
+            )
+        )
+        for conversation in conversations:
+            folders = folders_of(conversation)
+            if folder.key == "mine":
+                says = "open" in folders and conversation.assignee_id == tenant.agent.pk
+            else:
+                says = folder.key in folders
+            assert says == (conversation.pk in listed), (folder.key, conversation.pk, folders)
+
+
+def test_an_event_carries_the_row_and_the_message_as_the_pages_render_them(
+    tenant: Tenant, client: Any, django_assert_num_queries: Any
+) -> None:
+    inbox = InboxFactory(account=tenant.account, name="Support")
+    message = inbound(tenant.account, inbox, "+15550100001", f"the boiler {XSS}", name="Omar")
+    conversation = message.conversation
+    event = {"type": "message.created", "account_id": tenant.account.pk, "inbox_id": inbox.pk,
+             "conversation_id": conversation.pk, "message": {"id": message.pk}}  # fmt: skip
+    # the row: one query for it (contact, assignee, inbox and mood joined) and one for its labels; the message:
+    # one for it and one for its attachments
+    with django_assert_num_queries(4):
+        extra = render_for_browsers("message.created", event)
+    row, item = extra["row_html"], extra["message_html"]
+    assert row.startswith(f'<li class="row" data-conversation-id="{conversation.pk}" data-in="all open unassigned"')
+    assert XSS not in row and XSS not in item and "&lt;img src=x" in item
+    assert item.startswith(f'<li id="message-{message.pk}"')
+
+    # the same markup the pages serve (the list row, the thread's message), but for what depends on the viewer
+    client.force_login(tenant.admin)
+    listing = client.get(reverse("web:conversation-list", kwargs={"account_id": tenant.account.pk})).content.decode()
+    served_row = listing[listing.index('<li class="row') :]
+    served_row = served_row[: served_row.index("</li>") + 5]
+
+    def normalise(html: str) -> str:
+        return html.replace(' unread"', '"').replace("?folder=all&amp;", "?")
+
+    assert (
+        normalise(served_row)
+        .split(">", 1)[1]
+        .replace('<span class="dot" title="unread"><span class="sr-only">unread</span></span>', "")
+        .split()
+        == row.split(">", 1)[1].split()
+    )
+    thread = client.get(
+        reverse("web:thread", kwargs={"account_id": tenant.account.pk, "conversation_id": conversation.pk})
+    ).content.decode()
+    assert " ".join(item.split()) in " ".join(thread.split())
+
+    # conversation.updated carries the row only; message.updated the message only; other events nothing
+    assert set(render_for_browsers("conversation.updated", {**event, "type": "conversation.updated"})) == {"row_html"}
+    assert set(render_for_browsers("message.updated", event)) == {"message_html"}
+    assert render_for_browsers("memory.updated", event) == {}
+    # a conversation of another account renders nothing
+    assert render_for_browsers("message.created", {**event, "account_id": tenant.account.pk + 1000}) == {
+        "row_html": "",
+        "message_html": "",
+    }
+
+
+def test_a_renderer_that_fails_never_loses_the_event(
+    tenant: Tenant, monkeypatch: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(events, "_send", lambda account_id, inbox_id, event: sent.append(event))
+
+    def broken(type: str, event: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("template missing")
+
+    monkeypatch.setattr(events, "renderers", [broken, *events.renderers])
+    inbox = InboxFactory(account=tenant.account)
+    with django_capture_on_commit_callbacks(execute=True):
+        inbound(tenant.account, inbox, "+15550100002", "hello")
+    created = [e for e in sent if e["type"] == "message.created"]
+    assert created and created[0]["message"]["body"] == "hello"
+    assert created[0]["row_html"]  # the console's own renderer still ran
