@@ -35,11 +35,19 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     ("engine", "engine_bench.py", [], [], []),
     ("webhook ingest", "webhook_bench.py", ["--seconds", "3"], [], ["wrk"]),
     ("api", "api_bench.py", ["--seconds", "3"], [], ["wrk"]),
-    ("pipeline", "pipeline_bench.py", ["--seconds", "5"], [], []),
+    ("pipeline", "pipeline_bench.py", ["--seconds", "3"], [], []),
     ("memory recall", "memory_bench.py", [], [], []),
     ("inbox reads", "inbox_bench.py", ["--conversations", "2000", "--samples", "40"], [], []),
     ("reports", "reports_bench.py", ["--conversations", "2000", "--samples", "40"], [], []),
-    ("console", "console_bench.py", ["--samples", "20", "--latency-samples", "10"], [], []),
+    # the quick run leaves webhook -> DOM one at a time to the full run: the realtime bench measures it under load
+    ("console", "console_bench.py", ["--samples", "20", "--skip-latency"], [], []),
+    (
+        "realtime and burst (production layout)",
+        "realtime_bench.py",
+        ["--only", "realtime", "--seconds", "2", "--customers", "40", "--floor-samples", "10"],
+        [],
+        ["nginx"],
+    ),
 ]
 
 

@@ -131,6 +131,8 @@ def _as_role(database_url: str, role: str, password: str) -> str:
 def _executable(command: list[str]) -> list[str]:
     """The compose command with its program from this virtualenv (the image's PATH has them the same way)."""
     program, rest = command[0], command[1:]
+    if program == "nice" and rest[:1] == ["-n"]:
+        return [program, *rest[:2], *_executable(rest[2:])]
     if program in ("gunicorn", "uvicorn", "celery"):
         return [sys.executable, "-m", program, *rest]
     if program == "python":
@@ -180,8 +182,9 @@ class Layout:
         port: int | None = None,
         scale: dict[str, int] | None = None,
         extra_env: dict[str, str] | None = None,
+        concurrency: dict[str, int] | None = None,
     ) -> None:
-        self.folder = folder
+        self.folder = folder = folder.resolve()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = port or _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -234,7 +237,10 @@ class Layout:
                     argv = _rebind(command, port)
                     if "gunicorn" in argv[:3]:  # one control socket per master (a container has its own home)
                         argv = [*argv, "--control-socket", str(folder / f"gunicorn-{port}.ctl")]
-                elif "--hostname" in argv:  # one Celery node name per pool and data folder
+                if service in (concurrency or {}) and "--concurrency" in argv:  # a benchmark's pool sizes
+                    at = argv.index("--concurrency") + 1
+                    argv = [*argv[:at], str((concurrency or {})[service]), *argv[at + 1 :]]
+                if "--hostname" in argv:  # one Celery node name per pool and data folder
                     at = argv.index("--hostname") + 1
                     node, _, host = argv[at].partition("@")
                     argv = [*argv[:at], f"{node}-{os.getpid()}-{index + 1}@{host}", *argv[at + 1 :]]
@@ -303,7 +309,7 @@ class Layout:
         logs.mkdir(exist_ok=True)
         try:
             for proc in self.processes:
-                log = open(logs / f"{proc.name}.log", "ab")  # noqa: SIM115 - handed to the child
+                log = open(logs / f"{proc.name}.log", "wb")  # noqa: SIM115 - handed to the child
                 proc.popen = subprocess.Popen(  # noqa: S603 - commands from docker-compose.yml
                     proc.argv, cwd=ROOT, env=proc.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
                 )
@@ -321,14 +327,23 @@ class Layout:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{proc.name} did not listen on {proc.port}: {self.log_tail(proc.name)}")
                 time.sleep(0.1)
+        from celery import Celery
+
         pools = [p for p in self.processes if p.name.startswith("worker")]
-        while not all("ready." in self.log_tail(p.name, 20000) for p in pools):
-            for proc in pools:
-                if proc.popen is not None and proc.popen.poll() is not None:
-                    raise RuntimeError(f"{proc.name} exited: {self.log_tail(proc.name)}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Celery pools did not start in time")
-            time.sleep(0.2)
+        names = {p.argv[p.argv.index("--hostname") + 1].replace("%h", socket.gethostname()) for p in pools}
+        control = Celery(broker=self.app_env["REDIS_URL"], set_as_current=False)
+        try:
+            while True:  # every pool answers a ping on the broker (its log level may hide the "ready" line)
+                replies = control.control.ping(destination=sorted(names), timeout=0.5)
+                if names <= {name for reply in replies for name in reply}:
+                    break
+                for proc in pools:
+                    if proc.popen is not None and proc.popen.poll() is not None:
+                        raise RuntimeError(f"{proc.name} exited: {self.log_tail(proc.name)}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Celery pools did not answer in time")
+        finally:
+            control.close()
 
     def log_tail(self, name: str, size: int = 2000) -> str:
         path = self.folder / "logs" / f"{name}.log"
@@ -340,8 +355,9 @@ class Layout:
     def stop(self) -> None:
         for proc in reversed(self.processes):
             if proc.popen is not None and proc.popen.poll() is None:
+                # the main process only: Celery's warm shutdown lets its pool finish the task in hand
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.popen.pid, signal.SIGTERM)
+                    proc.popen.send_signal(signal.SIGTERM)
         for proc in self.processes:
             if proc.popen is None:
                 continue

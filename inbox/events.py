@@ -6,7 +6,10 @@ see. Event types: message.created, message.updated, conversation.updated, memory
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -37,11 +40,32 @@ def _send(account_id: int, inbox_id: int, event: dict[str, Any]) -> None:
     send_group(inbox_group(inbox_id), {"type": "realtime.event", "event": event})
 
 
+# Events published and not yet sent, in this thread: a conversation.updated marks the message.created of the same
+# conversation before it in its transaction `row_follows` (it carries the row, so the row is rendered once).
+# Bounded: what a rolled-back transaction leaves here is never sent and falls off the end.
+_unsent = threading.local()
+
+
+def _pending() -> deque[dict[str, Any]]:
+    if not hasattr(_unsent, "events"):
+        _unsent.events = deque(maxlen=200)
+    return _unsent.events  # type: ignore[no-any-return]
+
+
 def publish(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) -> None:
     """Send `type` with `payload` to the inbox's browsers once the current transaction commits."""
     event = {"type": type, "account_id": account_id, "inbox_id": inbox_id, **payload}
+    pending = _pending()
+    if type == "conversation.updated":
+        conversation_id = (payload.get("conversation") or {}).get("id")
+        for earlier in pending:
+            if earlier["type"] == "message.created" and earlier.get("conversation_id") == conversation_id:
+                earlier["row_follows"] = True
+    pending.append(event)
 
     def after_commit() -> None:
+        with contextlib.suppress(ValueError):
+            pending.remove(event)
         _send(account_id, inbox_id, _rendered(type, event))
         _tell_listeners(account_id, inbox_id, type, payload)
 

@@ -63,12 +63,14 @@ def render_message(account_id: int, message_id: int) -> str:
 
 
 def render_for_browsers(type: str, event: dict[str, Any]) -> dict[str, Any]:
-    """inbox.events renderer: `row_html` for message.created and conversation.updated, `message_html` for
-    message.created and message.updated."""
+    """inbox.events renderer: `row_html` for conversation.updated and for a message.created that no
+    conversation.updated follows (`row_follows`), `message_html` for message.created and message.updated."""
     account_id = int(event["account_id"])
     extra: dict[str, Any] = {}
     conversation_id = _conversation_id(event)
-    if type in ROW_EVENTS and conversation_id:
+    # a message.created whose conversation.updated follows in the same commit leaves the row to that one
+    row = type in ROW_EVENTS or (type == "memory.updated" and event.get("kind") == "sentiment")  # the mood badge
+    if row and conversation_id and not event.get("row_follows"):
         extra["row_html"] = render_row(account_id, conversation_id)
     message = event.get("message") or {}
     if type in MESSAGE_EVENTS and message.get("id"):

@@ -242,7 +242,8 @@
     switch (event.type) {
       case "message.created":
       case "conversation.updated":
-        if (!swapRow(event, here)) refresh("conversation-list");
+        // row_follows: the conversation.updated right behind it (same commit) carries the row
+        if (!event.row_follows && !swapRow(event, here)) refresh("conversation-list");
         if (mine) {
           if (event.type === "conversation.updated") refresh("conversation-header");
           else if (!swapMessage(event)) refresh("thread");
@@ -253,7 +254,9 @@
         break;
       case "memory.updated":
         if (event.contact_id === here.contact) refresh("memory", 300);
-        refresh("conversation-list", 400);
+        // the list shows the mood (a sentiment reading brings its row) and the contact's name (a fact)
+        if (event.kind === "sentiment") { if (!swapRow(event, here)) refresh("conversation-list", 400); }
+        else if (event.kind === "fact") refresh("conversation-list", 400);
         break;
       case "typing":
         if (event.conversation_id === here.conversation) showTyping(event.name);

@@ -144,4 +144,8 @@ def test_a_renderer_that_fails_never_loses_the_event(
         inbound(tenant.account, inbox, "+15550100002", "hello")
     created = [e for e in sent if e["type"] == "message.created"]
     assert created and created[0]["message"]["body"] == "hello"
-    assert created[0]["row_html"]  # the console's own renderer still ran
+    assert created[0]["message_html"]  # the console's own renderer still ran
+    # the row is rendered once per commit: on the conversation.updated that follows the message
+    assert created[0]["row_follows"] is True and "row_html" not in created[0]
+    updated = [e for e in sent if e["type"] == "conversation.updated"]
+    assert updated[-1]["row_html"].startswith('<li class="row')

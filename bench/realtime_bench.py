@@ -1,0 +1,406 @@
+"""Realtime at a steady rate, and a marketing-blast burst, on the production layout (config/prodlocal.py: nginx,
+gunicorn, uvicorn, a Celery pool per queue, beat, as docker-compose.yml runs them).
+
+    CONTINUUM_VAR_DIR=var/bench .venv/bin/python -m config.stack exec -- .venv/bin/python bench/realtime_bench.py
+
+1. Floor, no app code: a probe task queued from here, run by a worker of its own, which only sends a channel-layer
+   message to an inbox's group; measured until the agent's socket (through nginx and uvicorn) receives it.
+2. Realtime: signed Twilio SMS webhooks posted through nginx at 20 and 100 messages/s (open loop, `--seconds`
+   each, from `--customers` customers), with an agent's console open in headless Chromium: posted -> the
+   message's text in the agent's DOM, and posted -> the event on a second agent socket (Python). Targets: DOM p95
+   < 100 ms at 20/s and < 250 ms at 100/s.
+3. Burst: `--burst` messages from half as many customers posted as fast as 16 connections go, with the inbound and
+   ai pools at 1, 2 and 4 processes each: until every message is stored, until each has its sentiment, until each
+   conversation's note is newer than its last message; the webhook's p99 during the burst.
+Every figure is printed; nothing is asserted on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import json
+import os
+import queue
+import re
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import percentile  # noqa: E402
+
+from config.prodlocal import Layout  # noqa: E402
+
+SID, TOKEN = "AC" + "e" * 32, "realtime-bench-auth-token"
+PASSWORD = "bench-password-0123"  # noqa: S105 - a throwaway bench login
+NUMBER = "+13125550188"
+PROBE = re.compile(r"rt-([0-9a-f]{12})")
+OBSERVE = """() => {
+  window.__seen = {};
+  new MutationObserver((mutations) => {
+    const now = Date.now();
+    for (const m of mutations) {
+      const nodes = m.type === "characterData" ? [m.target] : m.addedNodes;
+      for (const n of nodes) {
+        for (const x of (n.textContent || "").matchAll(/rt-([0-9a-f]{12})/g)) {
+          if (!(x[1] in window.__seen)) window.__seen[x[1]] = now;
+        }
+      }
+    }
+  }).observe(document.body, { childList: true, subtree: true, characterData: true });
+}"""
+
+
+def setup_django(layout: Layout) -> None:
+    """This process as the owner (fixtures), with the layout's keys and public address."""
+    for key in ("SECRET_KEY", "ENCRYPTION_KEYS", "PUBLIC_BASE_URL", "ALLOWED_HOSTS"):
+        os.environ[key] = layout.app_env[key]
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["CONTINUUM_ENV"] = "production"
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    import django
+
+    django.setup()
+
+
+def fixtures() -> dict[str, Any]:
+    from accounts.models import Account, Membership, User
+    from accounts.services import account_create
+    from channels_app.adapters.twilio import webhook_url
+    from channels_app.credentials import credentials_encrypt
+    from channels_app.models import ChannelEndpoint
+    from inbox.models import Inbox
+    from inbox.services import inbox_create
+
+    account = Account.objects.filter(name="Realtime (benchmark)").first()
+    if account is None:
+        user, _ = User.objects.get_or_create(email="realtime-bench@example.com", defaults={"name": "Bench Admin"})
+        account = account_create(name="Realtime (benchmark)", owner=user)
+        inbox_create(account=account, actor=user, name="Support")
+    inbox = Inbox.objects.get(account=account, name="Support")
+    endpoint = ChannelEndpoint.objects.filter(account=account).first() or ChannelEndpoint.objects.create(
+        inbox=inbox, account=account, kind="sms", address=NUMBER,
+        credentials_encrypted=credentials_encrypt({"account_sid": SID, "auth_token": TOKEN}),
+    )  # fmt: skip
+    admin = Membership.objects.select_related("user").get(account=account, role="admin").user
+    admin.set_password(PASSWORD)
+    admin.save(update_fields=["password"])
+    return {"account": account.pk, "inbox": inbox.pk, "email": admin.email, "url": webhook_url(endpoint, "messaging")}
+
+
+class Poster:
+    """Signed webhooks through nginx, open loop: message k is posted at start + k / rate whatever the answers."""
+
+    def __init__(self, url: str, base: str) -> None:
+        from twilio.request_validator import RequestValidator
+
+        self.url, self.path = url, url.split("/webhooks/", 1)[1]
+        self.target = f"{base}/webhooks/{self.path}"
+        self.validator = RequestValidator(TOKEN)
+        self.local = threading.local()
+
+    def post(self, customer: str, body: str) -> tuple[float, float, int]:
+        import requests
+
+        session = getattr(self.local, "session", None) or requests.Session()
+        self.local.session = session
+        sid = "SM" + uuid.uuid4().hex
+        fields = {"MessageSid": sid, "SmsSid": sid, "AccountSid": SID, "From": customer, "To": NUMBER,
+                  "Body": body, "NumMedia": "0", "NumSegments": "1"}  # fmt: skip
+        signature = self.validator.compute_signature(self.url, fields)
+        started = time.time()
+        answer = session.post(self.target, data=fields, headers={"X-Twilio-Signature": signature}, timeout=30)
+        return started, time.time(), answer.status_code
+
+    def run(self, rate: float, count: int, customers: list[str], tag: str) -> dict[str, tuple[float, float, int]]:
+        """Post `count` messages at `rate` per second; each body carries a probe id; returns id -> timings."""
+        results: dict[str, tuple[float, float, int]] = {}
+        futures = {}
+        start = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+            for k in range(count):
+                delay = start + k / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                probe = uuid.uuid4().hex[:12]
+                body = f"{tag} message {k}: is my order on its way? rt-{probe}"
+                futures[pool.submit(self.post, customers[k % len(customers)], body)] = probe
+            for future, probe in futures.items():
+                results[probe] = future.result()
+        return results
+
+
+class Socket:
+    """A console socket through nginx in a thread; `arrivals` maps probe ids (or probe numbers) to arrival time."""
+
+    def __init__(self, url: str, base: str, cookie: str) -> None:
+        from websockets.sync.client import connect
+        from websockets.typing import Origin
+
+        self.connection = connect(url, origin=Origin(base), additional_headers={"Cookie": cookie}, open_timeout=10)
+        self.arrivals: dict[str, float] = {}
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for raw in self.connection:
+                now = time.time()
+                event = json.loads(raw)
+                if event.get("type") == "probe":
+                    self.arrivals.setdefault(f"floor-{event['n']}", now)
+                elif event.get("type") == "message.created":
+                    found = PROBE.search((event.get("message") or {}).get("body") or "")
+                    if found:
+                        self.arrivals.setdefault(found.group(1), now)
+        except Exception:  # noqa: S110 - closed at the end of the run
+            pass
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def sign_in(base: str, email: str) -> Any:
+    import requests
+
+    session = requests.Session()
+    page = session.get(f"{base}/auth/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None
+    answer = session.post(f"{base}/auth/login/", timeout=10, allow_redirects=False,
+                          data={"username": email, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
+                          headers={"Referer": f"{base}/auth/login/"})  # fmt: skip
+    assert answer.status_code == 302, answer.status_code
+    return session
+
+
+def row(name: str, values: list[float], total: int | None = None, floor: float | None = None) -> str:
+    if not values:
+        return f"{name:<58} {'-':>7} {'-':>7} {'-':>7}   (nothing arrived)"
+    p50, p95 = statistics.median(values), percentile(values, 95)
+    missing = f"  {total - len(values)} missing" if total is not None and total > len(values) else ""
+    ratio = f" {p95 / floor:>7.1f}x" if floor else " " * 8
+    return f"{name:<58} {p50:>7.1f} {p95:>7.1f} {max(values):>7.1f}{ratio}{missing}"
+
+
+def floor_run(layout: Layout, socket: Socket, inbox_id: int, samples: int) -> list[float]:
+    """enqueue -> a worker of its own -> group_send -> the agent's socket: no app code on the way."""
+    import subprocess
+
+    from config.celery_app import app
+
+    worker = subprocess.Popen(  # noqa: S603 - a fixed command line
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "probe", "-I", "realtime_probe",
+         "--concurrency", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
+         "--hostname", f"probe-{os.getpid()}@%h"],
+        cwd=ROOT, env={**layout.app_env, "PYTHONPATH": str(ROOT / "bench")},
+        stdout=open(layout.folder / "logs" / "probe.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[f"probe-{os.getpid()}@{os.uname().nodename}"], timeout=0.5):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise SystemExit("the probe worker did not start")
+        times = []
+        for n in range(samples + 5):
+            started = time.time()
+            app.send_task("bench.realtime_probe", args=[f"inbox.{inbox_id}", inbox_id, n], queue="probe")
+            deadline = time.monotonic() + 10
+            while f"floor-{n}" not in socket.arrivals and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            if n >= 5 and f"floor-{n}" in socket.arrivals:
+                times.append((socket.arrivals[f"floor-{n}"] - started) * 1000)
+            time.sleep(0.05)
+        return times
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int, floor_samples: int) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from config.chromium import CHROMIUM, CHROMIUM_ARGS
+
+    base = layout.base_url
+    poster = Poster(facts["url"], base)
+    session = sign_in(base, facts["email"])
+    cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    socket = Socket(f"{base.replace('http', 'ws')}/ws/v1/accounts/{facts['account']}/", base, cookie)
+    floor = floor_run(layout, socket, facts["inbox"], floor_samples)
+    # The clients (this process's posting threads and socket reader, and the browser started below) would run on
+    # other machines: here they share the two cores with the server, so they yield to it (nice 10, as the AI pool).
+    os.nice(10)
+    pool = [f"+1312556{n:04d}" for n in range(customers)]
+    poster.run(40, len(pool), pool, "warm-up")  # every customer's conversation exists; the processes are warm
+    time.sleep(8)  # the warm-up's queue drains
+    results: dict[int, tuple[dict[str, tuple[float, float, int]], dict[str, float], dict[str, float]]] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(f"{base}/auth/login/")
+        page.get_by_label("Email").fill(facts["email"])
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(lambda u: "/auth/login/" not in u)
+        page.locator("html[data-live='on']").wait_for(state="attached")
+        page.wait_for_timeout(500)
+        page.evaluate(OBSERVE)
+        fetches: list[str] = []
+        page.on("request", lambda r: fetches.append(r.url))
+        for rate in (20, 100):
+            socket.arrivals.clear()
+            fetches.clear()
+            posted = poster.run(rate, rate * seconds, pool, f"{rate}/s")
+            deadline = time.monotonic() + max(15, len(posted) / 20)  # what a backlog needs to drain
+            while time.monotonic() < deadline:
+                seen = page.evaluate("() => window.__seen")
+                if all(p in seen for p in posted):
+                    break
+                time.sleep(0.25)
+            seen = page.evaluate("() => window.__seen")
+            list_fetches = sum("/list" in url for url in fetches)
+            results[rate] = (posted, dict(socket.arrivals), {k: v / 1000 for k, v in seen.items()})
+            print(f"({rate}/s: {len(posted)} posted, {list_fetches} list fetches by the page while it ran)")
+        browser.close()
+    socket.close()
+
+    floor_p95 = percentile(floor, 95)
+    print(
+        f"\nRealtime on the production layout (nginx, gunicorn 2 workers, uvicorn, a Celery pool per queue with 2 "
+        f"processes, beat; {os.cpu_count()} cores); {customers} customers; {seconds} s per rate"
+    )
+    print(f"{'ms':<58} {'p50':>7} {'p95':>7} {'max':>7} {'p95/floor':>8}")
+    print(row(f"floor: enqueue -> worker -> group_send -> socket ({len(floor)})", floor))
+    for rate, (posted, arrivals, seen) in results.items():
+        http = [(done - start) * 1000 for start, done, _ in posted.values()]
+        errors = sum(1 for *_, code in posted.values() if code != 200)
+        to_socket = [(arrivals[p] - posted[p][0]) * 1000 for p in posted if p in arrivals]
+        to_dom = [(seen[p] - posted[p][0]) * 1000 for p in posted if p in seen]
+        print(row(f"{rate}/s: webhook HTTP round trip through nginx ({errors} not 200)", http))
+        print(row(f"{rate}/s: webhook -> message.created on an agent socket", to_socket, len(posted), floor_p95))
+        print(row(f"{rate}/s: webhook -> text in the agent's DOM (Chromium)", to_dom, len(posted), floor_p95))
+
+
+def burst(args: argparse.Namespace, database_url: str, redis_url: str, folder: Path, port: int) -> None:
+    print(
+        f"\nBurst: {args.burst} messages from {args.burst // 2} customers posted through nginx by 16 connections; "
+        f"the inbound and ai pools at N processes each; {os.cpu_count()} cores"
+    )
+    print(f"{'processes':<10} {'posting s':>9} {'stored s':>9} {'analyzed s':>10} {'noted s':>8} "
+          f"{'msg/s stored':>12} {'webhook p99 ms':>14} {'vs 1':>6}")  # fmt: skip
+    first: float | None = None
+    for processes in (1, 2, 4):
+        # the same address each time: webhooks are signed for the public URL, which names the port
+        pools = {"worker-inbound": processes, "worker-ai": processes}
+        layout = Layout(database_url, redis_url, folder, port=port, concurrency=pools)
+        with layout.running():
+            facts = fixtures()
+            figures = burst_once(layout, facts, args.burst, processes)
+        first = first or figures["noted"]
+        print(
+            f"{processes:<10} {figures['posting']:>9.1f} {figures['stored']:>9.1f} {figures['analyzed']:>10.1f} "
+            f"{figures['noted']:>8.1f} {args.burst / figures['stored']:>12.0f} {figures['p99']:>14.1f} "
+            f"{first / figures['noted']:>5.2f}x"
+        )
+
+
+def burst_once(layout: Layout, facts: dict[str, Any], count: int, processes: int) -> dict[str, float]:
+    from django.db.models import Max
+
+    from inbox.models import Message
+    from memory.models import AiNote, SentimentReading
+
+    run = uuid.uuid4().hex[:6]
+    customers = [f"+1313{processes}{n:06d}" for n in range(count // 2)]
+    poster = Poster(facts["url"], layout.base_url)
+    started = time.monotonic()
+    results: list[tuple[float, float, int]] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        bodies = [(customers[k % len(customers)], f"burst {run} {k}: where is my refund? rt-{uuid.uuid4().hex[:12]}")
+                  for k in range(count)]  # fmt: skip
+        results = list(pool.map(lambda cb: poster.post(*cb), bodies))
+    posting = time.monotonic() - started
+    mine = Message.objects.filter(account_id=facts["account"], body__startswith=f"burst {run} ")
+    stored = analyzed = noted = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and noted is None:
+        now = time.monotonic() - started
+        if stored is None and mine.count() >= count:
+            stored = now
+        if (
+            stored is not None
+            and analyzed is None
+            and SentimentReading.objects.filter(message__in=mine).count() >= count
+        ):
+            analyzed = now
+        if analyzed is not None:
+            last = dict(
+                mine.values("conversation_id").annotate(at=Max("created_at")).values_list("conversation_id", "at")
+            )
+            notes = dict(
+                AiNote.objects.filter(conversation_id__in=list(last)).values("conversation_id")
+                .annotate(at=Max("created_at")).values_list("conversation_id", "at")
+            )  # fmt: skip
+            if all(c in notes and notes[c] >= at for c, at in last.items()):
+                noted = now
+        time.sleep(0.2)
+    http = [(done - start) * 1000 for start, done, _ in results]
+    return {"posting": posting, "stored": stored or float("nan"), "analyzed": analyzed or float("nan"),
+            "noted": noted or float("nan"), "p99": percentile(http, 99)}  # fmt: skip
+
+
+def fresh_database(owner_url: str) -> str:
+    """A database of its own, made anew each run: the other benchmarks' data (a million messages, their beat
+    sweeps) would share the two cores with what is measured here."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(owner_url)
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "continuum_realtime_bench" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "continuum_realtime_bench"')
+    return urlunsplit(parts._replace(path="/continuum_realtime_bench"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--floor-samples", type=int, default=100)
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--only", choices=["realtime", "burst"], help="one part (and the floor with realtime)")
+    args = parser.parse_args()
+
+    database_url, redis_url = fresh_database(os.environ["DATABASE_URL"]), os.environ["REDIS_URL"]
+    os.environ["DATABASE_URL"] = database_url  # this process's fixtures, as the owner
+    folder = Path(os.environ.get("CONTINUUM_VAR_DIR", ROOT / "var")) / "prod-local-bench"
+    layout = Layout(database_url, redis_url, folder)
+    setup_django(layout)
+    layout.prepare()
+    from common import purge_queues
+
+    purge_queues()
+    if args.only != "burst":
+        with layout.running():
+            facts = fixtures()
+            realtime(layout, facts, args.seconds, args.customers, args.floor_samples)
+    if args.only != "realtime":
+        with contextlib.suppress(PermissionError):  # the burst's server processes at the usual priority again
+            os.setpriority(os.PRIO_PROCESS, 0, 0)
+        purge_queues()
+        burst(args, database_url, redis_url, folder, layout.port)
+
+
+if __name__ == "__main__":
+    main()
