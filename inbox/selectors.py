@@ -10,6 +10,7 @@ from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Account, Membership
+from accounts.tenant_db import index_lookup
 from contacts.models import Contact
 
 from .models import (
@@ -153,11 +154,17 @@ def contact_timeline(*, account: Account, membership: Membership, contact: Conta
     )
 
 
+SEARCH_CANDIDATES = 500
+
+
 def message_search(
     *, account: Account, membership: Membership, query: str, inbox_id: int | None = None
 ) -> QuerySet[Message]:
     """Customer and team messages matching `query` (English stemming, web-search syntax: "quoted phrases",
-    -exclusions, OR), best match first, in the inboxes the member may see."""
+    -exclusions, OR), best match first, in the inboxes the member may see.
+
+    Ranked among the newest SEARCH_CANDIDATES matches: a common word ("refund", "order") matches a tenth of a
+    large account's messages, and ranking them all read every one (2 s at a million messages, growth_bench)."""
     search = SearchQuery(query, config=BODY_SEARCH_CONFIG, search_type="websearch")
     vector = SearchVector("body", config=BODY_SEARCH_CONFIG)
     messages = Message.objects.filter(
@@ -167,10 +174,17 @@ def message_search(
     )
     if inbox_id is not None:
         messages = messages.filter(inbox_id=inbox_id)
+    matching = messages.annotate(match=vector).filter(match=search)
+    # Any SEARCH_CANDIDATES + 1 matches, unordered: the text index alone, cheap whatever the word. Fewer: they are
+    # all the matches. More: a common word, whose newest matches a walk newest first finds quickly.
+    # Outside the row policy, which would keep the text index out of the plan; the account and the member's
+    # inboxes are in the filter, and the rows are read under the policy below.
+    with index_lookup():
+        newest = list(matching.order_by().values_list("pk", flat=True)[: SEARCH_CANDIDATES + 1])
+        if len(newest) > SEARCH_CANDIDATES:
+            newest = list(matching.order_by("-created_at", "-id").values_list("pk", flat=True)[:SEARCH_CANDIDATES])
     return (
-        _message_rows(messages)
-        .annotate(match=vector)
-        .filter(match=search)
+        _message_rows(Message.objects.filter(account=account, pk__in=newest))
         .annotate(
             rank=SearchRank(vector, search),
             conversation_number=F("conversation__number"),

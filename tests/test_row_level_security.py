@@ -192,3 +192,35 @@ def test_the_webchat_widget_runs_behind_the_wall(
     assert call(endpoint, "session", {}).status_code == 200
     assert seen == [(1, [tenant.account.pk])]
     assert Message.objects.count() == 2
+
+
+def test_a_message_search_uses_the_text_index_and_still_returns_only_its_account(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    """The search's id lookup runs outside the policy (which keeps the text index out of the plan); it names its
+    account and inboxes itself, the rows are read under the policy, and the connection is back behind the wall."""
+    from accounts.selectors import membership_for_user
+    from inbox.selectors import message_search
+
+    inbound(tenant.account, InboxFactory(account=tenant.account), "+15550004444", "my refund please")
+    inbound(other_tenant.account, InboxFactory(account=other_tenant.account), "+15550005555", "their refund too")
+    agent_inbox = InboxFactory(account=tenant.account, name="Not the agent's")
+    inbound(tenant.account, agent_inbox, "+15550006666", "a refund the agent may not see")
+    member = membership_for_user(account_id=tenant.account.pk, user=tenant.agent)
+    admin = membership_for_user(account_id=tenant.account.pk, user=tenant.admin)
+    assert member is not None and admin is not None
+    from inbox.models import InboxMember
+
+    first_inbox = Message.objects.get(body="my refund please").inbox
+    InboxMember.objects.create(account=tenant.account, inbox=first_inbox, user=tenant.agent)
+    tenant_enter(tenant.account.pk, tenant.agent.pk)
+    try:
+        found = [m.body for m in message_search(account=tenant.account, membership=member, query="refunds")]
+        assert found == ["my refund please"]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user, count(*) FROM inbox_message")
+            assert cursor.fetchone() == ("continuum_app", 2)  # behind the wall again: this account's two
+        everything = {m.body for m in message_search(account=tenant.account, membership=admin, query="refund")}
+        assert everything == {"my refund please", "a refund the agent may not see"}
+    finally:
+        tenant_leave()
