@@ -43,6 +43,12 @@ TWILIO_STATUS = {
     "read": "read",
     "undelivered": "failed",
     "failed": "failed",
+    "canceled": "failed",  # a scheduled message canceled before it was sent
+    "partially_delivered": "delivered",  # some of its parts reached the phone: delivered, with a note
+}
+STATUS_NOTES = {
+    "canceled": "Canceled before it was sent (a scheduled send was canceled in Twilio).",
+    "partially_delivered": "Only part of it reached the phone (one of its segments or files was not delivered).",
 }
 
 
@@ -123,16 +129,23 @@ def _messaging(event: InboundEvent) -> None:
             refused.append(exc.message)
             continue
         files.append(incoming)
+    metadata: dict[str, Any] = {"to": event.payload.get("To", "")}
+    if refused:
+        metadata["attachments_refused"] = refused
+    body = inbound.body
+    if inbound.location is not None:  # kept whole; the line says where, for the thread, the preview and search
+        metadata["location"] = inbound.location
+        body = body or twilio.location_text(inbound.location)
     receive_message(
         account=event.account,
         inbox=endpoint.inbox,
         contact=contact,
         channel=inbound.channel,
-        body=inbound.body,
+        body=body,
         provider_endpoint=str(endpoint.public_id),
         provider_id=inbound.sid,
         attachments=files,
-        metadata={"to": event.payload.get("To", ""), **({"attachments_refused": refused} if refused else {})},
+        metadata=metadata,
     )
 
 
@@ -361,7 +374,7 @@ def _status(event: InboundEvent) -> None:
     if message is None:  # the callback beat the send's answer (or the answer was lost): wait for the sid
         raise NotYet(f"No message we sent has the sid {sid} yet.")
     code = payload.get("ErrorCode", "")
-    reason = twilio.PERMANENT_ERRORS.get(int(code), f"Twilio error {code}") if code.isdigit() else ""
+    reason = " ".join(r for r in (STATUS_NOTES.get(raw, ""), twilio.explain(code)) if r)
     message_set_delivery(
         account=event.account, message=message, status=TWILIO_STATUS[raw], error_code=code, error_message=reason
     )

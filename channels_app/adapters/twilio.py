@@ -34,6 +34,28 @@ PERMANENT_ERRORS = {
     63016: "Outside WhatsApp's 24-hour window: only an approved template can be sent now.",
 }
 RETRYABLE_ERRORS = {20429, 20500, 20503}
+# Carrier and channel errors a status callback reports after the send, in words, with what to do about them.
+DELIVERY_ERRORS = {
+    30003: "The phone is switched off or out of reach. Try again later, or reach them on another channel.",
+    30004: "The customer's carrier or phone blocked the message. Ask them to allow texts from this number.",
+    30005: "The number does not exist or is no longer in service. Check it with the customer.",
+    30006: "The number cannot receive texts (a landline, or a carrier that does not deliver them). Call instead.",
+    30007: "The carrier filtered it as spam. Avoid link shorteners and all-caps, and register the number for "
+    "business texting (A2P 10DLC in the US).",
+    30008: "The carrier did not say why it was not delivered. Try again later; if it repeats, use another channel.",
+    30034: "Sent from a US number that is not registered for business texting (A2P 10DLC): carriers drop it. "
+    "An admin registers the number's campaign with Twilio.",
+    21610: PERMANENT_ERRORS[21610],
+    63016: "Outside WhatsApp's 24-hour window: only an approved template can start the conversation again.",
+}
+
+
+def explain(code: str) -> str:
+    """What an agent should know about a Twilio error code: in words, with what to do."""
+    if not code.isdigit():
+        return ""
+    number = int(code)
+    return DELIVERY_ERRORS.get(number) or PERMANENT_ERRORS.get(number) or f"Twilio error {code}."
 
 
 class MalformedPayload(Exception):
@@ -101,6 +123,30 @@ class Inbound:
     body: str
     profile_name: str
     media: list[tuple[str, str]]  # (url, content type)
+    location: dict[str, Any] | None = None  # a shared WhatsApp location: latitude, longitude, address, label
+
+
+def parse_location(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """A WhatsApp location share (Latitude, Longitude, and for a place its Address and Label), or None."""
+    try:
+        latitude, longitude = float(payload["Latitude"]), float(payload["Longitude"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    place = {"latitude": round(latitude, 6), "longitude": round(longitude, 6)}
+    for field, key in (("Address", "address"), ("Label", "label")):
+        value = " ".join(str(payload.get(field) or "").split())[:300]
+        if value:
+            place[key] = value
+    return place
+
+
+def location_text(place: dict[str, Any]) -> str:
+    """A location as a line of the thread (and the list's preview)."""
+    named = ", ".join(str(place[k]) for k in ("label", "address") if place.get(k))
+    where = named or f"{place['latitude']}, {place['longitude']}"
+    return f"Shared a location: {where}"
 
 
 def parse_messaging(payload: dict[str, Any]) -> Inbound:
@@ -126,6 +172,7 @@ def parse_messaging(payload: dict[str, Any]) -> Inbound:
         body=payload.get("Body", ""),
         profile_name=payload.get("ProfileName", ""),
         media=media,
+        location=parse_location(payload),
     )
 
 
@@ -194,7 +241,8 @@ def failure(exc: TwilioRestException) -> tuple[bool, str, str]:
     code = int(exc.code or 0)
     if code in RETRYABLE_ERRORS or (exc.status and exc.status >= 500):
         return True, str(code or exc.status), f"Twilio was busy or failing (error {code or exc.status})."
-    return False, str(code or exc.status), PERMANENT_ERRORS.get(code, f"Twilio refused the message: {exc.msg}")[:500]
+    known = DELIVERY_ERRORS.get(code) or PERMANENT_ERRORS.get(code)
+    return False, str(code or exc.status), (known or f"Twilio refused the message: {exc.msg}")[:500]
 
 
 def check(endpoint: ChannelEndpoint) -> str:

@@ -391,3 +391,83 @@ def test_an_api_key_and_a_messaging_service_send_the_reply(
     assert post(endpoint, "status", fixture("status_delivered", SENT_SID=sent["sid"])).status_code == 200
     assert run_pending() == ["processed"]
     assert Message.objects.get(pk=reply.pk).delivery_status == "delivered"
+
+
+@pytest.mark.django_db
+def test_a_whatsapp_location_keeps_the_place_and_shows_a_map_link(
+    endpoint: ChannelEndpoint, tenant: Tenant, client: Any
+) -> None:
+    post(endpoint, "messaging", fixture("whatsapp_location"))
+    assert run_pending() == ["processed"]
+    message = Message.objects.get()
+    assert message.metadata["location"] == {
+        "latitude": 41.878114,
+        "longitude": -87.629798,
+        "address": "233 S Wacker Dr, Chicago, IL 60606",
+        "label": "Willis Tower",
+    }
+    assert message.body == "Shared a location: Willis Tower, 233 S Wacker Dr, Chicago, IL 60606"
+    assert message.conversation.last_message_preview.startswith("Shared a location: Willis Tower")
+    client.force_login(tenant.admin)
+    thread = client.get(f"/a/{tenant.account.pk}/conversations/{message.conversation_id}/thread").content.decode()
+    assert (
+        'href="https://www.openstreetmap.org/?mlat=41.878114&amp;mlon=-87.629798#map=17/41.878114/-87.629798"' in thread
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "kept"),
+    [
+        ({"Latitude": "91", "Longitude": "10"}, None),  # off the globe
+        ({"Latitude": "north", "Longitude": "10"}, None),
+        (
+            {"Latitude": "1.5", "Longitude": "2.25", "Label": "  The   shop \n"},
+            {"latitude": 1.5, "longitude": 2.25, "label": "The shop"},
+        ),  # fmt: skip
+    ],
+)
+def test_a_location_is_kept_only_when_it_is_one(endpoint: ChannelEndpoint, fields: dict[str, str], kept: Any) -> None:
+    payload = {k: v for k, v in fixture("whatsapp_location").items() if k not in ("Label", "Address")}
+    post(endpoint, "messaging", {**payload, **fields})
+    assert run_pending() == ["processed"]
+    message = Message.objects.get()
+    assert message.metadata.get("location") == kept
+    assert message.body == ("" if kept is None else "Shared a location: The shop")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "code", "shown", "words"),
+    [
+        ("undelivered", "30003", "failed", "switched off or out of reach"),
+        ("undelivered", "30005", "failed", "does not exist"),
+        ("undelivered", "30006", "failed", "cannot receive texts"),
+        ("undelivered", "30007", "failed", "filtered it as spam"),
+        ("undelivered", "30008", "failed", "did not say why"),
+        ("failed", "30034", "failed", "not registered for business texting"),
+        ("failed", "21610", "failed", "replied STOP"),
+        ("failed", "63016", "failed", "approved template"),
+        ("undelivered", "39999", "failed", "Twilio error 39999."),
+        ("canceled", "", "failed", "Canceled before it was sent"),
+        ("partially_delivered", "", "delivered", "Only part of it reached the phone"),
+    ],
+)
+def test_status_callbacks_are_explained_to_the_agent(
+    endpoint: ChannelEndpoint, fake: FakeTwilio, tenant: Tenant, status: str, code: str, shown: str, words: str
+) -> None:
+    post(endpoint, "messaging", fixture("sms_inbound"))
+    run_pending()
+    reply = send_message(account=tenant.account, conversation=Message.objects.get().conversation, body="Hi")
+    deliver_message.run(tenant.account.pk, reply.pk)
+    callback = fixture("status_undelivered", SENT_SID=fake.sent[0]["sid"])
+    post(endpoint, "status", {**callback, "MessageStatus": status, "SmsStatus": status, "ErrorCode": code})
+    assert run_pending() == ["processed"]
+    reply.refresh_from_db()
+    assert reply.delivery_status == shown and reply.error_code == code
+    assert words in reply.error_message
+    from django.template.loader import render_to_string
+
+    shown_html = render_to_string("web/_message.html", {"m": reply, "conversation": reply.conversation,
+                                                         "account": tenant.account})  # fmt: skip
+    assert words.split(" (")[0] in shown_html.replace("&#x27;", "'")
