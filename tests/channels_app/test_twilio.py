@@ -424,7 +424,7 @@ def test_a_whatsapp_location_keeps_the_place_and_shows_a_map_link(
         (
             {"Latitude": "1.5", "Longitude": "2.25", "Label": "  The   shop \n"},
             {"latitude": 1.5, "longitude": 2.25, "label": "The shop"},
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_a_location_is_kept_only_when_it_is_one(endpoint: ChannelEndpoint, fields: dict[str, str], kept: Any) -> None:
