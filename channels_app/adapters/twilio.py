@@ -134,7 +134,7 @@ def parse_location(payload: dict[str, Any]) -> dict[str, Any] | None:
         return None
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         return None
-    place = {"latitude": round(latitude, 6), "longitude": round(longitude, 6)}
+    place: dict[str, Any] = {"latitude": round(latitude, 6), "longitude": round(longitude, 6)}
     for field, key in (("Address", "address"), ("Label", "label")):
         value = " ".join(str(payload.get(field) or "").split())[:300]
         if value:
