@@ -42,6 +42,13 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     # the quick run leaves webhook -> DOM one at a time to the full run: the realtime bench measures it under load
     ("console", "console_bench.py", ["--samples", "20", "--skip-latency"], [], []),
     (
+        "data growth and raw limits",
+        "growth_bench.py",
+        ["--steps", "1000,10000", "--samples", "10", "--raw", "1000"],
+        [],
+        [],
+    ),
+    (
         "realtime and burst (production layout)",
         "realtime_bench.py",
         ["--only", "realtime", "--seconds", "2", "--customers", "40", "--floor-samples", "10"],
@@ -52,7 +59,11 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
 
 
 # The Celery worker some scripts start prints its banner on the shared stdout: not a figure.
-_BANNER = re.compile(r"^\s*(-{2,}|- \*|\*{3,}|\.> |-- \*)|^ -+ \[|^worker: |^\s+\.> |^\s*$")
+_BANNER = re.compile(
+    r"^\s*(-{2,}|- \*|\*{3,}|\.> |-- \*)|^ -+ \[|^worker: |^\s+\.> |^\s*$"
+    # and migrate's progress (the production layout's first step)
+    r"|^Operations to perform:|^  Apply all migrations:|^Running migrations:|^  Applying .+\.\.\. OK$|^  No migrations"
+)
 
 
 def clean(output: str) -> str:
@@ -78,8 +89,13 @@ def machine() -> dict[str, object]:
         memory_gb = round(kb / 1024 / 1024, 1)
     except (OSError, StopIteration, ValueError):
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": memory_gb, "python": platform.python_version(),
-            "system": platform.platform()}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "system": platform.platform(),
+    }
 
 
 def run(profile: str, only: list[str]) -> dict[str, object]:
@@ -100,10 +116,22 @@ def run(profile: str, only: list[str]) -> dict[str, object]:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S603
         output = clean(done.stdout) + (f"\n[stderr]\n{done.stderr[-4000:]}" if done.returncode else "")
         print(output, end="" if output.endswith("\n") else "\n", flush=True)
-        results.append({"name": name, "command": command, "seconds": round(time.monotonic() - began, 1),
-                        "returncode": done.returncode, "output": clean(done.stdout)})  # fmt: skip
-    run_record = {"profile": profile, "started": started.isoformat(), "machine": machine(), "results": results,
-                  "seconds": round((datetime.now(UTC) - started).total_seconds(), 1)}  # fmt: skip
+        results.append(
+            {
+                "name": name,
+                "command": command,
+                "seconds": round(time.monotonic() - began, 1),
+                "returncode": done.returncode,
+                "output": clean(done.stdout),
+            }
+        )
+    run_record = {
+        "profile": profile,
+        "started": started.isoformat(),
+        "machine": machine(),
+        "results": results,
+        "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{profile}-{started:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")

@@ -543,7 +543,9 @@ def _deliver_email(task, message: Message, fail) -> str:  # type: ignore[no-unty
         .first()
     )
     subject = str(last_in.metadata.get("subject", "")) if last_in else ""
-    if not subject:
+    if message.metadata.get("subject"):  # the team wrote first, with a subject of its own
+        subject = str(message.metadata["subject"])
+    elif not subject:
         subject = f"{conversation.inbox.name} — conversation #{conversation.number}"
     elif not subject.lower().startswith("re:"):
         subject = f"Re: {subject}"

@@ -297,10 +297,15 @@ class Layout:
                       {**self.migrate_env, "CONTINUUM_ENV": "development"})  # fmt: skip
 
     def _run(self, what: str, argv: list[str], env: dict[str, str]) -> None:
+        """A preparation step, its output kept in <folder>/logs/<what>.log (shown when it fails)."""
         env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-        done = subprocess.run(argv, cwd=ROOT, env=env, check=False)  # noqa: S603 - the compose file's command
+        (self.folder / "logs").mkdir(exist_ok=True)
+        log = self.folder / "logs" / f"{what}.log"
+        with log.open("wb") as out:
+            done = subprocess.run(argv, cwd=ROOT, env=env, check=False, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603 - the compose file's command
         if done.returncode != 0:
-            raise SystemExit(f"{what} failed with exit code {done.returncode}")
+            raise SystemExit(f"{what} failed with exit code {done.returncode}: {log.read_text()[-2000:]}")
+        _say(f"{what}: done (output in {log})")
 
     @contextlib.contextmanager
     def running(self, timeout: float = 90) -> Iterator[Layout]:

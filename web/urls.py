@@ -23,6 +23,7 @@ urlpatterns = [
     path(A + "contacts/import/<int:import_id>/", views.contact_import_detail, name="contact-import"),
     path(A + "contacts/<int:contact_id>/merge/<int:other_id>/", views.merge_preview, name="merge"),
     path(A + "search", views.search_view, name="search"),
+    path(A + "conversations/new", views.conversation_new_view, name="conversation-new"),
     path(S, settings_views.overview, name="settings"),
     path(S + "inboxes/<int:inbox_id>/", settings_views.inbox_settings, name="settings-inbox"),
     path(S + "members/", settings_views.members, name="settings-members"),

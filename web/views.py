@@ -624,6 +624,32 @@ def sandbox_view(request: ConsoleRequest) -> HttpResponse:
 
 
 @console_page()
+def conversation_new_view(request: ConsoleRequest) -> HttpResponse:
+    """Write first to a customer: pick the inbox and channel (those its connected numbers and addresses allow),
+    the customer (a contact, or a number or address), and the message; it is sent like any reply."""
+    from channels_app.models import ChannelEndpoint
+    from channels_app.start import START_CHANNELS
+
+    console = request.console
+    inboxes = list(console.inboxes)
+    kinds: dict[int, list[str]] = {}
+    for inbox_id, kind in (
+        ChannelEndpoint.objects.filter(
+            account=console.account, inbox_id__in=[i.pk for i in inboxes], kind__in=START_CHANNELS, enabled=True
+        )
+        .values_list("inbox_id", "kind")
+        .order_by("kind")
+        .distinct()
+    ):
+        kinds.setdefault(inbox_id, []).append(kind)
+    contact = None
+    if (request.GET.get("contact") or "").isdigit():
+        contact = contact_get(account=console.account, contact_id=int(request.GET["contact"]))
+    choices = [(inbox, kind) for inbox in inboxes for kind in kinds.get(inbox.pk, [])]
+    return render(request, "web/conversation_new.html", {"choices": choices, "contact": contact})
+
+
+@console_page()
 def sandbox_transcript(request: ConsoleRequest) -> HttpResponse:
     customer = _sandbox_customer(request)
     return render(

@@ -531,7 +531,8 @@
       $$("input.pick:checked").forEach((box) => (box.checked = false));
     }
     if (form.dataset.redirect) {
-      location.assign(form.dataset.redirect.replace("{id}", data.id));
+      // {id}, {conversation}...: fields of the answer
+      location.assign(form.dataset.redirect.replace(/\{(\w+)\}/g, (_, key) => encodeURIComponent(data[key] ?? "")));
       return;
     }
     if (form.dataset.reload !== undefined) {

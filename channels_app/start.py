@@ -1,0 +1,98 @@
+"""Starting a conversation from our side: a team writes first to a customer by SMS, WhatsApp or email, to an existing
+contact or to a new number or address (normalized, and joined to the contact who already has it)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.errors import ServiceError
+from accounts.models import Account, User
+from contacts.models import Contact
+from contacts.services import contact_resolve
+from inbox.models import Channel, Conversation, HandledBy, Inbox, Message, Status
+from inbox.services import conversation_open, send_message
+
+from .models import ChannelEndpoint
+
+START_CHANNELS = ("sms", "whatsapp", "email")
+IDENTITY_KIND = {"sms": "phone", "whatsapp": "whatsapp", "email": "email"}
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+@transaction.atomic
+def conversation_start(
+    *,
+    account: Account,
+    actor: User,
+    inbox: Inbox,
+    channel: str,
+    body: str,
+    to: str = "",
+    contact: Contact | None = None,
+    subject: str = "",
+) -> Message:
+    """Write first to a customer on `channel` from `inbox`: their open conversation in that inbox continues, or a
+    new one starts, owned by the person who wrote. Opt-outs are respected (the customer replied STOP: refused)."""
+    if inbox.account_id != account.pk or (contact is not None and contact.account_id != account.pk):
+        raise ServiceError("That inbox or contact is not in this account.")
+    if channel not in START_CHANNELS:
+        raise ServiceError("Start a conversation by SMS, WhatsApp or email.", field="channel")
+    label = Channel(channel).label
+    if not ChannelEndpoint.objects.filter(account=account, inbox=inbox, kind=channel, enabled=True).exists():
+        raise ServiceError(
+            f"{inbox.name} has no {label} connected: connect one in the inbox's settings, or pick another inbox.",
+            field="channel",
+        )
+    if not body.strip():
+        raise ServiceError("Write the first message.", field="body")
+    subject = " ".join(subject.split())[:300]
+    if channel == "email" and not subject:
+        raise ServiceError("An email needs a subject.", field="subject")
+    if contact is None:
+        if not to.strip():
+            raise ServiceError("Give the customer's number or email address, or pick a contact.", field="to")
+        try:
+            contact = contact_resolve(account=account, kind=IDENTITY_KIND[channel], raw_address=to)
+        except ServiceError as exc:
+            raise ServiceError(exc.message, field="to") from None
+    elif contact.merged_into_id is not None:
+        contact = Contact.objects.get(account=account, pk=contact.merged_into_id)
+    if channel == "whatsapp":
+        last = (
+            Message.objects.filter(account=account, contact=contact, channel="whatsapp", direction="in")
+            .order_by("-created_at")
+            .first()
+        )
+        if last is None or timezone.now() - last.created_at > WHATSAPP_WINDOW:
+            raise ServiceError(
+                "WhatsApp lets a business write first only with an approved template, outside 24 hours of the "
+                "customer's last WhatsApp message. Start by SMS or email instead.",
+                field="channel",
+            )
+    conversation = (
+        Conversation.objects.filter(account=account, inbox=inbox, contact=contact, merged_into__isnull=True)
+        .exclude(status=Status.RESOLVED)
+        .order_by("-last_activity_at", "-id")
+        .first()
+    )
+    if conversation is None:
+        conversation = conversation_open(
+            account=account,
+            actor=actor,
+            inbox=inbox,
+            contact=contact,
+            channel=channel,
+            handled_by=HandledBy.HUMAN,
+            activity=f"{actor.display_name} started this conversation by {label}",
+        )
+    return send_message(
+        account=account,
+        conversation=conversation,
+        body=body,
+        channel=channel,
+        sender_user=actor,
+        metadata={"subject": subject} if channel == "email" else None,
+    )
