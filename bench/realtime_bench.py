@@ -226,6 +226,19 @@ def floor_run(layout: Layout, socket: Socket, inbox_id: int, samples: int) -> li
         worker.wait(timeout=30)
 
 
+def drain(seconds: float) -> None:
+    """Wait until the inbound queue is empty, at most `seconds`, then a moment more for the task in hand."""
+    from config.celery_app import app
+
+    deadline = time.monotonic() + seconds
+    with app.connection_for_read() as conn:
+        while time.monotonic() < deadline:
+            if not conn.default_channel.client.llen("inbound"):
+                break
+            time.sleep(0.1)
+    time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+
+
 def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int, floor_samples: int) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -242,7 +255,7 @@ def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int
     os.nice(10)
     pool = [f"+1312556{n:04d}" for n in range(customers)]
     poster.run(40, len(pool), pool, "warm-up")  # every customer's conversation exists; the processes are warm
-    time.sleep(8)  # the warm-up's queue drains
+    drain(seconds=8)  # the warm-up's inbound queue empties (and the AI's has a head start)
     results: dict[int, tuple[dict[str, tuple[float, float, int]], dict[str, float], dict[str, float]]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

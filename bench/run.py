@@ -33,18 +33,18 @@ START, END = "<!-- make bench: start -->", "<!-- make bench: end -->"
 # (name, script, quick arguments, full arguments, tools it needs)
 SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     ("engine", "engine_bench.py", [], [], []),
-    ("webhook ingest", "webhook_bench.py", ["--seconds", "3"], [], ["wrk"]),
-    ("api", "api_bench.py", ["--seconds", "3"], [], ["wrk"]),
-    ("pipeline", "pipeline_bench.py", ["--seconds", "3"], [], []),
+    ("webhook ingest", "webhook_bench.py", ["--seconds", "2"], [], ["wrk"]),
+    ("api", "api_bench.py", ["--seconds", "2"], [], ["wrk"]),
+    ("pipeline", "pipeline_bench.py", ["--seconds", "2"], [], []),
     ("memory recall", "memory_bench.py", [], [], []),
     ("inbox reads", "inbox_bench.py", ["--conversations", "2000", "--samples", "40"], [], []),
     ("reports", "reports_bench.py", ["--conversations", "2000", "--samples", "40"], [], []),
     # the quick run leaves webhook -> DOM one at a time to the full run: the realtime bench measures it under load
-    ("console", "console_bench.py", ["--samples", "20", "--skip-latency"], [], []),
+    ("console", "console_bench.py", ["--samples", "10", "--skip-latency"], [], []),
     (
         "data growth and raw limits",
         "growth_bench.py",
-        ["--steps", "1000,10000", "--samples", "10", "--raw", "1000"],
+        ["--steps", "1000,10000", "--samples", "5", "--raw", "1000"],
         [],
         [],
     ),
