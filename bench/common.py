@@ -155,3 +155,22 @@ def volume_account(conversations: int) -> Any:
         subprocess.run(seed, cwd=ROOT, env={**os.environ, "CONTINUUM_ENV": "development"}, check=True)  # noqa: S603
         account = Account.objects.get(name="Volume (benchmark)")
     return account
+
+
+def sign_in(session: Any, base: str, email: str, password: str) -> Any:
+    """Sign a requests session in through the console's login form (CSRF token and Referer as a browser sends
+    them); returns the session."""
+    import re
+
+    page = session.get(f"{base}/auth/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None
+    answer = session.post(
+        f"{base}/auth/login/",
+        data={"username": email, "password": password, "csrfmiddlewaretoken": token.group(1)},
+        headers={"Referer": f"{base}/auth/login/"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert answer.status_code == 302, answer.status_code
+    return session

@@ -18,14 +18,22 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 
-from common import ROOT, celery_worker, free_port, gunicorn, percentile, production_settings, purge_queues
+from common import (
+    ROOT,
+    celery_worker,
+    free_port,
+    gunicorn,
+    percentile,
+    production_settings,
+    purge_queues,
+    sign_in,
+)
 
 production_settings()
 # Served over plain http on 127.0.0.1 here: cookies cannot be https-only (requests would not send them back).
@@ -43,20 +51,6 @@ WATCH = """probe => {
   });
   observer.observe(document.body, { childList: true, subtree: true, characterData: true });
 }"""
-
-
-def sign_in(session, base: str, email: str) -> None:  # type: ignore[no-untyped-def]
-    page = session.get(f"{base}/auth/login/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-    assert token is not None
-    response = session.post(
-        f"{base}/auth/login/",
-        data={"username": email, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
-        headers={"Referer": f"{base}/auth/login/"},
-        timeout=10,
-        allow_redirects=False,
-    )
-    assert response.status_code == 302, response.status_code
 
 
 def measure(session, make_url, samples: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -112,9 +106,9 @@ def page_times(samples: int) -> None:
     )
     with gunicorn() as base:
         session = requests.Session()
-        sign_in(session, base, membership.user.email)
+        sign_in(session, base, membership.user.email, PASSWORD)
         agent_session = requests.Session()
-        sign_in(agent_session, base, agent.email)
+        sign_in(agent_session, base, agent.email, PASSWORD)
         a = f"{base}/a/{account.pk}"
         cases = {
             "baseline: GET /auth/login/ signed out (no queries)": lambda: f"{base}/auth/login/",

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import percentile  # noqa: E402
+from common import percentile, sign_in  # noqa: E402
 
 from config.prodlocal import Layout  # noqa: E402
 
@@ -169,20 +169,6 @@ class Socket:
         self.connection.close()
 
 
-def sign_in(base: str, email: str) -> Any:
-    import requests
-
-    session = requests.Session()
-    page = session.get(f"{base}/auth/login/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-    assert token is not None
-    answer = session.post(f"{base}/auth/login/", timeout=10, allow_redirects=False,
-                          data={"username": email, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
-                          headers={"Referer": f"{base}/auth/login/"})  # fmt: skip
-    assert answer.status_code == 302, answer.status_code
-    return session
-
-
 def row(name: str, values: list[float], total: int | None = None, floor: float | None = None) -> str:
     if not values:
         return f"{name:<58} {'-':>7} {'-':>7} {'-':>7}   (nothing arrived)"
@@ -246,7 +232,9 @@ def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int
 
     base = layout.base_url
     poster = Poster(facts["url"], base)
-    session = sign_in(base, facts["email"])
+    import requests
+
+    session = sign_in(requests.Session(), base, facts["email"], PASSWORD)
     cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     socket = Socket(f"{base.replace('http', 'ws')}/ws/v1/accounts/{facts['account']}/", base, cookie)
     floor = floor_run(layout, socket, facts["inbox"], floor_samples)

@@ -44,14 +44,14 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     (
         "data growth and raw limits",
         "growth_bench.py",
-        ["--steps", "1000,10000", "--samples", "5", "--raw", "1000"],
+        ["--steps", "1000,4000", "--samples", "5", "--raw", "1000"],
         [],
         [],
     ),
     (
         "realtime and burst (production layout)",
         "realtime_bench.py",
-        ["--only", "realtime", "--seconds", "2", "--customers", "40", "--floor-samples", "10"],
+        ["--only", "realtime", "--seconds", "1", "--customers", "20", "--floor-samples", "5"],
         [],
         ["nginx"],
     ),

@@ -99,6 +99,10 @@ def main() -> None:
         shot(page, "reports")
         page.get_by_role("link", name="Notifications").click()
         shot(page, "notifications")
+        page.goto(conversation_url.split("/conversations/")[0] + "/")
+        page.get_by_role("link", name="New conversation").click()
+        page.get_by_role("heading", name="New conversation").wait_for()
+        shot(page, "new-conversation")
 
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         mobile = phone.new_page()
