@@ -224,3 +224,22 @@ def test_a_message_search_uses_the_text_index_and_still_returns_only_its_account
         assert everything == {"my refund please", "a refund the agent may not see"}
     finally:
         tenant_leave()
+
+
+def test_a_contact_search_uses_its_indexes_and_still_returns_only_its_account(
+    tenant: Tenant, other_tenant: Tenant
+) -> None:
+    from contacts.selectors import contact_search
+
+    mine = inbound(tenant.account, InboxFactory(account=tenant.account), "+15550007777", "hi", name="Dana Smith")
+    inbound(other_tenant.account, InboxFactory(account=other_tenant.account), "+15550007777", "hi", name="Dana Smith")
+    tenant_enter(tenant.account.pk)
+    try:
+        by_name = [c.pk for c in contact_search(account=tenant.account, query="dan sm")]
+        by_phone = [c.pk for c in contact_search(account=tenant.account, query="(555) 000-7777")]
+        assert by_name == by_phone == [mine.contact_id]  # the other account's Dana, same name and number: not here
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user")
+            assert cursor.fetchone() == ("continuum_app",)
+    finally:
+        tenant_leave()
