@@ -78,7 +78,7 @@ def main() -> None:
             ),
         ]
         for _name, url, tok, _expect_error in cases:  # warm up every worker's connection and imports
-            wrk(url, 2, tok)
+            wrk(url, max(1, min(2, args.seconds // 2)), tok)  # 1 s in the quick run
         results = []
         for name, url, tok, expect_error in cases:
             result = wrk(url, args.seconds, tok)
