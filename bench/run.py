@@ -44,7 +44,7 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     (
         "data growth and raw limits",
         "growth_bench.py",
-        ["--steps", "1000,4000", "--samples", "5", "--raw", "1000"],
+        ["--steps", "1000,2000", "--samples", "5", "--raw", "500"],
         [],
         [],
     ),
