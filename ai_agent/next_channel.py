@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from inbox.models import Channel, Conversation, Message, Priority
+from inbox.selectors import WHATSAPP_WINDOW
 from memory.selectors import Recall
 
-WHATSAPP_WINDOW = timedelta(hours=24)
 WEBCHAT_PRESENCE = timedelta(minutes=30)
 DETAIL_LENGTH = 400
 

@@ -10,10 +10,10 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.api_base import AccountScopedViewSet
+from accounts.api_base import AccountScopedRelatedField, AccountScopedViewSet
 from accounts.errors import ServiceError
-from contacts.models import Contact
-from inbox.models import Inbox, Message
+from contacts.selectors import contact_list
+from inbox.models import Message
 from inbox.selectors import visible_inboxes
 
 from .start import START_CHANNELS, conversation_start
@@ -25,7 +25,9 @@ class ConversationStartSerializer(serializers.Serializer[Any]):
     to = serializers.CharField(
         max_length=320, required=False, allow_blank=True, help_text="a phone number (any format) or email address"
     )
-    contact = serializers.IntegerField(required=False, help_text="instead of `to`: an existing contact's id")
+    contact = AccountScopedRelatedField(
+        queryset_for=contact_list, required=False, help_text="instead of `to`: an existing contact's id"
+    )
     body = serializers.CharField(max_length=20_000)
     subject = serializers.CharField(max_length=300, required=False, allow_blank=True, help_text="email only")
 
@@ -56,25 +58,20 @@ class ConversationStartViewSet(AccountScopedViewSet):
         },
     )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        data = ConversationStartSerializer(data=request.data)
+        data = ConversationStartSerializer(data=request.data, context={"account": self.account})
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         inbox = visible_inboxes(account=self.account, membership=self.membership).filter(pk=fields["inbox"]).first()
         if inbox is None:
             raise ServiceError("No such inbox, or you are not one of its members.", field="inbox")
-        contact = None
-        if fields.get("contact") is not None:
-            contact = Contact.objects.filter(account=self.account, pk=fields["contact"]).first()
-            if contact is None:
-                raise ServiceError("No such contact.", field="contact")
         message = conversation_start(
             account=self.account,
             actor=self.user,
-            inbox=Inbox.objects.get(pk=inbox.pk),
+            inbox=inbox,
             channel=fields["channel"],
             body=fields["body"],
             to=fields.get("to", ""),
-            contact=contact,
+            contact=fields.get("contact"),
             subject=fields.get("subject", ""),
         )
         return Response(

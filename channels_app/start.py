@@ -3,23 +3,20 @@ contact or to a new number or address (normalized, and joined to the contact who
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.errors import ServiceError
 from accounts.models import Account, User
 from contacts.models import Contact
 from contacts.services import contact_resolve
 from inbox.models import Channel, Conversation, HandledBy, Inbox, Message, Status
+from inbox.selectors import whatsapp_window_open
 from inbox.services import conversation_open, send_message
 
 from .models import ChannelEndpoint
 
 START_CHANNELS = ("sms", "whatsapp", "email")
 IDENTITY_KIND = {"sms": "phone", "whatsapp": "whatsapp", "email": "email"}
-WHATSAPP_WINDOW = timedelta(hours=24)
 
 
 @transaction.atomic
@@ -60,18 +57,12 @@ def conversation_start(
             raise ServiceError(exc.message, field="to") from None
     elif contact.merged_into_id is not None:
         contact = Contact.objects.get(account=account, pk=contact.merged_into_id)
-    if channel == "whatsapp":
-        last = (
-            Message.objects.filter(account=account, contact=contact, channel="whatsapp", direction="in")
-            .order_by("-created_at")
-            .first()
+    if channel == "whatsapp" and not whatsapp_window_open(account=account, contact_id=contact.pk):
+        raise ServiceError(
+            "WhatsApp lets a business write first only with an approved template, outside 24 hours of the "
+            "customer's last WhatsApp message. Start by SMS or email instead.",
+            field="channel",
         )
-        if last is None or timezone.now() - last.created_at > WHATSAPP_WINDOW:
-            raise ServiceError(
-                "WhatsApp lets a business write first only with an approved template, outside 24 hours of the "
-                "customer's last WhatsApp message. Start by SMS or email instead.",
-                field="channel",
-            )
     conversation = (
         Conversation.objects.filter(account=account, inbox=inbox, contact=contact, merged_into__isnull=True)
         .exclude(status=Status.RESOLVED)

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from config.stack import _free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
@@ -47,7 +49,8 @@ def _say(message: str) -> None:
 
 
 def nginx_binary() -> str | None:
-    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.path.exists(p)), None)
+    """Debian's nginx, also when /usr/sbin is not on PATH."""
+    return shutil.which("nginx", path=f"{os.environ.get('PATH', '')}{os.pathsep}/usr/sbin")
 
 
 def interpolate(value: str, variables: dict[str, str]) -> str:
@@ -82,12 +85,6 @@ def compose_services(variables: dict[str, str], path: Path = COMPOSE) -> dict[st
         environment = {k: interpolate(str(v), variables) for k, v in (spec.get("environment") or {}).items()}
         services[name] = {"command": [str(part) for part in command], "environment": environment}
     return services
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _listening(port: int) -> bool:

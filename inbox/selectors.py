@@ -5,9 +5,12 @@ Admins see every inbox of the account; agents only those they are members of.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import Account, Membership
 from accounts.tenant_db import index_lookup
@@ -155,6 +158,21 @@ def contact_timeline(*, account: Account, membership: Membership, contact: Conta
 
 
 SEARCH_CANDIDATES = 500
+# WhatsApp lets a business write freely only within 24 hours of the customer's last message; after that, only an
+# approved template.
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
+def whatsapp_window_open(*, account: Account, contact_id: int) -> bool:
+    """The customer wrote to us on WhatsApp within WHATSAPP_WINDOW (their window is theirs, whatever the
+    conversation)."""
+    return Message.objects.filter(
+        account=account,
+        contact_id=contact_id,
+        channel="whatsapp",
+        direction="in",
+        created_at__gte=timezone.now() - WHATSAPP_WINDOW,
+    ).exists()
 
 
 def message_search(

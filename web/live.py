@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
 
-from inbox.models import Conversation, Message
+from inbox.models import Conversation, ConversationLabel, Message
 
 from .selectors import CONVERSATION_MOOD
 
@@ -28,8 +28,6 @@ def _conversation_id(event: dict[str, Any]) -> int | None:
 
 def render_row(account_id: int, conversation_id: int) -> str:
     """The conversation's row as the list renders it (read for no one: the browser marks it unread)."""
-    from inbox.models import ConversationLabel
-
     conversation = (
         Conversation.objects.filter(account_id=account_id, pk=conversation_id)
         .select_related("contact", "assignee", "inbox")

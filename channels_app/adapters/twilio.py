@@ -34,7 +34,8 @@ PERMANENT_ERRORS = {
     63016: "Outside WhatsApp's 24-hour window: only an approved template can be sent now.",
 }
 RETRYABLE_ERRORS = {20429, 20500, 20503}
-# Carrier and channel errors a status callback reports after the send, in words, with what to do about them.
+# Carrier errors a status callback reports after the send, in words, with what to do about them (error_words()
+# reads these and the refusals above).
 DELIVERY_ERRORS = {
     30003: "The phone is switched off or out of reach. Try again later, or reach them on another channel.",
     30004: "The customer's carrier or phone blocked the message. Ask them to allow texts from this number.",
@@ -45,17 +46,19 @@ DELIVERY_ERRORS = {
     30008: "The carrier did not say why it was not delivered. Try again later; if it repeats, use another channel.",
     30034: "Sent from a US number that is not registered for business texting (A2P 10DLC): carriers drop it. "
     "An admin registers the number's campaign with Twilio.",
-    21610: PERMANENT_ERRORS[21610],
-    63016: "Outside WhatsApp's 24-hour window: only an approved template can start the conversation again.",
 }
 
 
+def error_words(code: int) -> str | None:
+    """What an agent should know about a Twilio error code, in words with what to do; None for one we do not know."""
+    return DELIVERY_ERRORS.get(code) or PERMANENT_ERRORS.get(code)
+
+
 def explain(code: str) -> str:
-    """What an agent should know about a Twilio error code: in words, with what to do."""
+    """A status callback's ErrorCode in words ("Twilio error N" for one we do not know; "" for none)."""
     if not code.isdigit():
         return ""
-    number = int(code)
-    return DELIVERY_ERRORS.get(number) or PERMANENT_ERRORS.get(number) or f"Twilio error {code}."
+    return error_words(int(code)) or f"Twilio error {code}."
 
 
 class MalformedPayload(Exception):
@@ -241,8 +244,7 @@ def failure(exc: TwilioRestException) -> tuple[bool, str, str]:
     code = int(exc.code or 0)
     if code in RETRYABLE_ERRORS or (exc.status and exc.status >= 500):
         return True, str(code or exc.status), f"Twilio was busy or failing (error {code or exc.status})."
-    known = DELIVERY_ERRORS.get(code) or PERMANENT_ERRORS.get(code)
-    return False, str(code or exc.status), (known or f"Twilio refused the message: {exc.msg}")[:500]
+    return False, str(code or exc.status), (error_words(code) or f"Twilio refused the message: {exc.msg}")[:500]
 
 
 def check(endpoint: ChannelEndpoint) -> str:

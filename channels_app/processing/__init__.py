@@ -5,6 +5,7 @@ Celery tasks, their retries and locks) does not change."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ class NotYet(Exception):
     """What the event refers to is not stored yet: the event is retried with backoff, not failed."""
 
 
+@functools.cache
 def handlers() -> tuple[dict[str, Callable[[Any], None]], dict[str, Callable[..., str]]]:
     """(INBOUND, OUTBOUND), imported on first use: the provider modules import the inbox's services."""
     from . import email, twilio, webchat

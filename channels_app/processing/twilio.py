@@ -4,7 +4,7 @@ sending texts and call backs through the twilio client. Parsing and signing are 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -18,6 +18,7 @@ from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
 from inbox.attachments import IncomingFile, attachment_check
 from inbox.models import DeliveryStatus, Message
+from inbox.selectors import whatsapp_window_open
 from inbox.services import conversation_note_activity, message_attach, message_set_delivery, receive_message
 
 from ..adapters import twilio
@@ -344,10 +345,8 @@ def deliver_text(task, message: Message, fail) -> str:  # type: ignore[no-untype
         return fail("no_address", f"The customer has no {message.get_channel_display()} number.")
     if identity.opted_out_at is not None:
         return fail("opted_out", "The customer opted out (STOP): nothing is sent until they reply START.")
-    if message.channel == "whatsapp":
-        last = message.conversation.messages.filter(direction="in", channel="whatsapp").order_by("-created_at").first()
-        if last is None or timezone.now() - last.created_at > timedelta(hours=24):
-            return fail("63016", twilio.PERMANENT_ERRORS[63016])
+    if message.channel == "whatsapp" and not whatsapp_window_open(account=account, contact_id=message.contact_id):
+        return fail("63016", twilio.PERMANENT_ERRORS[63016])
     try:
         found = _send_once(task, message, endpoint, identity.value)
     except TwilioFailed as exc:

@@ -128,3 +128,12 @@ def test_the_console_page_offers_the_inboxes_that_can_write(tenant: Tenant, sms:
     contact = inbound(tenant.account, sms.inbox, "+13125550133", "hi", name="Omar").contact
     page = client.get(f"/a/{tenant.account.pk}/conversations/new?contact={contact.pk}").content.decode()
     assert "Omar" in page and f'name="contact" value="{contact.pk}"' in page
+    # an agent is offered only their own inboxes; another account's contact id names nobody
+    client.force_login(tenant.agent)
+    page = client.get(f"/a/{tenant.account.pk}/conversations/new").content.decode()
+    assert "None of your inboxes" in page and "<strong>Support</strong>" not in page
+    other = make_tenant("Elsewhere")
+    theirs = inbound(other.account, InboxFactory(account=other.account), "+13125550122", "hi", name="Zed").contact
+    client.force_login(tenant.admin)
+    page = client.get(f"/a/{tenant.account.pk}/conversations/new?contact={theirs.pk}").content.decode()
+    assert "Zed" not in page and 'name="to"' in page

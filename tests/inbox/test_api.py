@@ -135,6 +135,10 @@ class TestConversations:
         assert agent.get(api(tenant, "/reports?group=inbox")).json()["rows"] == []
         view = agent.post(api(tenant, "/saved-views"), {"name": "x", "query": {"inbox": billing.pk}}, "json")
         assert view.status_code == 400
+        # nor writes first from another inbox
+        first = {"inbox": billing.pk, "channel": "sms", "to": "+15550000009", "body": "hi"}
+        started = agent.post(api(tenant, "/conversation-starts"), first, "json")
+        assert started.status_code == 400 and "inbox" in started.json()["error"]["fields"]
         # nor the channel sandbox of another inbox: its transcript holds that team's replies
         from channels_app.sandbox import sandbox_enable
 

@@ -98,9 +98,10 @@ def test_other_accounts_pages_are_404(tenant: Tenant, other_tenant: Tenant) -> N
         ("settings", {}),
         ("settings-inbox", {"inbox_id": inbox.pk}),
         ("settings-tokens", {}),
+        ("conversation-new", {}),
     ]:
         assert page(client, name, account_id=A, **kwargs).status_code == 404, name
-        if name not in ("inbox", "search", "settings", "settings-tokens"):
+        if name not in ("inbox", "search", "settings", "settings-tokens", "conversation-new"):
             # their object through our own account's URL: still nothing
             assert page(client, name, account_id=tenant.account.pk, **kwargs).status_code == 404, name
 
