@@ -67,6 +67,7 @@ def email_webhook(request: HttpRequest, public_id: str, provider: str) -> HttpRe
         raise Http404
     uploads = CappedUploadHandler(request)
     request.upload_handlers = [uploads]
+    email.read_as_bytes(request)
     try:
         email.verify(request, endpoint)
         payload = email.raw_payload(request, endpoint)

@@ -408,6 +408,11 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
         "application/msword",
         "application/vnd.openxmlformats-officedocument.*",
         "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.oasis.opendocument.*",
+        "application/rtf",
+        "text/rtf",
+        "text/calendar",
     ],
 )
 # At most this many files are kept from one message (an email of 5,000 parts keeps the first ones and names

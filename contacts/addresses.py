@@ -62,6 +62,41 @@ def normalize_email(raw: str) -> str:
         raise ServiceError(f"{raw!r} is not a valid email address: {exc}", field="value") from None
 
 
+# An address as it appears on mail that was delivered: RFC 5322 allows more than people should type (a quoted local
+# part, a domain without a dot, a reserved test domain). Syntax only; the domain is lower-cased.
+_ADDR_SPEC = re.compile(
+    r'^(?P<local>"(?:[^"\\\r\n]|\\.){1,64}"|[^\s@"<>()\[\],;:\\]{1,64})'
+    r'@(?P<domain>[^\s@"<>()\\,;]{1,255})$'
+)
+
+
+def received_email(raw: str) -> tuple[str, str]:
+    """The identity value for the sender of an email that arrived, and a note when the address is RFC-valid but
+    one a person could not type into a form here (a quoted local part, a dotless or reserved domain): such mail
+    is real and is kept, flagged, never refused. Raises ServiceError when it is not an address at all."""
+    try:
+        return normalize_email(raw), ""
+    except ServiceError as strict:
+        reason = strict.message.split(": ", 1)[-1]
+    try:
+        value = str(
+            validate_email(
+                raw.strip(),
+                check_deliverability=False,
+                allow_quoted_local=True,
+                allow_domain_literal=True,
+                globally_deliverable=False,
+                test_environment=True,
+            ).normalized
+        )
+    except EmailNotValidError:
+        found = _ADDR_SPEC.match(raw.strip())
+        if found is None:
+            raise ServiceError(f"{raw!r} is not an email address.", field="value") from None
+        value = f"{found['local']}@{found['domain'].lower()}"
+    return value, f"The sender's address is valid for email but unusual: {reason}"
+
+
 def normalize_address(kind: str, raw: str, *, region: str) -> str:
     if kind not in IdentityKind.values:
         raise ServiceError(

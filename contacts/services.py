@@ -15,8 +15,8 @@ from accounts.locks import advisory_xact_lock, retry_transaction
 from accounts.models import Account, AuditLog, User
 from accounts.services import audit_log_record
 
-from .addresses import PHONE_KINDS, normalize_address
-from .models import Contact, ContactIdentity
+from .addresses import PHONE_KINDS, normalize_address, received_email
+from .models import Contact, ContactIdentity, IdentityKind
 
 
 def _lock_address(account: Account, value: str) -> None:
@@ -25,14 +25,20 @@ def _lock_address(account: Account, value: str) -> None:
 
 
 @transaction.atomic
-def contact_resolve(*, account: Account, kind: str, raw_address: str, name: str | None = None) -> Contact:
+def contact_resolve(
+    *, account: Account, kind: str, raw_address: str, name: str | None = None, received: bool = False
+) -> Contact:
     """The contact reached at this address, created if there is none.
 
     Safe under concurrency: two workers resolving the same new number make one contact. A phone number known
     as the other phone-like kind (SMS vs WhatsApp) joins that contact. `name` fills an empty name only:
-    what the team typed wins over a provider's profile name.
+    what the team typed wins over a provider's profile name. `received`: the address is the sender of mail that
+    arrived, read as RFC 5322 allows (addresses.received_email) rather than as a form accepts it.
     """
-    value = normalize_address(kind, raw_address, region=account.default_region)
+    if received and kind == IdentityKind.EMAIL:
+        value = received_email(raw_address)[0]
+    else:
+        value = normalize_address(kind, raw_address, region=account.default_region)
     _lock_address(account, value)
     identity = ContactIdentity.objects.select_related("contact").filter(account=account, kind=kind, value=value).first()
     if identity is not None:

@@ -173,6 +173,18 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
         "'' when too short to tell)}; null until read"
     )
 
+    email = serializers.SerializerMethodField(
+        help_text="an email's details, null on other channels: {subject, headers (from, to, cc, reply-to, date, "
+        "subject, message-id as received), quoted (the quoted history or forwarded email stripped from `body`, "
+        "'' if none), forward (true when `quoted` is a forwarded email), forwarded_emails ([{from, to, date, "
+        "subject, text}] attached as message/rfc822), signed ('PGP', 'S/MIME' or ''), sender_note (why an "
+        "RFC-valid sender address is unusual, or ''), repaired (what a lenient read mended, or ''), has_html}; "
+        "the sanitized original is at messages/<id>/original"
+    )
+
+    def get_email(self, message: Message) -> dict[str, Any] | None:
+        return selectors.email_details(message)
+
     def get_sentiment(self, message: Message) -> dict[str, Any] | None:
         try:
             reading = message.sentiment  # type: ignore[attr-defined]
@@ -198,6 +210,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "error_code",
             "error_message",
             "sentiment",
+            "email",
             "created_at",
         ]
         read_only_fields = fields
@@ -219,6 +232,13 @@ class TimelineMessageSerializer(MessageSerializer):
             "conversation_assignee",
         ]
         read_only_fields = fields
+
+
+class EmailOriginalSerializer(serializers.Serializer[Any]):
+    headers = serializers.DictField(child=serializers.CharField())
+    text = serializers.CharField()
+    html = serializers.CharField(help_text="sanitized; '' when the email had no HTML part")
+    forwarded_emails = serializers.ListField(child=serializers.DictField())
 
 
 class MessageCreateSerializer(serializers.Serializer[Any]):
@@ -519,6 +539,20 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
             raise NotFound("Not found.")
         services.message_resend(account=self.account, actor=self.user, message=message)
         return Response(MessageSerializer(rows.get(pk=message.pk)).data)
+
+    @extend_schema(responses=EmailOriginalSerializer)
+    @action(detail=True, methods=["get"], url_path=r"messages/(?P<message_id>\d+)/original")
+    def original(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """An email as it was received: its headers, its whole text (quoted history and forwards included) and its
+        HTML, sanitized (no scripts, styles, event handlers or remote loading). 404 for other channels."""
+        conversation = self.get_object()
+        message = selectors.message_list(account=self.account, conversation=conversation).filter(
+            pk=int(kwargs["message_id"]), channel="email", direction="in"
+        )
+        found = message.first()
+        if found is None:
+            raise NotFound("No received email with this id in this conversation.")
+        return Response(selectors.email_original(found))
 
     @extend_schema(
         request={"application/json": MessageCreateSerializer, "multipart/form-data": MessageCreateSerializer},

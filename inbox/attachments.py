@@ -11,6 +11,21 @@ from django.core.files.base import ContentFile, File
 
 from accounts.errors import ServiceError, TooLarge
 
+# Labels that say only "a file" (mail clients and browsers send them when they do not know better; some misspell
+# them): the type is then read from the file's name, as a mail client does when it opens the file.
+GENERIC_TYPES = frozenset(
+    {
+        "",
+        "application/octet-stream",
+        "application/octetstream",
+        "binary/octet-stream",
+        "application/binary",
+        "application/unknown",
+        "application/x-download",
+        "application/force-download",
+    }
+)
+
 
 @dataclass(frozen=True)
 class IncomingFile:
@@ -35,7 +50,9 @@ def attachment_check(incoming: IncomingFile) -> str:
             f"{limit / 1_048_576:.0f} MB.",
             field="attachments",
         )
-    content_type = (incoming.content_type or mimetypes.guess_type(incoming.filename)[0] or "").split(";")[0].strip()
+    content_type = incoming.content_type.split(";")[0].strip().lower()
+    if content_type in GENERIC_TYPES:  # "some bytes": the file's name says what it is
+        content_type = mimetypes.guess_type(incoming.filename)[0] or content_type
     if not any(fnmatch.fnmatch(content_type, pattern) for pattern in settings.ATTACHMENT_ALLOWED_TYPES):
         raise ServiceError(
             f"{incoming.filename}: files of type {content_type or 'unknown'} cannot be attached; send images, "

@@ -6,6 +6,7 @@ Admins see every inbox of the account; agents only those they are members of.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import connection
@@ -266,3 +267,34 @@ def contacts_fully_visible(*, account: Account, membership: Membership, contact_
     return not (
         Conversation.objects.filter(account=account, contact_id__in=contact_ids).exclude(inbox__in=visible).exists()
     )
+
+
+def email_details(message: Message) -> dict[str, Any] | None:
+    """What the thread and the API show of a received or sent email beyond its body (from its metadata)."""
+    if message.channel != "email":
+        return None
+    meta = message.metadata or {}
+    return {
+        "subject": str(meta.get("subject", "")),
+        "headers": dict(meta.get("headers") or {}),
+        "quoted": str(meta.get("quoted", "")),
+        "forward": bool(meta.get("forward")),
+        "forwarded_emails": list(meta.get("forwarded_emails") or []),
+        "signed": str(meta.get("signed", "")),
+        "sender_note": str(meta.get("sender_note", "")),
+        "repaired": str(meta.get("repaired", "")),
+        "has_html": bool(meta.get("html")),
+    }
+
+
+def email_original(message: Message) -> dict[str, Any]:
+    """A received email as it came: headers, the whole text (what was stripped from the body put back) and the
+    HTML part as sanitized when it was received."""
+    meta = message.metadata or {}
+    text = "\n\n".join(part for part in (message.body, str(meta.get("quoted", ""))) if part)
+    return {
+        "headers": dict(meta.get("headers") or {}),
+        "text": text,
+        "html": str(meta.get("html", "")),
+        "forwarded_emails": list(meta.get("forwarded_emails") or []),
+    }

@@ -17,6 +17,7 @@ urlpatterns = [
     path(C, views.conversation_view, name="conversation"),
     path(C + "thread", views.thread_partial, name="thread"),
     path(C + "header", views.header_partial, name="conversation-header"),
+    path(C + "messages/<int:message_id>/original", views.email_original_view, name="email-original"),
     path(C + "memory", views.memory_partial, name="memory"),
     path(A + "contacts/<int:contact_id>/", views.contact_view, name="contact"),
     path(A + "contacts/import/", views.contact_import_view, name="contact-imports"),

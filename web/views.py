@@ -42,6 +42,7 @@ from inbox.selectors import (
     contacts_fully_visible,
     conversation_get,
     conversation_list,
+    email_original,
     inbox_member_list,
     message_list,
     message_search,
@@ -312,6 +313,21 @@ def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResp
 def thread_partial(request: ConsoleRequest, conversation_id: int) -> HttpResponse:
     conversation = _conversation(request, conversation_id)
     return render(request, "web/_thread.html", _thread_context(request, conversation))
+
+
+@console_page()
+def email_original_view(request: ConsoleRequest, conversation_id: int, message_id: int) -> HttpResponse:
+    """A received email as it came (headers, whole text, sanitized HTML), opened from its message in the thread."""
+    conversation = _conversation(request, conversation_id)
+    message = (
+        message_list(account=request.console.account, conversation=conversation)
+        .filter(pk=message_id, channel="email", direction="in")
+        .first()
+    )
+    if message is None:
+        raise Http404("No received email with this id in this conversation")
+    context = {"conversation": conversation, "message": message, "original": email_original(message)}
+    return render(request, "web/email_original.html", context)
 
 
 @console_page()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -19,7 +20,8 @@ import smtplib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+from email import errors, message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import getaddresses, make_msgid, parseaddr
 from functools import partial
@@ -74,6 +76,9 @@ class InboundEmail:
     attachments: list[tuple[str, str, bytes]] = field(default_factory=list)  # (filename, content type, data)
     refused: list[str] = field(default_factory=list)  # files not kept, each with the reason
     headers: dict[str, str] = field(default_factory=dict)  # raw header values by lower-case name (first of each)
+    forwarded: list[dict[str, str]] = field(default_factory=list)  # attached emails (message/rfc822), read
+    signed: str = ""  # "PGP" or "S/MIME" when the email carried a signature part (not a file the sender attached)
+    repaired: str = ""  # what a lenient read had to mend ("" when the email parsed cleanly)
 
     @property
     def thread_ids(self) -> list[str]:
@@ -141,8 +146,27 @@ def mailgun_token_claim(endpoint: ChannelEndpoint, token: str, key: str) -> None
 # --- Storing the post as received ----------------------------------------------------------------------------
 
 
+# Form posts are read byte for byte (ISO-8859-1 maps every byte to one character): raw MIME may be 8-bit in any
+# charset, and SendGrid names each field's charset in `charsets`; decoding as UTF-8 first would garble both.
+FORM_BYTES = "iso-8859-1"
+RAW_MIME_FIELDS = ("email", "body-mime")  # SendGrid's "POST the raw, full MIME message", Mailgun's mime routes
+
+
+def read_as_bytes(request: HttpRequest) -> None:
+    """Call before anything reads request.POST: form fields then keep their bytes for raw_payload to decode."""
+    request.encoding = FORM_BYTES
+
+
+def _field_text(value: str, charset: str) -> str:
+    data = value.encode(FORM_BYTES, "replace")
+    try:
+        return data.decode(charset or "utf-8", "replace")
+    except LookupError:  # a charset name Python does not know
+        return data.decode("utf-8", "replace")
+
+
 def raw_payload(request: HttpRequest, endpoint: ChannelEndpoint) -> dict[str, Any]:
-    """What the provider posted, in a form that fits a JSON column (files base64-encoded)."""
+    """What the provider posted, in a form that fits a JSON column (files and raw MIME base64-encoded)."""
     if endpoint.provider == "postmark":
         try:
             return {"format": "postmark", "json": json.loads(request.body)}
@@ -151,8 +175,23 @@ def raw_payload(request: HttpRequest, endpoint: ChannelEndpoint) -> dict[str, An
             return {"format": "postmark", "unreadable": request.body.decode("utf-8", "replace")}
     if endpoint.provider == "mime" and not (request.content_type or "").startswith(("multipart/", "application/x-www")):
         return {"format": "mime", "mime": base64.b64encode(request.body).decode()}
-    fields = {key: request.POST.get(key, "") for key in request.POST}
-    files = [
+    as_bytes = request.encoding == FORM_BYTES
+    try:
+        charsets = json.loads(request.POST.get("charsets", "{}")) if as_bytes else {}
+    except ValueError:
+        charsets = {}
+    if not isinstance(charsets, dict):
+        charsets = {}
+    fields: dict[str, str] = {}
+    payload: dict[str, Any] = {"format": endpoint.provider}
+    for key in request.POST:
+        value = request.POST.get(key, "")
+        if as_bytes and key in RAW_MIME_FIELDS and value:
+            payload["mime"] = base64.b64encode(value.encode(FORM_BYTES, "replace")).decode()
+            continue
+        fields[key] = _field_text(value, str(charsets.get(key) or "utf-8")) if as_bytes else value
+    payload["fields"] = fields
+    payload["files"] = [
         {
             "field": name,
             "name": upload.name or name,
@@ -162,7 +201,7 @@ def raw_payload(request: HttpRequest, endpoint: ChannelEndpoint) -> dict[str, An
         for name in request.FILES
         for upload in request.FILES.getlist(name)
     ]
-    return {"format": endpoint.provider, "fields": fields, "files": files}
+    return payload
 
 
 def _message_id(payload: dict[str, Any]) -> str:
@@ -178,7 +217,7 @@ def _message_id(payload: dict[str, Any]) -> str:
         raw = fields["Message-Id"]
     else:
         mime = fields.get("email") or fields.get("body-mime") or ""
-        if kind == "mime" and payload.get("mime"):
+        if payload.get("mime"):
             try:
                 mime = base64.b64decode(payload["mime"]).decode("utf-8", "replace")
             except (binascii.Error, ValueError):
@@ -224,7 +263,7 @@ def _parse(payload: dict[str, Any]) -> InboundEmail:
     kind = payload.get("format")
     if kind == "postmark":
         return _postmark(payload.get("json"))
-    if kind == "mime":
+    if payload.get("mime") or (kind == "mime" and "fields" not in payload):  # raw MIME, kept as bytes
         return from_mime(_b64(payload.get("mime", ""), "the MIME message"))
     fields: dict[str, str] = payload.get("fields") or {}
     files: list[dict[str, str]] = payload.get("files") or []
@@ -290,32 +329,144 @@ def _part_text(part: Any) -> str:
         return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
 
 
-def from_mime(data: bytes) -> InboundEmail:
+SIGNATURE_TYPES = {
+    "application/pgp-signature": "PGP",
+    "application/pkcs7-signature": "S/MIME",
+    "application/x-pkcs7-signature": "S/MIME",
+}
+FORWARDED_MAX = 5  # attached emails read into the thread per message
+FORWARDED_TEXT_MAX = 20_000
+# A header line (name, colon) or a folded continuation; anything else in the head is a broken line.
+_HEADER_LINE = re.compile(rb"^(?:[!-9;-~]+:|[ \t])")
+# Obsolete syntax (RFC 5322 section 4.5.2): white space between a field name and its colon.
+_OBS_HEADER_NAME = re.compile(rb"^([!-9;-~]+)[ \t]+:")
+# An unquoted boundary holding "=" (Outlook Express: boundary=----=_NextPart_...), which RFC 2045 tokenizing cuts at
+# the "=", losing every part. Only header lines (Content-Type or a folded continuation) are touched.
+_UNQUOTED_BOUNDARY = re.compile(rb'(?im)^((?:content-type:|[ \t]).*?\bboundary=)([^"\s;]+)')
+
+
+def _unreadable(message: EmailMessage) -> str:
+    """Why the default parse lost something a mail client would show, or ""."""
+    if not message.get("From"):
+        return "a header line that is not a header"
+    for part in message.walk():
+        if any(isinstance(d, errors.StartBoundaryNotFoundDefect) for d in part.defects):
+            return "an unquoted multipart boundary"
+    return ""
+
+
+def _mended(data: bytes) -> bytes:
+    """The message as a lenient mail client reads it: in the head, broken lines dropped and obsolete
+    `Name :` fields joined; unquoted boundaries quoted. The body is otherwise untouched."""
+    head, sep, body = _split_head(data)
+    lines: list[bytes] = []
+    for line in head.splitlines(keepends=True):
+        line = _OBS_HEADER_NAME.sub(rb"\1:", line)
+        if _HEADER_LINE.match(line) or (not lines and line.startswith(b"From ")):
+            lines.append(line)
+    return _UNQUOTED_BOUNDARY.sub(rb'\1"\2"', b"".join(lines) + sep + body)
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes, bytes]:
+    found = re.search(rb"\r?\n\r?\n", data)
+    if found is None:
+        return data, b"", b""
+    return data[: found.start()], found.group(0), data[found.end() :]
+
+
+def _read(data: bytes) -> tuple[EmailMessage, str]:
+    """The message parsed with the default policy, or leniently when that loses the sender or the parts."""
     message = message_from_bytes(data, policy=policy.default)
+    problem = _unreadable(message) if isinstance(message, EmailMessage) else ""
+    if problem:
+        second = message_from_bytes(_mended(data), policy=policy.default)
+        if isinstance(second, EmailMessage) and not _unreadable(second):
+            return second, problem
+    return message, ""  # type: ignore[return-value]
+
+
+def _blank_is_empty(text: str) -> str:
+    return text if text.strip() else ""
+
+
+def _forwarded_email(inner: Any) -> dict[str, str]:
+    """An attached email (message/rfc822) as the thread shows it: who, when, what about, what it said."""
+    if not isinstance(inner, EmailMessage):
+        return {}
+    raw = {key.lower(): str(value) for key, value in reversed(list(inner.raw_items()))}
+    text = _blank_is_empty(_part_text(inner.get_body(preferencelist=("plain",))))
+    if not text:
+        text = html_text(_part_text(inner.get_body(preferencelist=("html",))))
+    return {
+        name: clean_text(value)
+        for name, value in (
+            ("from", _header(inner, raw, "From")[:300]),
+            ("to", _header(inner, raw, "To")[:300]),
+            ("date", _header(inner, raw, "Date")[:100]),
+            ("subject", _header(inner, raw, "Subject")[:300]),
+            ("text", text.strip()[:FORWARDED_TEXT_MAX]),
+        )
+    }
+
+
+def _files_and_forwards(message: EmailMessage, mail: InboundEmail, depth: int = 0) -> list[Any]:
+    """The parts to keep as files: attached emails are read into `mail.forwarded` (their own files kept),
+    signature parts noted in `mail.signed`."""
+    parts: list[Any] = []
+    for part in message.iter_attachments():
+        content_type = part.get_content_type()
+        if content_type in SIGNATURE_TYPES:
+            mail.signed = SIGNATURE_TYPES[content_type]
+            continue
+        if content_type == "message/rfc822" and depth < 3:
+            try:
+                inner = part.get_content()
+            except Exception:  # an attached email the package cannot read stays a file
+                inner = None
+            if isinstance(inner, EmailMessage):
+                if len(mail.forwarded) < FORWARDED_MAX:
+                    mail.forwarded.append(_forwarded_email(inner))
+                parts.extend(_files_and_forwards(inner, mail, depth + 1))
+                continue
+        parts.append(part)
+    return parts
+
+
+def from_mime(data: bytes) -> InboundEmail:
+    message, repaired = _read(data)
     raw = {key.lower(): str(value) for key, value in reversed(list(message.raw_items()))}
     if not isinstance(message, EmailMessage) or not raw.get("from"):
         raise MalformedEmail("The MIME message has no From header.")
     sender, name = _sender(_header(message, raw, "From"))
     text_part = message.get_body(preferencelist=("plain",))
     html_part = message.get_body(preferencelist=("html",))
-    attachments, refused = _capped(
-        (part.get_filename() or "attachment", part.get_content_type(), partial(part.get_payload, decode=True))
-        for part in message.iter_attachments()
-    )
-    return InboundEmail(
+    mail = InboundEmail(
         message_id=(_ids(raw.get("message-id", "")) or [""])[0],
         sender=sender,
         sender_name=name,
         recipients=_recipients(_header(message, raw, "To"), _header(message, raw, "Cc")),
         subject=_header(message, raw, "Subject"),
-        text=_part_text(text_part),
+        # A whitespace-only text part beside the real HTML one (some mailers send both): the HTML is the email.
+        text=_blank_is_empty(_part_text(text_part)),
         html=_part_text(html_part),
         in_reply_to=(_ids(raw.get("in-reply-to", "")) or [""])[0],
         references=_ids(raw.get("references", "")),
-        attachments=attachments,
-        refused=refused,
         headers=raw,
+        repaired=repaired,
     )
+    if text_part is None and html_part is None:  # no part a body search picks (a report with its parts in an odd
+        # order): the inline text parts, as a mail client lists them
+        mail.text = "\n\n".join(
+            text
+            for part in message.walk()
+            if part.get_content_type() == "text/plain" and part.get_content_disposition() != "attachment"
+            if (text := _blank_is_empty(_part_text(part)))
+        )
+    mail.attachments, mail.refused = _capped(
+        (part.get_filename() or "attachment", part.get_content_type(), partial(part.get_payload, decode=True))
+        for part in _files_and_forwards(message, mail)
+    )
+    return mail
 
 
 def _header_lines(raw: str) -> dict[str, str]:
@@ -475,11 +626,70 @@ def automated_reason(mail: InboundEmail) -> str:
     return ""
 
 
+# Where a forwarded email starts in a forwarding client's text (Gmail, Apple Mail, Outlook, Thunderbird; English,
+# German, French, Spanish, Dutch). Outlook writes "Original Message" for replies and forwards alike.
+_FORWARD_MARKER = re.compile(
+    r"^[ \t]*(?:-{2,}[ \t]*(?P<forward>Forwarded message|Weitergeleitete Nachricht|Message transf[ée]r[ée]|"
+    r"Mensaje reenviado|Doorgestuurd bericht)|(?P<forward2>Begin forwarded message:|Anfang der weitergeleiteten "
+    r"Nachricht:|D[ée]but du message r[ée]exp[ée]di[ée]\s*:)|-{2,}[ \t]*(?:Original Message|Originalnachricht|"
+    r"Message d'origine|Mensaje original)[ \t]*-*[ \t]*$)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def html_text(html: str) -> str:
+    """An HTML body's words, as the text a mail client shows without formatting."""
+    return nh3.clean(html[:MAX_HTML], tags=set()).replace("&nbsp;", " ") if html else ""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An email's text as the thread shows it: what the customer wrote this time, and the rest (quoted history,
+    signature, or a forwarded email) kept to show collapsed."""
+
+    own: str
+    rest: str
+    forwarded: bool
+
+
+def reading(email: InboundEmail) -> Reading:
+    text = (email.text or html_text(email.html)).replace("\r\n", "\n")
+    parsed = EmailReplyParser.read(text)
+    own = "\n".join(f.content for f in parsed.fragments if not f.hidden).strip()
+    rest = "\n".join(f.content for f in parsed.fragments if f.hidden).strip()
+    forwarded = False
+    marker = _FORWARD_MARKER.search(text)
+    if marker is not None:
+        before = text[: marker.start()].strip()
+        if own.startswith(before):  # the marker is where the sender's own words end (or before the parser's cut)
+            own, rest = before, text[marker.start() :].strip()
+            forwarded = bool(marker.group("forward") or marker.group("forward2"))
+    if not own and not forwarded:  # nothing but quoting (or a parser miss): the whole text is the message
+        own, rest = text.strip(), ""
+    return Reading(own=own, rest=rest, forwarded=forwarded)
+
+
+QUOTED_MAX = 50_000
+SHOWN_HEADERS = ("from", "to", "cc", "reply-to", "date", "subject", "message-id")
+
+
+def shown_headers(email: InboundEmail) -> dict[str, str]:
+    """The headers an agent reads on the original (who, to whom, when, about what), decoded, each capped."""
+    shown: dict[str, str] = {}
+    for name in SHOWN_HEADERS:
+        value = email.headers.get(name, "")
+        if value:
+            with contextlib.suppress(LookupError, UnicodeError, ValueError, errors.HeaderParseError):
+                value = str(make_header(decode_header(value)))  # encoded words; a broken one stays as written
+            shown[name] = clean_text(" ".join(value.split()))[:500]
+    return shown
+
+
 def visible_text(email: InboundEmail) -> str:
-    """What the customer wrote this time: the quoted history and signature stripped."""
-    text = email.text or nh3.clean(email.html, tags=set()).replace("&nbsp;", " ")
-    reply = EmailReplyParser.parse_reply(text.replace("\r\n", "\n"))
-    return (reply or text).strip()
+    """What the customer wrote this time: the quoted history and signature stripped (a forward with no note of
+    its own is the forwarded text)."""
+    read = reading(email)
+    return read.own or read.rest
 
 
 def safe_html(html: str) -> str:

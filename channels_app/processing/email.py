@@ -8,6 +8,7 @@ import smtplib
 
 from accounts import outbound
 from accounts.errors import ServiceError
+from contacts.addresses import received_email
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
 from inbox.attachments import IncomingFile, attachment_check
@@ -27,8 +28,9 @@ def inbound_email(event: InboundEvent) -> None:
     endpoint = event.endpoint
     mail = email.parse(event.payload)
     try:
+        _address, sender_note = received_email(mail.sender)
         contact = contact_resolve(
-            account=event.account, kind="email", raw_address=mail.sender, name=mail.sender_name or None
+            account=event.account, kind="email", raw_address=mail.sender, name=mail.sender_name or None, received=True
         )
     except ServiceError as exc:
         raise email.MalformedEmail(f"From {mail.sender!r} is not an address we can use: {exc.message}") from None
@@ -41,7 +43,8 @@ def inbound_email(event: InboundEvent) -> None:
             refused.append(exc.message)
             continue
         files.append(incoming)
-    body = email.visible_text(mail)
+    read = email.reading(mail)
+    body = read.own or read.rest  # a forward with no note of its own is the forwarded email
     provider_id = (mail.message_id or f"event:{event.pk}")[:PROVIDER_ID_MAX]
     same_id = Message.objects.filter(
         account=event.account, provider_endpoint=str(endpoint.public_id), provider_id=provider_id
@@ -62,7 +65,13 @@ def inbound_email(event: InboundEvent) -> None:
             "to": mail.recipients[:20],
             "references": [*mail.references, mail.in_reply_to][-20:] if mail.in_reply_to else mail.references[-20:],
             "html": email.safe_html(mail.html),
-            "quoted_text_removed": body != (mail.text or "").strip(),
+            "headers": email.shown_headers(mail),
+            "quoted_text_removed": bool(read.own and read.rest),
+            **({"quoted": read.rest[: email.QUOTED_MAX], "forward": read.forwarded} if read.own and read.rest else {}),
+            **({"forwarded_emails": mail.forwarded} if mail.forwarded else {}),
+            **({"signed": mail.signed} if mail.signed else {}),
+            **({"repaired": f"Read leniently: {mail.repaired}."} if mail.repaired else {}),
+            **({"sender_note": sender_note} if sender_note else {}),
             "attachments_refused": refused,
             **({"automated": automated} if (automated := email.automated_reason(mail)) else {}),
         },

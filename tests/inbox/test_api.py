@@ -127,6 +127,8 @@ class TestConversations:
         assert agent.post(api(tenant, f"/contacts/{theirs.contact_id}/labels"), {}, "json").status_code == 404
         resend = f"/conversations/{theirs.conversation_id}/messages/{theirs.pk}/resend"
         assert agent.post(api(tenant, resend)).status_code == 404
+        original = f"/conversations/{theirs.conversation_id}/messages/{theirs.pk}/original"
+        assert agent.get(api(tenant, original)).status_code == 404
         bulk = agent.post(api(tenant, "/conversations/bulk"), {"ids": [theirs.conversation_id], "action": "resolve"},
                           "json")  # fmt: skip
         assert bulk.status_code == 400 and "ids" in bulk.json()["error"]["fields"]

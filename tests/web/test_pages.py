@@ -99,6 +99,7 @@ def test_other_accounts_pages_are_404(tenant: Tenant, other_tenant: Tenant) -> N
         ("settings-inbox", {"inbox_id": inbox.pk}),
         ("settings-tokens", {}),
         ("conversation-new", {}),
+        ("email-original", {"conversation_id": message.conversation_id, "message_id": message.pk}),
     ]:
         assert page(client, name, account_id=A, **kwargs).status_code == 404, name
         if name not in ("inbox", "search", "settings", "settings-tokens", "conversation-new"):
