@@ -16,6 +16,7 @@ from contacts.selectors import contact_list
 from inbox.models import Message
 from inbox.selectors import visible_inboxes
 
+from .models import MessageTemplate
 from .start import START_CHANNELS, conversation_start
 
 
@@ -28,8 +29,19 @@ class ConversationStartSerializer(serializers.Serializer[Any]):
     contact = AccountScopedRelatedField(
         queryset_for=contact_list, required=False, help_text="instead of `to`: an existing contact's id"
     )
-    body = serializers.CharField(max_length=20_000)
+    body = serializers.CharField(max_length=20_000, required=False, allow_blank=True, default="")
     subject = serializers.CharField(max_length=300, required=False, allow_blank=True, help_text="email only")
+    template = AccountScopedRelatedField(
+        queryset_for=lambda account: MessageTemplate.objects.filter(account=account),
+        required=False,
+        help_text="WhatsApp: an approved template of the inbox's sender (from whatsapp-templates); needed outside "
+        "the customer's 24-hour window, and then `body` is not used",
+    )
+    variables = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=2000),
+        required=False,
+        help_text='the template\'s values: {"1": "Maria", "2": "1042"}',
+    )
 
 
 class ConversationStartViewSet(AccountScopedViewSet):
@@ -73,6 +85,8 @@ class ConversationStartViewSet(AccountScopedViewSet):
             to=fields.get("to", ""),
             contact=fields.get("contact"),
             subject=fields.get("subject", ""),
+            template=fields.get("template"),
+            variables=fields.get("variables"),
         )
         return Response(
             {

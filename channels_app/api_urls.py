@@ -2,7 +2,7 @@
 
 from accounts.api_base import ApiRouter
 
-from . import api, api_sandbox, api_start
+from . import api, api_sandbox, api_start, api_templates
 
 router = ApiRouter()
 router.register(
@@ -17,6 +17,12 @@ router.register(
     r"accounts/(?P<account_id>\d+)/conversation-starts",
     api_start.ConversationStartViewSet,
     basename="conversation-start",
+)
+
+router.register(
+    r"accounts/(?P<account_id>\d+)/whatsapp-templates",
+    api_templates.WhatsAppTemplateViewSet,
+    basename="whatsapp-template",
 )
 
 urlpatterns = router.urls

@@ -105,3 +105,41 @@ class SandboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.channel} {self.customer}"
+
+
+class TemplateStatus(models.TextChoices):
+    """WhatsApp's verdict on a template, as Twilio's Content API reports it."""
+
+    APPROVED = "approved", "Approved"
+    PENDING = "pending", "Pending review"
+    RECEIVED = "received", "Received for review"
+    REJECTED = "rejected", "Rejected"
+    PAUSED = "paused", "Paused"
+    DISABLED = "disabled", "Disabled"
+    UNSUBMITTED = "unsubmitted", "Not submitted to WhatsApp"
+
+
+class MessageTemplate(models.Model):
+    """A WhatsApp message template of one sender, synced from Twilio's Content API (the only kind of message
+    WhatsApp delivers outside its 24-hour window), with where each variable is filled from (`sources`)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(ChannelEndpoint, on_delete=models.CASCADE, related_name="templates")
+    content_sid = models.CharField(max_length=64)  # HX...
+    name = models.CharField(max_length=200)
+    language = models.CharField(max_length=16, blank=True)
+    category = models.CharField(max_length=32, blank=True)  # UTILITY, MARKETING, AUTHENTICATION
+    body = models.TextField()  # with {{1}} ... placeholders
+    samples = models.JSONField(default=dict, blank=True)  # Twilio's sample value of each variable
+    sources = models.JSONField(default=dict, blank=True)  # variable -> "contact.first_name", "fact:<key>", ...
+    status = models.CharField(max_length=16, choices=TemplateStatus.choices, default=TemplateStatus.UNSUBMITTED)
+    rejection_reason = models.CharField(max_length=500, blank=True)
+    synced_at = models.DateTimeField(default=now)
+    removed_at = models.DateTimeField(null=True, blank=True)  # no longer on Twilio: kept for the messages sent
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["endpoint", "content_sid"], name="template_once")]
+        indexes = [models.Index(fields=["account", "endpoint", "status"], name="template_endpoint")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language}, {self.status})"

@@ -221,6 +221,36 @@ def transcript(*, account: Account, customer: str, inbox_ids: Collection[int] | 
 # --- the product's side: a carrier and a mail server that keep what they are given ---------------------------
 
 
+# What the simulated carrier answers Twilio's Content API with: two approved WhatsApp templates and a rejected one.
+SANDBOX_TEMPLATES: list[dict[str, Any]] = [  # what the sandbox's simulated carrier answers the Content API with
+    {
+        "sid": "HX" + "a" * 32,
+        "friendly_name": "order_ready",
+        "language": "en",
+        "variables": {"1": "Maria", "2": "1042"},
+        "types": {"twilio/text": {"body": "Hi {{1}}, your order {{2}} is ready. Reply here with any question."}},
+        "approval_requests": {"name": "order_ready", "category": "UTILITY", "status": "approved"},
+    },
+    {
+        "sid": "HX" + "b" * 32,
+        "friendly_name": "follow_up",
+        "language": "en",
+        "variables": {"1": "Maria", "2": "Northwind"},
+        "types": {"twilio/text": {"body": "Hi {{1}}, this is {{2}} following up on your question. Can we help?"}},
+        "approval_requests": {"name": "follow_up", "category": "UTILITY", "status": "approved"},
+    },
+    {
+        "sid": "HX" + "c" * 32,
+        "friendly_name": "winter_sale",
+        "language": "en",
+        "variables": {"1": "Maria"},
+        "types": {"twilio/text": {"body": "{{1}}, our winter sale starts Friday!"}},
+        "approval_requests": {"name": "winter_sale", "category": "MARKETING", "status": "rejected",
+                              "rejection_reason": "Promotional content in a utility template"},
+    },
+]  # fmt: skip
+
+
 class CarrierHttpClient(HttpClient):
     """The Twilio SDK's transport for a sandbox endpoint: answers the REST calls the product makes (send a message,
     list sent messages, place a call, check the account and number) as Twilio would, in-process."""
@@ -255,6 +285,9 @@ class CarrierHttpClient(HttpClient):
             return self._list(query)
         if method == "POST" and path.endswith("/Calls.json"):
             return self._call(form)
+        if method == "GET" and path.endswith("/v1/ContentAndApprovals"):
+            page = {"page": 0, "page_size": 100, "key": "contents", "next_page_url": None, "previous_page_url": None}
+            return _json(200, {"contents": SANDBOX_TEMPLATES, "meta": page})
         if method == "GET" and path.endswith(f"/Accounts/{sid}.json"):
             return _json(200, {"sid": sid, "friendly_name": "Continuum sandbox", "status": "active"})
         if method == "GET" and path.endswith("/IncomingPhoneNumbers.json"):
@@ -267,9 +300,17 @@ class CarrierHttpClient(HttpClient):
         to = form.get("To", "")
         channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
         sid = _sid("SM")
+        body = form.get("Body", "")
+        if form.get("ContentSid"):  # a template: the carrier fills it, as Twilio does
+            from .whatsapp_templates import render
+
+            known = {str(t["sid"]): str(t["types"]["twilio/text"]["body"]) for t in SANDBOX_TEMPLATES}
+            if form["ContentSid"] not in known:
+                return _json(400, {"code": 21655, "message": "The ContentSid is Invalid.", "status": 400})
+            body = render(known[form["ContentSid"]], json.loads(form.get("ContentVariables") or "{}"))
         row = SandboxMessage.objects.create(
             account_id=self.endpoint.account_id, endpoint=self.endpoint, direction="out", channel=channel,
-            customer=to.removeprefix("whatsapp:"), body=form.get("Body", ""), provider_id=sid,
+            customer=to.removeprefix("whatsapp:"), body=body, provider_id=sid,
         )  # fmt: skip
         status = {"MessageSid": sid, "SmsSid": sid, "AccountSid": self.credentials["account_sid"],
                   "From": form.get("From", ""), "To": to}  # fmt: skip

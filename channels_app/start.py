@@ -13,7 +13,8 @@ from inbox.models import Channel, Conversation, HandledBy, Inbox, Message, Statu
 from inbox.selectors import whatsapp_window_open
 from inbox.services import conversation_open, send_message
 
-from .models import ChannelEndpoint
+from .models import ChannelEndpoint, MessageTemplate
+from .whatsapp_templates import template_send
 
 START_CHANNELS = ("sms", "whatsapp", "email")
 IDENTITY_KIND = {"sms": "phone", "whatsapp": "whatsapp", "email": "email"}
@@ -30,9 +31,12 @@ def conversation_start(
     to: str = "",
     contact: Contact | None = None,
     subject: str = "",
+    template: MessageTemplate | None = None,
+    variables: dict[str, str] | None = None,
 ) -> Message:
     """Write first to a customer on `channel` from `inbox`: their open conversation in that inbox continues, or a
-    new one starts, owned by the person who wrote. Opt-outs are respected (the customer replied STOP: refused)."""
+    new one starts, owned by the person who wrote. Opt-outs are respected (the customer replied STOP: refused).
+    On WhatsApp outside the customer's 24-hour window, only an approved `template` (with its `variables`) goes."""
     if inbox.account_id != account.pk or (contact is not None and contact.account_id != account.pk):
         raise ServiceError("That inbox or contact is not in this account.")
     if channel not in START_CHANNELS:
@@ -43,7 +47,9 @@ def conversation_start(
             f"{inbox.name} has no {label} connected: connect one in the inbox's settings, or pick another inbox.",
             field="channel",
         )
-    if not body.strip():
+    if template is not None and channel != "whatsapp":
+        raise ServiceError("Templates are for WhatsApp; write the message instead.", field="template")
+    if not body.strip() and template is None:
         raise ServiceError("Write the first message.", field="body")
     subject = " ".join(subject.split())[:300]
     if channel == "email" and not subject:
@@ -57,11 +63,11 @@ def conversation_start(
             raise ServiceError(exc.message, field="to") from None
     elif contact.merged_into_id is not None:
         contact = Contact.objects.get(account=account, pk=contact.merged_into_id)
-    if channel == "whatsapp" and not whatsapp_window_open(account=account, contact_id=contact.pk):
+    if channel == "whatsapp" and template is None and not whatsapp_window_open(account=account, contact_id=contact.pk):
         raise ServiceError(
             "WhatsApp lets a business write first only with an approved template, outside 24 hours of the "
-            "customer's last WhatsApp message. Start by SMS or email instead.",
-            field="channel",
+            "customer's last WhatsApp message: pick one of the inbox's templates (or start by SMS or email).",
+            field="template",
         )
     conversation = (
         Conversation.objects.filter(account=account, inbox=inbox, contact=contact, merged_into__isnull=True)
@@ -78,6 +84,10 @@ def conversation_start(
             channel=channel,
             handled_by=HandledBy.HUMAN,
             activity=f"{actor.display_name} started this conversation by {label}",
+        )
+    if template is not None:
+        return template_send(
+            account=account, conversation=conversation, template=template, variables=variables or {}, user=actor
         )
     return send_message(
         account=account,

@@ -132,6 +132,14 @@ def _deliver(task, message: Message) -> str:  # type: ignore[no-untyped-def]
     return str(deliver(task, message, fail))
 
 
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
+def sync_whatsapp_templates() -> dict[str, int]:
+    """Beat: every Twilio WhatsApp sender's templates and their approval (approvals change on Meta's side)."""
+    from .whatsapp_templates import sync_all
+
+    return sync_all()
+
+
 @shared_task(acks_late=True)
 def sandbox_callback(endpoint_id: int, kind: str, fields: dict[str, str]) -> int:
     """The channel sandbox's carrier reporting back (a message sent and delivered, a call ended) through the

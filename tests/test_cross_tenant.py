@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import ApiToken, AuditLog
 from ai_agent.models import KnowledgeSnippet, Playbook
-from channels_app.models import ChannelEndpoint, InboundEvent
+from channels_app.models import ChannelEndpoint, InboundEvent, MessageTemplate
 from inbox.attachments import IncomingFile
 from inbox.models import Attachment, CannedResponse, Label, Notification, SavedFilter
 from inbox.services import inbox_member_add
@@ -96,6 +96,18 @@ FOREIGN_OBJECT: dict[str, Callable[[World], Any]] = {
     ),
     "channel-endpoint": lambda w: (
         ChannelEndpoint.objects.create(account=w.tenant.account, inbox=w.inbox, kind="sms", address="+15550000000").pk
+    ),
+    "whatsapp-template": lambda w: (
+        MessageTemplate.objects.create(
+            account=w.tenant.account,
+            endpoint=ChannelEndpoint.objects.create(
+                account=w.tenant.account, inbox=w.inbox, kind="whatsapp", address="+15550000009"
+            ),
+            content_sid="HX" + "9" * 32,
+            name="theirs",
+            body="Hi {{1}}",
+            status="approved",
+        ).pk
     ),
     "merge-record": lambda w: (
         AuditLog.objects.create(

@@ -4,6 +4,7 @@ and calling through the official SDK."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -204,6 +205,7 @@ def client_for(endpoint: ChannelEndpoint) -> Client:
     client = Client(username, password, account_sid=credentials.get("account_sid", ""), http_client=http)
     if settings.TWILIO_API_BASE_URL:  # a test double or a regional edge; Twilio itself otherwise
         client.api.base_url = settings.TWILIO_API_BASE_URL
+        client.content.base_url = settings.TWILIO_API_BASE_URL
     return client
 
 
@@ -214,15 +216,68 @@ def _addresses(endpoint: ChannelEndpoint, to: str, channel: str) -> tuple[str, s
     return f"{prefix}{to}", sender, str(endpoint.options.get("messaging_service_sid") or "")
 
 
-def send(endpoint: ChannelEndpoint, *, to: str, body: str, channel: str) -> tuple[str, str]:
-    """Send one message; returns Twilio's sid and status. Raises TwilioRestException for Twilio's refusals."""
+def send(
+    endpoint: ChannelEndpoint, *, to: str, body: str, channel: str, template: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """Send one message; returns Twilio's sid and status. Raises TwilioRestException for Twilio's refusals.
+    `template` ({"content_sid", "variables"}) sends an approved WhatsApp template instead of free text: Twilio
+    fills its variables, and WhatsApp delivers it outside the 24-hour window."""
     recipient, sender, service = _addresses(endpoint, to, channel)
     # A Messaging Service picks the sender itself (number pools, sticky senders); else the endpoint's number.
     origin = {"messaging_service_sid": service} if service else {"from_": sender}
+    content: dict[str, Any] = {"body": body}
+    if template:
+        content = {
+            "content_sid": str(template["content_sid"]),
+            "content_variables": json.dumps({str(k): str(v) for k, v in (template.get("variables") or {}).items()}),
+        }
     message = client_for(endpoint).messages.create(
-        to=recipient, body=body, status_callback=webhook_url(endpoint, "status"), **origin
+        to=recipient, status_callback=webhook_url(endpoint, "status"), **content, **origin
     )
     return str(message.sid), str(message.status or "queued")
+
+
+# The Content API's types, in the order their text is read for the thread (a card's body, a media's caption).
+_TEMPLATE_TYPES = ("twilio/text", "twilio/quick-reply", "twilio/call-to-action", "twilio/media", "twilio/card",
+                   "whatsapp/card", "twilio/list-picker", "whatsapp/authentication")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Template:
+    content_sid: str
+    name: str
+    language: str
+    category: str
+    body: str
+    samples: dict[str, str]
+    status: str
+    rejection_reason: str
+
+
+def templates(endpoint: ChannelEndpoint) -> list[Template]:
+    """The Content API's templates with their WhatsApp approval (GET /v1/ContentAndApprovals, every page)."""
+    found = []
+    for item in client_for(endpoint).content.v1.content_and_approvals.stream(page_size=100, limit=2000):
+        types = item.types or {}
+        kind = next((t for t in _TEMPLATE_TYPES if isinstance(types.get(t), dict)), None)
+        body = ""
+        if kind is not None:
+            part = types[kind]
+            body = str(part.get("body") or part.get("title") or "")
+        approval = item.approval_requests or {}
+        found.append(
+            Template(
+                content_sid=str(item.sid),
+                name=str(item.friendly_name or approval.get("name") or item.sid)[:200],
+                language=str(item.language or "")[:16],
+                category=str(approval.get("category") or "")[:32],
+                body=body,
+                samples={str(k): str(v) for k, v in (item.variables or {}).items()},
+                status=str(approval.get("status") or "unsubmitted").lower(),
+                rejection_reason=str(approval.get("rejection_reason") or "")[:500],
+            )
+        )
+    return found
 
 
 def find_sent(

@@ -294,7 +294,8 @@ def _send_once(task, message: Message, endpoint: ChannelEndpoint, to: str) -> tu
         if found is not None:
             return found
     _record_attempt(message)
-    return _twilio_call(task, lambda: twilio.send(endpoint, to=to, body=body, channel=channel))
+    template = message.metadata.get("template") or None  # an approved WhatsApp template, Twilio fills it
+    return _twilio_call(task, lambda: twilio.send(endpoint, to=to, body=body, channel=channel, template=template))
 
 
 def _record_attempt(message: Message) -> None:
@@ -345,7 +346,11 @@ def deliver_text(task, message: Message, fail) -> str:  # type: ignore[no-untype
         return fail("no_address", f"The customer has no {message.get_channel_display()} number.")
     if identity.opted_out_at is not None:
         return fail("opted_out", "The customer opted out (STOP): nothing is sent until they reply START.")
-    if message.channel == "whatsapp" and not whatsapp_window_open(account=account, contact_id=message.contact_id):
+    if (
+        message.channel == "whatsapp"
+        and not message.metadata.get("template")  # a template is what WhatsApp delivers outside the window
+        and not whatsapp_window_open(account=account, contact_id=message.contact_id)
+    ):
         return fail("63016", twilio.PERMANENT_ERRORS[63016])
     try:
         found = _send_once(task, message, endpoint, identity.value)

@@ -82,7 +82,7 @@ def test_whatsapp_is_started_only_inside_its_window(tenant: Tenant, sms: Channel
         credentials_encrypted=credentials_encrypt({"account_sid": "AC" + "a" * 32, "auth_token": "x"}),
     )  # fmt: skip
     closed = start(tenant, inbox=whatsapp.inbox_id, channel="whatsapp", to="+13125550166", body="Hi")
-    assert closed.status_code == 400 and "template" in closed.json()["error"]["fields"]["channel"][0]
+    assert closed.status_code == 400 and "approved template" in closed.json()["error"]["fields"]["template"][0]
     inbound(tenant.account, sms.inbox, "+13125550166", "hola", kind="whatsapp", channel="whatsapp")
     open_window = start(tenant, inbox=whatsapp.inbox_id, channel="whatsapp", to="+13125550166", body="Hi")
     assert open_window.status_code == 201

@@ -27,6 +27,10 @@ class FakeTwilio:
         self.lose_answers = 0  # sends to accept and then answer with nothing (the connection drops)
         self.answer_delay = 0.0  # seconds to wait before dropping such an answer (a hang: the caller times out)
         self.listed = 0  # message-list requests (asking before sending again)
+        # Content API templates as GET /v1/ContentAndApprovals answers them (set by a test); a send naming one
+        # of them is filled as Twilio fills it, and an unknown ContentSid is refused (21655)
+        self.templates: list[dict[str, Any]] = []
+        self.template_pages = 0
         counter = itertools.count(1)
         fake = self
         self.api_keys: dict[str, str] = {}  # API key sid -> secret, accepted like the auth token
@@ -51,6 +55,17 @@ class FakeTwilio:
                     self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
                     return
                 path, _, query = self.path.partition("?")
+                if path == "/v1/ContentAndApprovals":  # paged as Twilio pages it (PageSize, then next_page_url)
+                    params = {k: v[0] for k, v in parse_qs(query).items()}
+                    size, page = int(params.get("PageSize", 50)), int(params.get("Page", 0))
+                    rows = fake.templates[page * size : (page + 1) * size]
+                    more = (page + 1) * size < len(fake.templates)
+                    fake.template_pages += 1
+                    next_url = f"{fake.url}/v1/ContentAndApprovals?PageSize={size}&Page={page + 1}" if more else None
+                    meta = {"page": page, "page_size": size, "key": "contents", "next_page_url": next_url,
+                            "previous_page_url": None, "first_page_url": None, "url": None}  # fmt: skip
+                    self._json(200, {"contents": rows, "meta": meta})
+                    return
                 if path == f"/2010-04-01/Accounts/{account_sid}.json":
                     self._json(200, {"sid": account_sid, "friendly_name": "Test account", "status": "active"})
                     return
@@ -119,6 +134,16 @@ class FakeTwilio:
                         },
                     )
                     return
+                if form.get("ContentSid"):
+                    known = {t["sid"]: t for t in fake.templates}
+                    if form["ContentSid"] not in known:
+                        self._json(400, {"code": 21655, "message": "The ContentSid is Invalid.", "status": 400})
+                        return
+                    text = next(iter(known[form["ContentSid"]]["types"].values())).get("body", "")
+                    values = json.loads(form.get("ContentVariables") or "{}")
+                    for name, value in values.items():
+                        text = text.replace("{{" + name + "}}", value)
+                    form["Body"] = text
                 sid = f"SM{next(counter):032d}"
                 fake.sent.append({**form, "sid": sid, "path": self.path, "date_created": formatdate(usegmt=True)})
                 if fake.lose_answers:  # accepted, but the answer never reaches the caller
