@@ -1,8 +1,8 @@
 """The next best channel to reach a customer on, with the reason in words.
 
 Call when it is urgent and a phone is known; email when detail or attachments matter; SMS or WhatsApp for short
-follow-up. Never a channel the contact opted out of, never WhatsApp outside its 24-hour window, and webchat only
-while the visitor is still on the page.
+follow-up. Never a channel the contact opted out of, never free text on WhatsApp outside its 24-hour window (a
+template, when it is the only way left), and webchat only while the visitor is still on the page.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ def next_best_channel(memory: Recall, *, now: datetime) -> Suggestion:
     if last_chat is not None and now - last_chat.created_at <= WEBCHAT_PRESENCE:
         available.append("webchat")
     note = f" ({', '.join(opted_out)} opted out)" if opted_out else ""
+    if not available and "whatsapp" in identities:
+        return Suggestion(
+            "whatsapp", "WhatsApp's 24-hour window has closed: only an approved template reaches them now" + note
+        )
     if not available:
         return Suggestion("", "No way to reach the customer outside this chat: ask for a phone number or email" + note)
 

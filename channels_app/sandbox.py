@@ -108,6 +108,13 @@ def sandbox_enable(*, account: Account, actor: User | None, inbox: Inbox) -> dic
         )
     audit_log_record(account=account, actor=actor, action="channel.sandbox_enabled", target=inbox,
                      data={"kinds": sorted(created), "number": number, "email": mailbox})  # fmt: skip
+    if "whatsapp" in created:  # the simulated carrier's templates, read as from Twilio, their variables mapped
+        from .whatsapp_templates import templates_sync
+
+        templates_sync(created["whatsapp"])
+        for template in created["whatsapp"].templates.all():
+            template.sources = SANDBOX_SOURCES.get(template.name, {})
+            template.save(update_fields=["sources"])
     return created
 
 
@@ -249,6 +256,13 @@ SANDBOX_TEMPLATES: list[dict[str, Any]] = [  # what the sandbox's simulated carr
                               "rejection_reason": "Promotional content in a utility template"},
     },
 ]  # fmt: skip
+
+
+SANDBOX_SOURCES = {
+    "order_ready": {"1": "contact.first_name"},
+    "follow_up": {"1": "contact.first_name", "2": "account.name"},
+    "winter_sale": {"1": "contact.first_name"},
+}
 
 
 class CarrierHttpClient(HttpClient):

@@ -141,6 +141,13 @@ def template_sources_set(*, account: Account, template: MessageTemplate, sources
     return template
 
 
+def source_label(source: str) -> str:
+    """A source in words, for the composer ("" when the variable has none)."""
+    if source.startswith(FACT_PREFIX):
+        return f"Fact: {source[len(FACT_PREFIX) :].replace('_', ' ')}"
+    return SOURCES.get(source, "")
+
+
 def _first(name: str) -> str:
     return name.split()[0] if name.split() else ""
 

@@ -103,6 +103,11 @@ def main() -> None:
         page.get_by_role("link", name="New conversation").click()
         page.get_by_role("heading", name="New conversation").wait_for()
         shot(page, "new-conversation")
+        # Tom wrote on WhatsApp two days ago: the composer offers the inbox's approved templates, filled from memory.
+        page.goto(conversation_url.split("/conversations/")[0] + "/")
+        page.locator("#conversation-list").get_by_text("Tom Becker").first.click()
+        page.locator("#wa-templates").scroll_into_view_if_needed()
+        shot(page, "whatsapp-template")
 
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         mobile = phone.new_page()

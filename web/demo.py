@@ -125,6 +125,17 @@ def seed_demo_inbox(*, account: Account, admin: User, agents: list[User]) -> Non
     conversation_assign(account=account, actor=admin, conversation=invoice.conversation, assignee=sam)
     conversation_set_status(account=account, actor=sam, conversation=invoice.conversation, status="escalated")
 
+    # Wrote on WhatsApp two days ago and heard nothing: WhatsApp now takes only an approved template from us.
+    tom = contact_resolve(account=account, kind="whatsapp", raw_address="+1 312 555 0175", name="Tom Becker")
+    receive_message(
+        account=account,
+        inbox=support,
+        contact=tom,
+        channel="whatsapp",
+        body="Is the replacement cartridge for my shower mixer in stock yet?",
+        received_at=now - timedelta(days=2),
+    )
+
     resolved = receive_message(
         account=account,
         inbox=support,

@@ -26,7 +26,8 @@ from ai_agent.models import (
 from ai_agent.selectors import agent_settings_get, knowledge_list
 from channels_app.api import EMAIL_PROVIDERS
 from channels_app.endpoints import endpoint_urls
-from channels_app.models import ChannelEndpoint, EndpointKind, Provider
+from channels_app.models import ChannelEndpoint, EndpointKind, MessageTemplate, Provider
+from channels_app.whatsapp_templates import SOURCES, variables_of
 from contacts.selectors import merges_undoable
 from inbox.hours import DAYS
 from inbox.selectors import inbox_list, inbox_member_list
@@ -72,10 +73,20 @@ def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
     inbox = console.inbox(inbox_id)
     members = inbox_member_list(account=console.account, inbox=inbox)
     member_ids = {m.user_id for m in members}
+    templates: dict[int, list[MessageTemplate]] = {}
+    for template in MessageTemplate.objects.filter(account=console.account, endpoint__inbox=inbox).order_by(
+        "removed_at", "name", "language"
+    ):
+        template.variable_rows = [  # type: ignore[attr-defined]
+            {"name": name, "source": template.sources.get(name, ""), "sample": template.samples.get(name, "")}
+            for name in variables_of(template.body)
+        ]
+        templates.setdefault(template.endpoint_id, []).append(template)
     endpoints = [
         {
             "endpoint": endpoint,
             "urls": list(endpoint_urls(endpoint).values()),
+            "templates": templates.get(endpoint.pk, []),
         }
         for endpoint in ChannelEndpoint.objects.filter(account=console.account, inbox=inbox).order_by(
             "created_at", "id"
@@ -102,6 +113,7 @@ def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
             "members": members,
             "candidates": [m for m in membership_list(account=console.account) if m.user_id not in member_ids],
             "endpoints": endpoints,
+            "template_sources": list(SOURCES.items()),
             "endpoint_kinds": [(k, label) for k, label in EndpointKind.choices if k in ("sms", "whatsapp", "voice")],
             "email_providers": [(p, label) for p, label in Provider.choices if p in EMAIL_PROVIDERS],
             "agent": agent_settings_get(account=console.account, inbox=inbox),

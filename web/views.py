@@ -23,6 +23,8 @@ from accounts.errors import ServiceError
 from accounts.models import Account, Membership
 from accounts.selectors import user_membership_list
 from ai_agent.next_channel import next_best_channel
+from channels_app import whatsapp_templates
+from channels_app.models import ChannelEndpoint
 from contacts.models import Contact, IdentityKind
 from contacts.selectors import contact_get, contact_search, likely_duplicates
 from inbox.models import (
@@ -284,6 +286,37 @@ def _header_context(request: ConsoleRequest, conversation: Conversation) -> dict
     }
 
 
+def _whatsapp_context(conversation: Conversation, memory: Recall, user: Any) -> dict[str, Any]:
+    """WhatsApp's window for this customer and the inbox's approved templates, filled from memory: shown with the
+    composer when the customer has a WhatsApp number and the inbox a WhatsApp sender."""
+    identities = memory.contact.identities.all()
+    if not any(i.kind == "whatsapp" and i.opted_out_at is None for i in identities):
+        return {}
+    templates = whatsapp_templates.templates_for(conversation)
+    if (
+        not templates
+        and not ChannelEndpoint.objects.filter(
+            account_id=conversation.account_id, inbox_id=conversation.inbox_id, kind="whatsapp", enabled=True
+        ).exists()
+    ):
+        return {}
+    closes = whatsapp_templates.window_closes_at(conversation)
+    shown = []
+    for template in templates:
+        values = whatsapp_templates.values_for(template, conversation, user)
+        fields = [
+            {
+                "name": name,
+                "value": value,
+                "source": whatsapp_templates.source_label(str(template.sources.get(name, ""))),
+                "sample": str(template.samples.get(name, "")),
+            }
+            for name, value in values.items()
+        ]
+        shown.append({"template": template, "fields": fields})
+    return {"whatsapp": {"open": closes is not None and closes > timezone.now(), "closes": closes, "templates": shown}}
+
+
 @console_page()
 def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResponse:
     conversation = _conversation(request, conversation_id)
@@ -301,11 +334,16 @@ def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResp
         **_thread_context(request, conversation),
         **memory,
         "channel_options": _channel_options(memory["memory"], conversation, memory["suggestion"].channel),
+        **_whatsapp_context(conversation, memory["memory"], request.user),
         "customer_phone": next(
             (i.value for i in memory["memory"].contact.identities.all() if i.kind == "phone" and not i.opted_out_at),
             "",
         ),
     }
+    if context.get("whatsapp") and not context["whatsapp"]["open"]:
+        for option in context["channel_options"]:
+            if option["value"] == "whatsapp" and not option["note"]:
+                option["note"] = "window closed: send a template"
     return render(request, "web/conversation.html", context)
 
 

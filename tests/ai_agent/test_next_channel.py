@@ -72,11 +72,15 @@ def test_never_whatsapp_outside_24_hours_nor_an_opted_out_channel(tenant: Tenant
         received_at=timezone.now() - timedelta(hours=30),
     )
     channel, reason = suggest(tenant, message)
-    assert channel == "" and reason.startswith("No way to reach the customer outside this chat")
+    assert channel == "whatsapp" and "only an approved template reaches them" in reason  # the only way left
     identity_add(account=tenant.account, actor=None, contact=message.contact, kind="phone", raw_value="+15550101010")
     ContactIdentity.objects.filter(kind="phone").update(opted_out_at=timezone.now())
     channel, reason = suggest(tenant, message)
-    assert channel == "" and reason.endswith("(phone opted out)")
+    assert channel == "whatsapp" and reason.endswith("(phone opted out)")
+    ContactIdentity.objects.filter(kind="whatsapp").update(opted_out_at=timezone.now())
+    channel, reason = suggest(tenant, message)
+    assert channel == "" and reason.startswith("No way to reach the customer outside this chat")
+    ContactIdentity.objects.filter(kind="whatsapp").update(opted_out_at=None)
     fresh = inbound(tenant.account, inbox, "+15550101010", "still there?", kind="whatsapp", channel="whatsapp")
     assert suggest(tenant, fresh) == (
         "whatsapp",
