@@ -5,6 +5,7 @@ they arrived). What each provider's events and replies become is in processing/,
 from __future__ import annotations
 
 import logging
+import smtplib
 from datetime import timedelta
 
 import requests
@@ -138,6 +139,18 @@ def sync_whatsapp_templates() -> dict[str, int]:
     from .whatsapp_templates import sync_all
 
     return sync_all()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5, time_limit=60, soft_time_limit=50)
+def send_webchat_email(self, to: str, subject: str, body: str, reply_to: str = "") -> str:  # type: ignore[no-untyped-def]
+    """A webchat visitor's code or transcript, through the server's email settings (retried while unreachable)."""
+    from django.core.mail import EmailMessage
+
+    try:
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [to], reply_to=[reply_to] if reply_to else None).send()
+    except (OSError, smtplib.SMTPException) as exc:
+        raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
+    return "sent"
 
 
 @shared_task(acks_late=True)

@@ -21,8 +21,9 @@ from typing import Any
 from django.core import signing
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.clients import client_address
@@ -52,7 +53,7 @@ class WebchatError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
 
-    def response(self, origin: str = "") -> HttpResponse:
+    def response(self, origin: str = "") -> HttpResponseBase:
         error: dict[str, Any] = {"status": self.status, "code": self.code, "message": self.message}
         if self.field:
             error["fields"] = {self.field: [self.message]}
@@ -110,14 +111,14 @@ def visitor_from_token(endpoint: ChannelEndpoint, token: str) -> Visitor | None:
     return Visitor(endpoint, str(data["v"]), str(data.get("u") or ""))
 
 
-def rate_limited(key: str, limit: int) -> bool:
-    """True when `key` went over `limit` hits in the current minute (a Redis counter that expires)."""
+def rate_limited(key: str, limit: int, *, seconds: int = 60) -> bool:
+    """True when `key` went over `limit` hits in the current window (a Redis counter that expires)."""
     name = f"webchat-rate:{key}"
-    cache.add(name, 0, timeout=60)
+    cache.add(name, 0, timeout=seconds)
     try:
         return int(cache.incr(name)) > limit
     except ValueError:  # expired between add and incr
-        cache.add(name, 1, timeout=60)
+        cache.add(name, 1, timeout=seconds)
         return False
 
 
@@ -202,14 +203,26 @@ def message_json(message: Message) -> dict[str, Any]:
         "sender_name": _sender_name(message),
         "body": message.body,
         "created_at": message.created_at.isoformat(),
-        "attachments": [{"filename": a.filename, "content_type": a.content_type} for a in message.attachments.all()],
+        "attachments": [
+            {"id": a.pk, "filename": a.filename, "content_type": a.content_type, "size": a.size}
+            for a in message.attachments.all()
+        ],
     }
 
 
 def history(visitor: Visitor, *, after: int = 0) -> list[dict[str, Any]]:
+    messages = visible_messages(visitor)
+    if messages is None:
+        return []
+    latest = list(messages.filter(pk__gt=after).order_by("-created_at", "-id")[:HISTORY])
+    return [message_json(m) for m in reversed(latest)]
+
+
+def visible_messages(visitor: Visitor) -> QuerySet[Message] | None:
+    """The chat messages this visitor may see (None: they have none)."""
     contact = visitor_contact(visitor)
     if contact is None:
-        return []
+        return None
     chat = Message.objects.filter(
         account_id=visitor.endpoint.account_id,
         contact=contact,
@@ -217,17 +230,16 @@ def history(visitor: Visitor, *, after: int = 0) -> list[dict[str, Any]]:
         kind="message",
         channel="webchat",
     )
-    messages = chat.filter(pk__gt=after).select_related("sender_user").prefetch_related("attachments")
+    messages = chat.select_related("sender_user").prefetch_related("attachments")
     if not visitor.identifier:
         # An unverified browser sees its own conversation only: after a person merged its contact with another
         # record, the other's earlier chats (another browser's words, and the answers to them) stay out of it.
         mine = Q(direction="in", metadata__visitor=visitor.visitor_id)
         first = chat.filter(mine).order_by("created_at", "id").values_list("created_at", flat=True).first()
         if first is None:
-            return []
+            return None
         messages = messages.filter(created_at__gte=first).filter(Q(direction="out") | mine)
-    latest = list(messages.order_by("-created_at", "-id")[:HISTORY])
-    return [message_json(m) for m in reversed(latest)]
+    return messages
 
 
 def widget_config(endpoint: ChannelEndpoint) -> dict[str, Any]:
@@ -288,7 +300,7 @@ def open_conversation(visitor: Visitor) -> Conversation | None:
 # --- REST (the fallback when a websocket cannot be opened) -----------------------------------------------------
 
 
-def _cors(response: HttpResponse, origin: str) -> HttpResponse:
+def _cors(response: HttpResponseBase, origin: str) -> HttpResponseBase:
     if origin:
         response["Access-Control-Allow-Origin"] = origin
         response["Vary"] = "Origin"
@@ -298,11 +310,12 @@ def _cors(response: HttpResponse, origin: str) -> HttpResponse:
     return response
 
 
-def _widget_view(view: Callable[..., dict[str, Any]]) -> Callable[..., HttpResponse]:
-    """Endpoint lookup, origin check, CORS and errors for the widget's REST calls."""
+def widget_view(view: Callable[..., dict[str, Any] | HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Endpoint lookup, origin check, CORS and errors for the widget's REST calls. A JSON body is read into
+    `data` (a multipart post leaves it empty: the view reads request.FILES); a view may answer a response."""
 
     @csrf_exempt
-    def wrapped(request: HttpRequest, widget_token: str) -> HttpResponse:
+    def wrapped(request: HttpRequest, widget_token: str, **kwargs: Any) -> HttpResponseBase:
         origin = request.headers.get("Origin", "")
         endpoint = endpoint_for(widget_token)
         if endpoint is None:
@@ -314,10 +327,12 @@ def _widget_view(view: Callable[..., dict[str, Any]]) -> Callable[..., HttpRespo
         # The widget serves one account, known from its token: from here on PostgreSQL shows that account only.
         tenant_enter(endpoint.account_id)
         try:
-            data = json.loads(request.body or b"{}") if request.method == "POST" else {}
+            multipart = (request.content_type or "").startswith("multipart/")
+            data = json.loads(request.body or b"{}") if request.method == "POST" and not multipart else {}
             if not isinstance(data, dict):
                 raise WebchatError(400, "invalid", "Send a JSON object.")
-            return _cors(JsonResponse(view(request, endpoint, data)), origin)
+            answer = view(request, endpoint, data, **kwargs)
+            return _cors(answer if isinstance(answer, HttpResponseBase) else JsonResponse(answer), origin)
         except ValueError:
             return WebchatError(400, "invalid", "The body is not valid JSON.").response(origin)
         except WebchatError as exc:
@@ -326,7 +341,7 @@ def _widget_view(view: Callable[..., dict[str, Any]]) -> Callable[..., HttpRespo
     return wrapped
 
 
-def _authenticated(request: HttpRequest, endpoint: ChannelEndpoint) -> Visitor:
+def authenticated(request: HttpRequest, endpoint: ChannelEndpoint) -> Visitor:
     auth = request.headers.get("Authorization", "")
     token = auth[7:].strip() if auth.lower().startswith("bearer ") else ""
     visitor = visitor_from_token(endpoint, token) if token else None
@@ -335,7 +350,7 @@ def _authenticated(request: HttpRequest, endpoint: ChannelEndpoint) -> Visitor:
     return visitor
 
 
-@_widget_view
+@widget_view
 def session_view(request: HttpRequest, endpoint: ChannelEndpoint, data: dict[str, Any]) -> dict[str, Any]:
     """POST {session?, identifier?, identifier_hash?, name?, email?, phone?}: the visitor's session (kept, or a
     new one), the widget's settings and the recent history."""
@@ -368,10 +383,10 @@ def session_view(request: HttpRequest, endpoint: ChannelEndpoint, data: dict[str
     }
 
 
-@_widget_view
+@widget_view
 def messages_view(request: HttpRequest, endpoint: ChannelEndpoint, data: dict[str, Any]) -> dict[str, Any]:
     """GET ?after=<id>: messages since; POST {body, client_id}: send one."""
-    visitor = _authenticated(request, endpoint)
+    visitor = authenticated(request, endpoint)
     if request.method == "POST":
         message = receive(visitor, str(data.get("body") or ""), client_id=str(data.get("client_id") or ""))
         return {"message": message_json(message)}

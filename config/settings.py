@@ -181,6 +181,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {
     "channels_app.tasks.process_inbound_event": {"queue": "inbound"},
     "channels_app.tasks.deliver_message": {"queue": "outbound"},
+    "channels_app.tasks.send_webchat_email": {"queue": "outbound"},
     "ai_agent.tasks.analyze_message": {"queue": "ai"},
     "ai_agent.tasks.refresh_note": {"queue": "ai"},
     "ai_agent.tasks.run_agent_turn": {"queue": "ai"},
@@ -416,6 +417,8 @@ ATTACHMENT_ALLOWED_TYPES = env.list(
         "text/calendar",
     ],
 )
+# A file a webchat visitor attaches (types as for every attachment).
+WEBCHAT_FILE_MAX_BYTES = env.int("WEBCHAT_FILE_MAX_BYTES", default=10 * 1024 * 1024)
 # At most this many files are kept from one message (an email of 5,000 parts keeps the first ones and names
 # the rest); a provider post may carry at most DATA_UPLOAD_MAX_NUMBER_FILES file fields (413 above that).
 ATTACHMENTS_PER_MESSAGE = env.int("ATTACHMENTS_PER_MESSAGE", default=20)
@@ -429,6 +432,7 @@ REQUEST_BODY_LIMITS = {
     "/webhooks/email/": EMAIL_MAX_BYTES,
     "/webhooks/twilio/": 256 * 1024,  # Twilio posts form fields only (media comes by URL)
     "/webchat/": 64 * 1024,
+    "/webchat-files/": WEBCHAT_FILE_MAX_BYTES + 64 * 1024,
     "/api/": ATTACHMENT_MAX_BYTES + 2 * 1024 * 1024,  # a reply with its files
 }
 # Console pages that take a file in a plain form post (the path after /a/<account id>/).

@@ -50,10 +50,19 @@
     '<button class="bubble" type="button" aria-label="Open chat" aria-expanded="false">' +
     '<svg viewBox="0 0 24 24" fill="currentColor" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg></button>' +
     '<section class="panel" role="dialog" aria-label="Chat">' +
-    '<header><h2></h2><button type="button" class="close" aria-label="Close chat">&times;</button></header>' +
+    '<header><h2></h2><button type="button" class="mail" aria-label="Email me this chat" title="Email me this chat">' +
+    '<svg viewBox="0 0 24 24" fill="currentColor" aria-hidden="true"><path d="M3 5h18a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H3a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm9 7.2L4.4 7H19.6L12 12.2zM4 8.9V17h16V8.9l-8 5.4-8-5.4z"/></svg></button>' +
+    '<button type="button" class="close" aria-label="Close chat">&times;</button></header>' +
+    '<form class="transcript" hidden><p class="t-intro">We will email you this chat.</p>' +
+    '<label class="t-email">Your email <input name="email" type="email" autocomplete="email"></label>' +
+    '<label class="t-code" hidden>The 6-digit code we just emailed you <input name="code" inputmode="numeric" autocomplete="one-time-code" maxlength="6"></label>' +
+    '<div class="t-actions"><button type="submit">Send</button><button type="button" class="t-cancel">Cancel</button></div></form>' +
     '<form class="prechat" hidden></form>' +
     '<div class="log" aria-live="polite"></div><div class="typing" aria-live="polite"></div><div class="note" role="alert"></div>' +
     '<form class="compose"><textarea name="body" aria-label="Your message" placeholder="Write a message…" maxlength="5000"></textarea>' +
+    '<label class="attach" title="Send a file"><span class="sr-only">Send a file</span>' +
+    '<svg viewBox="0 0 24 24" fill="currentColor" aria-hidden="true"><path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5H9v9a3 3 0 0 0 6 0V5a4.5 4.5 0 0 0-9 0v11.5a6 6 0 0 0 12 0v-10h-1.5z"/></svg>' +
+    '<input type="file" name="file" accept="image/*,application/pdf,text/plain,text/csv,.doc,.docx,.xls,.xlsx,.odt,.ods,.rtf"></label>' +
     '<button class="send" type="submit">Send</button></form></section>';
   var $ = function (selector) { return root.querySelector(selector); };
   // Shown once its stylesheet is in: no flash of an unstyled button.
@@ -62,7 +71,7 @@
   var bubble = $(".bubble"), panel = $(".panel"), log = $(".log"), typing = $(".typing"), note = $(".note");
   var compose = $("form.compose"), textarea = $("textarea"), prechat = $("form.prechat");
 
-  function setNote(text) { note.textContent = text || ""; }
+  function setNote(text, ok) { note.textContent = text || ""; note.classList.toggle("ok", !!ok); }
 
   function addMessage(message, pendingId) {
     var element = pendingId ? state.pending[pendingId] : null;
@@ -78,7 +87,14 @@
       who.textContent = name ? name + " · " + state.config.title : state.config.title;
       element.appendChild(who);
     }
-    element.appendChild(document.createTextNode(message.body));
+    if (message.body) element.appendChild(document.createTextNode(message.body));
+    (message.attachments || []).forEach(function (file) { element.appendChild(fileLink(file)); });
+    if (message.uploading) {
+      var uploading = document.createElement("span");
+      uploading.className = "file";
+      uploading.textContent = "Sending " + message.uploading + "…";
+      element.appendChild(uploading);
+    }
     if (message.id) {
       element.setAttribute("data-id", message.id);
       state.lastId = Math.max(state.lastId, message.id);
@@ -87,6 +103,47 @@
     log.scrollTop = log.scrollHeight;
     if (message.direction === "out" && message.id) seen(message.id);
     return element;
+  }
+
+  // A file of the chat: fetched with the session (never a bare URL), shown as a picture or saved when clicked.
+  function fetchFile(file) {
+    return fetch(base + "/webchat-files/" + encodeURIComponent(token) + "/" + file.id, {
+      headers: { Authorization: "Bearer " + state.session }, credentials: "omit",
+    }).then(function (response) {
+      if (!response.ok) throw new Error("The file could not be loaded.");
+      return response.blob();
+    });
+  }
+
+  function fileLink(file) {
+    var link = document.createElement("a");
+    link.className = "file";
+    link.href = "#";
+    link.textContent = file.filename;
+    link.setAttribute("aria-label", "Download " + file.filename);
+    link.addEventListener("click", function (event) {
+      event.preventDefault();
+      fetchFile(file).then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        var save = document.createElement("a");
+        save.href = url;
+        save.download = file.filename;
+        root.appendChild(save);
+        save.click();
+        save.remove();
+        setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+      }, function (error) { setNote(error.message); });
+    });
+    if (/^image\/(png|jpeg|gif|webp)$/.test(file.content_type || "")) {
+      fetchFile(file).then(function (blob) {
+        var image = document.createElement("img");
+        image.alt = file.filename;
+        image.src = URL.createObjectURL(blob);
+        link.textContent = "";
+        link.appendChild(image);
+      }, function () { /* the name stays */ });
+    }
+    return link;
   }
 
   function seen(id) {
@@ -219,14 +276,73 @@
     textarea.value = "";
     var clientId = Math.random().toString(36).slice(2) + Date.now().toString(36);
     state.pending[clientId] = addMessage({ direction: "in", body: body });
-    if (state.socket && state.socket.readyState === 1) {
-      state.socket.send(JSON.stringify({ type: "message", body: body, client_id: clientId }));
-    } else {
-      api("POST", "/messages", { body: body, client_id: clientId }).then(
-        function (data) { addMessage(data.message, clientId); },
-        function (error) { failed(clientId, error.message); }
+    whenReady(function () {
+      if (state.socket && state.socket.readyState === 1) {
+        state.socket.send(JSON.stringify({ type: "message", body: body, client_id: clientId }));
+        return null;
+      }
+      return api("POST", "/messages", { body: body, client_id: clientId }).then(
+        function (data) { addMessage(data.message, clientId); }
       );
-    }
+    }, clientId);
+  });
+
+  // Sends wait for the session: a visitor who types (or picks a file) while the chat is still opening is not lost.
+  function whenReady(send, clientId) {
+    (state.started || Promise.reject(new Error("The chat is not open yet; try again.")))
+      .then(send)
+      .catch(function (error) { failed(clientId, error.message); });
+  }
+
+  var picker = $('.attach input[type="file"]');
+  picker.addEventListener("change", function () {
+    var file = picker.files[0];
+    if (!file) return;
+    setNote("");
+    var clientId = Math.random().toString(36).slice(2) + Date.now().toString(36);
+    state.pending[clientId] = addMessage({ direction: "in", body: "", uploading: file.name });
+    var form = new FormData();
+    form.append("file", file);
+    form.append("client_id", clientId);
+    picker.value = "";
+    whenReady(function () {
+      return fetch(base + "/webchat-files/" + encodeURIComponent(token) + "/upload", {
+        method: "POST", headers: { Authorization: "Bearer " + state.session }, body: form, credentials: "omit",
+      }).then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) throw new Error((data.error && data.error.message) || "The file could not be sent.");
+          addMessage(data.message, clientId);
+        });
+      });
+    }, clientId);
+  });
+
+  // --- The chat by email ----------------------------------------------------------------------------------
+  var transcript = $("form.transcript");
+  $(".mail").addEventListener("click", function () {
+    transcript.hidden = !transcript.hidden;
+    if (transcript.hidden) return;
+    transcript.elements.email.value = transcript.elements.email.value || settings.email || "";
+    $(".t-code").hidden = true;
+    $(".t-intro").textContent = "We will email you this chat.";
+    transcript.elements.email.focus();
+  });
+  $(".t-cancel").addEventListener("click", function () { transcript.hidden = true; });
+  transcript.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var body = { email: transcript.elements.email.value.trim() };
+    if (!$(".t-code").hidden) body.code = transcript.elements.code.value.trim();
+    api("POST", "/transcript", body).then(function (data) {
+      if (data.code_sent) {
+        $(".t-intro").textContent = "Check your inbox: we sent a code to prove the address is yours.";
+        $(".t-code").hidden = false;
+        transcript.elements.code.value = "";
+        transcript.elements.code.focus();
+        return;
+      }
+      transcript.hidden = true;
+      setNote("The chat is on its way to " + data.sent_to + ".", true);
+    }, function (error) { $(".t-intro").textContent = error.message; });
   });
 
   textarea.addEventListener("keydown", function (event) {
