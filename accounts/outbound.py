@@ -13,6 +13,7 @@ chose). Tenant input never widens it.
 
 from __future__ import annotations
 
+import imaplib
 import ipaddress
 import smtplib
 import socket
@@ -284,6 +285,36 @@ class _GuardedSMTPSSL(smtplib.SMTP_SSL):
         sock = super()._get_socket(host, port, timeout)  # type: ignore[misc]
         check_peer(sock, host, port)
         return sock
+
+
+# --- IMAP -----------------------------------------------------------------------------------------------------
+
+IMAP_PORTS = frozenset({993, 143})
+
+
+def check_imap_server(host: str, port: int) -> None:
+    if port not in IMAP_PORTS and not _internal_allowed(host, port):
+        raise OutboundRefused(f"IMAP port {port} is not allowed; use 993 (TLS) or 143 (STARTTLS).")
+    check_host(host, port)
+
+
+class GuardedIMAP4(imaplib.IMAP4):
+    """imaplib's client for a tenant's own mailbox: a mail port, and only a public address (checked on the
+    socket, after DNS, so a name that resolves inside is refused however it was saved)."""
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        check_imap_server(self.host, self.port)
+        sock = super()._create_socket(timeout)  # type: ignore[misc]
+        check_peer(sock, self.host, self.port)
+        return sock
+
+
+class GuardedIMAP4SSL(imaplib.IMAP4_SSL):
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        check_imap_server(self.host, self.port)
+        sock = imaplib.IMAP4._create_socket(self, timeout)  # type: ignore[attr-defined]
+        check_peer(sock, self.host, self.port)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[no-any-return]
 
 
 class GuardedSMTPBackend(EmailBackend):

@@ -24,13 +24,15 @@ from contacts.addresses import normalize_email, normalize_phone
 from inbox.models import Inbox
 
 from . import webchat
-from .adapters import email, twilio
+from .adapters import email, imap, twilio
 from .credentials import credentials_encrypt
 from .endpoints import endpoint_urls
 from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent, Provider
 
 SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.VOICE, EndpointKind.EMAIL, EndpointKind.WEBCHAT}
-EMAIL_PROVIDERS = {Provider.SENDGRID, Provider.MAILGUN, Provider.POSTMARK, Provider.MIME}
+EMAIL_PROVIDERS = {Provider.SENDGRID, Provider.MAILGUN, Provider.POSTMARK, Provider.MIME, Provider.IMAP}
+WANTED_CREDENTIALS = {"twilio": "the Twilio Account SID and auth token", "imap": "the mailbox's login"}
+IMAP_FIELDS = ("imap_host", "imap_port", "imap_security", "username", "password")
 SMTP_FIELDS = ("smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_tls")
 
 
@@ -54,6 +56,26 @@ def _twilio_credentials(value: dict[str, str]) -> dict[str, str]:
     return kept
 
 
+def _imap_credentials(value: dict[str, str]) -> dict[str, str]:
+    """A mailbox's IMAP login: host, port (993 for ssl, 143 otherwise), security, user name and app password."""
+    missing = [name for name in ("imap_host", "username", "password") if not value.get(name)]
+    if missing:
+        raise serializers.ValidationError({"credentials": [f"A mailbox needs {', '.join(missing)}."]})
+    security = str(value.get("imap_security") or "ssl")
+    if security not in imap.SECURITY:
+        raise serializers.ValidationError({"credentials": ["imap_security is ssl (port 993), starttls or none (143)."]})
+    port = str(value.get("imap_port") or (993 if security == "ssl" else 143))
+    if not port.isdigit():
+        raise serializers.ValidationError({"credentials": ["imap_port is a number, such as 993."]})
+    try:
+        outbound.check_imap_server(str(value["imap_host"]), int(port))
+    except outbound.OutboundRefused as exc:
+        raise serializers.ValidationError({"credentials": [f"imap_host: {exc.reason}"]}) from None
+    return {name: str(value[name]) for name in IMAP_FIELDS if value.get(name)} | {
+        "imap_port": port, "imap_security": security,
+    }  # fmt: skip
+
+
 def _email_credentials(provider: str, value: dict[str, str]) -> dict[str, str]:
     kept = {name: value[name] for name in SMTP_FIELDS if value.get(name)}
     if "smtp_port" in kept and not kept["smtp_port"].isdigit():
@@ -63,6 +85,8 @@ def _email_credentials(provider: str, value: dict[str, str]) -> dict[str, str]:
             outbound.check_smtp_server(str(kept["smtp_host"]), int(kept.get("smtp_port") or 587))
         except outbound.OutboundRefused as exc:
             raise serializers.ValidationError({"credentials": [f"smtp_host: {exc.reason}"]}) from None
+    if provider == Provider.IMAP:
+        return {**_imap_credentials(value), **kept}
     if provider == Provider.MAILGUN:
         if not value.get("signing_key"):
             raise serializers.ValidationError(
@@ -214,7 +238,7 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
         if self.instance is None and not attrs.get("address"):
             raise serializers.ValidationError({"address": ["Give the number or email address customers write to."]})
         if self.instance is None and "credentials" not in attrs:
-            wanted = "the Twilio Account SID and auth token" if provider == Provider.TWILIO else "the webhook secret"
+            wanted = WANTED_CREDENTIALS.get(str(provider), "the webhook secret")
             raise serializers.ValidationError({"credentials": [f"Give {wanted}."]})
         if "credentials" in attrs:
             attrs["credentials"] = (

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 
 from .adapters import email, twilio
-from .models import ChannelEndpoint, EndpointKind
+from .models import ChannelEndpoint, EndpointKind, Provider
 
 
 def endpoint_urls(endpoint: ChannelEndpoint) -> dict[str, tuple[str, str]]:
     """{name: (what it is, the URL or snippet)}."""
+    if endpoint.kind == EndpointKind.EMAIL and endpoint.provider == Provider.IMAP:
+        return {}  # read from the mailbox: nothing to paste anywhere
     if endpoint.kind == EndpointKind.EMAIL:
         return {"inbound": (f"Inbound webhook ({endpoint.get_provider_display()})", email.webhook_url(endpoint))}
     if endpoint.kind == EndpointKind.WEBCHAT:

@@ -26,6 +26,7 @@ class Provider(models.TextChoices):
     MAILGUN = "mailgun", "Mailgun"
     POSTMARK = "postmark", "Postmark"
     MIME = "mime", "Raw MIME (any mail server)"
+    IMAP = "imap", "Your own mailbox (IMAP and SMTP)"
     WIDGET = "widget", "Continuum webchat widget"
 
 
@@ -143,3 +144,22 @@ class MessageTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.language}, {self.status})"
+
+
+class MailboxCursor(models.Model):
+    """How far an IMAP mailbox has been read: the folder's UIDVALIDITY and the last UID taken. A UID is never read
+    twice while UIDVALIDITY holds; when the server renumbers (UIDVALIDITY changes) the recent mail is read again
+    and the stored events' keys (Message-ID and content) keep each email once."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.OneToOneField(ChannelEndpoint, on_delete=models.CASCADE, related_name="mailbox_cursor")
+    folder = models.CharField(max_length=200, default="INBOX")
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    last_uid = models.BigIntegerField(default=0)
+    polled_at = models.DateTimeField(null=True, blank=True)
+    taken = models.PositiveIntegerField(default=0)  # emails taken since connected
+    error = models.CharField(max_length=500, blank=True)  # the last poll's failure, in words ("" when it worked)
+    sent_folder = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.endpoint} {self.folder} uid {self.last_uid}"

@@ -133,6 +133,14 @@ def _deliver(task, message: Message) -> str:  # type: ignore[no-untyped-def]
     return str(deliver(task, message, fail))
 
 
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
+def poll_mailboxes() -> dict[str, int]:
+    """Beat: read what arrived in every connected IMAP mailbox."""
+    from .mailboxes import poll_all
+
+    return poll_all()
+
+
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
 def sync_whatsapp_templates() -> dict[str, int]:
     """Beat: every Twilio WhatsApp sender's templates and their approval (approvals change on Meta's side)."""

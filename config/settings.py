@@ -212,6 +212,10 @@ CELERY_BEAT_SCHEDULE = {
     "inbound-sweeper": {"task": "channels_app.tasks.sweep_inbound_events", "schedule": 30.0},
     "outbound-sweeper": {"task": "channels_app.tasks.sweep_outbound", "schedule": 60.0},
     "whatsapp-templates": {"task": "channels_app.tasks.sync_whatsapp_templates", "schedule": 1800.0},
+    "mailboxes": {
+        "task": "channels_app.tasks.poll_mailboxes",
+        "schedule": env.float("MAILBOX_POLL_SECONDS", default=30.0),
+    },
     "analysis-sweeper": {"task": "ai_agent.tasks.sweep_unanalyzed", "schedule": 60.0},
     "snooze-waker": {"task": "inbox.tasks.wake_snoozed", "schedule": 30.0},
     "presence-sweeper": {"task": "inbox.tasks.sweep_presence", "schedule": 60.0},

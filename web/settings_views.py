@@ -26,7 +26,7 @@ from ai_agent.models import (
 from ai_agent.selectors import agent_settings_get, knowledge_list
 from channels_app.api import EMAIL_PROVIDERS
 from channels_app.endpoints import endpoint_urls
-from channels_app.models import ChannelEndpoint, EndpointKind, MessageTemplate, Provider
+from channels_app.models import ChannelEndpoint, EndpointKind, MailboxCursor, MessageTemplate, Provider
 from channels_app.whatsapp_templates import SOURCES, variables_of
 from contacts.selectors import merges_undoable
 from inbox.hours import DAYS
@@ -82,15 +82,17 @@ def inbox_settings(request: ConsoleRequest, inbox_id: int) -> HttpResponse:
             for name in variables_of(template.body)
         ]
         templates.setdefault(template.endpoint_id, []).append(template)
+    cursors = {c.endpoint_id: c for c in MailboxCursor.objects.filter(account=console.account, endpoint__inbox=inbox)}
+    for_inbox = list(ChannelEndpoint.objects.filter(account=console.account, inbox=inbox).order_by("created_at", "id"))
+    for endpoint in for_inbox:
+        endpoint.mailbox_cursor_or_none = cursors.get(endpoint.pk)  # type: ignore[attr-defined]
     endpoints = [
         {
             "endpoint": endpoint,
             "urls": list(endpoint_urls(endpoint).values()),
             "templates": templates.get(endpoint.pk, []),
         }
-        for endpoint in ChannelEndpoint.objects.filter(account=console.account, inbox=inbox).order_by(
-            "created_at", "id"
-        )
+        for endpoint in for_inbox
     ]
     hours = [
         {

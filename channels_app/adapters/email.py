@@ -44,6 +44,7 @@ from accounts.text import clean_text
 from .. import sandbox
 from ..credentials import credentials_get
 from ..models import ChannelEndpoint
+from . import imap
 
 logger = logging.getLogger(__name__)
 PROVIDERS = ("sendgrid", "mailgun", "postmark", "mime")
@@ -746,6 +747,11 @@ def _connection(endpoint: ChannelEndpoint) -> Any:
 def check(endpoint: ChannelEndpoint) -> str:
     """What an admin should know about the endpoint; logs in to its SMTP server when it has one."""
     inbound = f"Send an email to {endpoint.address} to check the inbound route."
+    if endpoint.provider == "imap":
+        try:
+            inbound = imap.check(endpoint)
+        except imap.MailboxError as exc:
+            raise ServiceError(str(exc), field="credentials") from None
     if sandbox.is_sandbox(endpoint):
         return "A sandbox mailbox: play the customer on the Sandbox page; nothing is sent to the internet."
     if not credentials_get(endpoint).get("smtp_host"):
@@ -775,10 +781,12 @@ def send(
     from_name: str,
     attachments: list[tuple[str, bytes, str]],
     automatic: bool = False,
-) -> None:
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
+) -> bytes:
     """Send one email through the endpoint's SMTP server (its credentials) or the global email backend.
     `automatic` (the AI's replies, system mail) marks it `Auto-Submitted: auto-replied` (RFC 3834), so other
-    autoresponders do not answer it."""
+    autoresponders do not answer it. Returns the email as sent (bytes), for a mailbox's Sent folder."""
     connection = _connection(endpoint)
     headers = {"Message-ID": message_id}
     if automatic:
@@ -792,6 +800,8 @@ def send(
         body=body,
         from_email=f"{from_name} <{endpoint.address}>" if from_name else endpoint.address,
         to=[to],
+        cc=cc or None,
+        bcc=bcc or None,
         reply_to=[reply_to],
         headers=headers,
         connection=connection,
@@ -801,3 +811,4 @@ def send(
     for filename, data, content_type in attachments:
         email.attach(filename, data, content_type or None)
     email.send(fail_silently=False)
+    return email.message().as_bytes()  # Bcc is not a header of the message: it stays out of the Sent copy too

@@ -16,7 +16,8 @@ from inbox.models import Conversation, DeliveryStatus, Message, SenderType
 from inbox.services import message_set_delivery, receive_message
 
 from ..adapters import email
-from ..models import ChannelEndpoint, InboundEvent
+from ..mailboxes import keep_sent
+from ..models import ChannelEndpoint, InboundEvent, Provider
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def deliver(task, message: Message, fail) -> str:  # type: ignore[no-untyped-def
         Message.objects.filter(pk=message.pk).update(metadata=message.metadata)
     attachments = [(a.filename, a.file.read(), a.content_type) for a in message.attachments.all()]
     try:
-        email.send(
+        sent = email.send(
             endpoint,
             to=identity.value,
             subject=subject,
@@ -157,4 +158,9 @@ def deliver(task, message: Message, fail) -> str:  # type: ignore[no-untyped-def
         return str(fail("smtp_unreachable", f"Could not hand the email to the mail server ({type(exc).__name__})."))
     Message.objects.filter(pk=message.pk).update(provider_endpoint=str(endpoint.public_id), provider_id=message_id)
     message_set_delivery(account=account, message=message, status=DeliveryStatus.SENT)
+    if endpoint.provider == Provider.IMAP:  # the team's own mailbox keeps a copy, as their mail client would
+        problem = keep_sent(endpoint, sent)
+        if problem:
+            message.metadata["sent_folder_error"] = problem[:300]
+            Message.objects.filter(pk=message.pk).update(metadata=message.metadata)
     return "sent"

@@ -1,0 +1,101 @@
+"""Reading a team's own mailbox (an email endpoint with provider `imap`): beat polls every mailbox; each new email
+is stored as an inbound event exactly like a posted raw-MIME email (same key, same task, same replay), and the
+cursor remembers the folder's UIDVALIDITY and last UID so nothing is read twice or missed."""
+
+from __future__ import annotations
+
+import base64
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.locks import advisory_session_try_lock
+
+from .adapters import email, imap
+from .models import ChannelEndpoint, InboundEvent, MailboxCursor, Provider
+
+logger = logging.getLogger(__name__)
+
+
+def _store(endpoint: ChannelEndpoint, data: bytes) -> int | None:
+    """The email as an inbound event (once: the key is its Message-ID and content); its id when new."""
+    payload = {"format": "mime", "mime": base64.b64encode(data).decode()}
+    key = email.idempotency_key(payload)
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                account_id=endpoint.account_id, endpoint=endpoint, kind="email", idempotency_key=key, payload=payload
+            )
+    except IntegrityError:
+        return None  # read before (the server renumbered its UIDs): kept once
+    return event.pk
+
+
+def mailbox_poll(endpoint: ChannelEndpoint) -> int:
+    """Read what arrived since the last poll; returns how many emails were taken. Failures are kept on the cursor
+    (shown to admins) and raised as MailboxError."""
+    cursor, _ = MailboxCursor.objects.get_or_create(
+        endpoint=endpoint,
+        defaults={"account_id": endpoint.account_id, "folder": str(endpoint.options.get("folder") or "INBOX")},
+    )
+    try:
+        with imap.session(endpoint) as connection:
+            batch = imap.read_new(connection, cursor.folder, uidvalidity=cursor.uidvalidity, last_uid=cursor.last_uid)
+    except imap.MailboxError as exc:
+        MailboxCursor.objects.filter(pk=cursor.pk).update(error=str(exc)[:500], polled_at=timezone.now())
+        raise
+    stored = [event_id for fetched in batch.emails if (event_id := _store(endpoint, fetched.data)) is not None]
+    if cursor.uidvalidity is None:
+        last = batch.uidnext - 1  # connected now: mail from here on
+    else:
+        last = max([cursor.last_uid if cursor.uidvalidity == batch.uidvalidity else 0]
+                   + [f.uid for f in batch.emails] + batch.too_large)  # fmt: skip
+    error = ""
+    if batch.too_large:
+        error = f"Emails with UIDs {', '.join(map(str, batch.too_large[:10]))} are larger than the limit; not read."
+    MailboxCursor.objects.filter(pk=cursor.pk).update(
+        uidvalidity=batch.uidvalidity, last_uid=max(last, 0), polled_at=timezone.now(), error=error,
+        taken=cursor.taken + len(stored),
+    )  # fmt: skip
+    if stored:
+        from .tasks import process_inbound_event
+
+        transaction.on_commit(lambda: _enqueue_all(process_inbound_event, stored))
+    return len(stored)
+
+
+def _enqueue_all(task, event_ids: list[int]) -> None:  # type: ignore[no-untyped-def]
+    for event_id in event_ids:
+        try:
+            task.delay(event_id)
+        except Exception:  # the sweeper picks it up
+            logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
+
+
+def poll_all() -> dict[str, int]:
+    """Every enabled mailbox, one poller at a time each (a slow server never doubles up)."""
+    totals = {"mailboxes": 0, "emails": 0, "failed": 0}
+    for endpoint in ChannelEndpoint.objects.filter(kind="email", provider=Provider.IMAP, enabled=True):
+        with advisory_session_try_lock(f"mailbox:{endpoint.pk}") as claimed:
+            if not claimed:
+                continue
+            try:
+                totals["emails"] += mailbox_poll(endpoint)
+                totals["mailboxes"] += 1
+            except imap.MailboxError as exc:
+                totals["failed"] += 1
+                logger.warning("mailbox %s could not be read: %s", endpoint.pk, exc)
+    return totals
+
+
+def keep_sent(endpoint: ChannelEndpoint, data: bytes) -> str:
+    """A reply's copy in the mailbox's Sent folder; returns "" or why it could not be kept (the reply went out)."""
+    cursor = MailboxCursor.objects.filter(endpoint=endpoint).first()
+    try:
+        folder = imap.append_sent(endpoint, data, cursor.sent_folder if cursor is not None else "")
+    except imap.MailboxError as exc:
+        return str(exc)
+    if cursor is not None and cursor.sent_folder != folder:
+        MailboxCursor.objects.filter(pk=cursor.pk).update(sent_folder=folder)
+    return ""
