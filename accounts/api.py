@@ -130,7 +130,7 @@ class PreferencesSerializer(serializers.ModelSerializer[Membership]):
 
     class Meta:
         model = Membership
-        fields = ["notify_off", "notify_browser", "notify_digest", "time_zone"]
+        fields = ["notify_off", "notify_browser", "notify_digest", "time_zone", "email_signature"]
 
     def validate_time_zone(self, value: str) -> str:
         if value:

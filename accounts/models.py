@@ -102,6 +102,9 @@ class Membership(models.Model):
         default=True, help_text="Mail what stayed unread for 15 minutes (each notification once)."
     )
     time_zone = models.CharField(max_length=64, blank=True, help_text="Blank: the account's time zone.")
+    email_signature = models.TextField(
+        blank=True, max_length=2000, help_text="Your signature under the emails you send from this account."
+    )
     created_at = models.DateTimeField(default=now)
 
     class Meta:

@@ -37,6 +37,8 @@ class ConversationStartSerializer(serializers.Serializer[Any]):
         help_text="WhatsApp: an approved template of the inbox's sender (from whatsapp-templates); needed outside "
         "the customer's 24-hour window, and then `body` is not used",
     )
+    cc = serializers.ListField(child=serializers.CharField(max_length=320), required=False, help_text="email only")
+    bcc = serializers.ListField(child=serializers.CharField(max_length=320), required=False, help_text="email only")
     variables = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=2000),
         required=False,
@@ -87,6 +89,8 @@ class ConversationStartViewSet(AccountScopedViewSet):
             subject=fields.get("subject", ""),
             template=fields.get("template"),
             variables=fields.get("variables"),
+            cc=fields.get("cc"),
+            bcc=fields.get("bcc"),
         )
         return Response(
             {

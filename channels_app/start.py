@@ -33,6 +33,8 @@ def conversation_start(
     subject: str = "",
     template: MessageTemplate | None = None,
     variables: dict[str, str] | None = None,
+    cc: list[str] | None = None,
+    bcc: list[str] | None = None,
 ) -> Message:
     """Write first to a customer on `channel` from `inbox`: their open conversation in that inbox continues, or a
     new one starts, owned by the person who wrote. Opt-outs are respected (the customer replied STOP: refused).
@@ -96,4 +98,6 @@ def conversation_start(
         channel=channel,
         sender_user=actor,
         metadata={"subject": subject} if channel == "email" else None,
+        cc=cc or (),
+        bcc=bcc or (),
     )

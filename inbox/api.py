@@ -60,6 +60,7 @@ class InboxSerializer(serializers.ModelSerializer[Inbox]):
             "auto_assign",
             "assign_capacity",
             "csat_enabled",
+            "email_signature",
             "open_count",
             "member_count",
             "created_at",
@@ -248,6 +249,12 @@ class MessageCreateSerializer(serializers.Serializer[Any]):
         choices=CUSTOMER_CHANNEL_CHOICES, required=False, help_text="Defaults to the conversation's active channel."
     )
     attachments = serializers.ListField(child=serializers.FileField(), required=False, default=list)
+    cc = serializers.ListField(
+        child=serializers.CharField(max_length=320), required=False, default=list, help_text="email only: copies to"
+    )
+    bcc = serializers.ListField(
+        child=serializers.CharField(max_length=320), required=False, default=list, help_text="email only: blind copies"
+    )
 
 
 # --- Conversations ------------------------------------------------------------------------------------------
@@ -577,6 +584,8 @@ class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Acco
             channel=data.validated_data.get("channel"),
             sender_user=self.user,
             attachments=files,
+            cc=data.validated_data["cc"],
+            bcc=data.validated_data["bcc"],
         )
         fresh = selectors.message_list(account=self.account, conversation=conversation).get(pk=message.pk)
         return Response(MessageSerializer(fresh).data, status=status.HTTP_201_CREATED)

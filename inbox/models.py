@@ -53,6 +53,12 @@ class Inbox(models.Model):
     csat_enabled = models.BooleanField(
         default=False, help_text="After a person resolves a conversation, ask the customer for a 1-5 rating."
     )
+    email_signature = models.TextField(
+        blank=True,
+        max_length=2000,
+        help_text="Added under every email from this inbox (after the writer's own); {agent_name}, "
+        "{agent_first_name}, {inbox_name} and {business_name} are filled in.",
+    )
     created_at = models.DateTimeField(default=now)
 
     class Meta:

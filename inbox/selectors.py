@@ -284,6 +284,8 @@ def email_details(message: Message) -> dict[str, Any] | None:
         "sender_note": str(meta.get("sender_note", "")),
         "repaired": str(meta.get("repaired", "")),
         "has_html": bool(meta.get("html")),
+        "cc": list(meta.get("cc") or []),
+        "bcc": list(meta.get("bcc") or []),
     }
 
 

@@ -4,6 +4,7 @@ change publishes its realtime event and sends its signal after commit."""
 from __future__ import annotations
 
 import logging
+import re
 import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from accounts.locks import advisory_xact_lock
 from accounts.models import Account, Membership, Role, User
 from accounts.realtime import access_changed
 from accounts.services import audit_log_record
-from contacts.addresses import normalize_phone
+from contacts.addresses import normalize_email, normalize_phone
 from contacts.models import Contact, ContactIdentity
 from contacts.services import contact_touch
 
@@ -75,6 +76,7 @@ def inbox_create(
     auto_assign: bool = True,
     assign_capacity: int = 0,
     csat_enabled: bool = False,
+    email_signature: str = "",
 ) -> Inbox:
     name = name.strip()
     if not name:
@@ -91,6 +93,7 @@ def inbox_create(
         auto_assign=auto_assign,
         assign_capacity=assign_capacity,
         csat_enabled=csat_enabled,
+        email_signature=email_signature.strip()[:2000],
     )
     audit_log_record(account=account, actor=actor, action="inbox.created", target=inbox, data={"name": name})
     access_changed(Membership.objects.filter(account=account, role=Role.ADMIN).values_list("user_id", flat=True))
@@ -444,9 +447,11 @@ def send_message(
     sender_type: str = SenderType.USER,
     attachments: Iterable[IncomingFile] = (),
     metadata: dict[str, Any] | None = None,
+    cc: Iterable[str] = (),
+    bcc: Iterable[str] = (),
 ) -> Message:
     """An outbound reply (queued for delivery on `channel`, default the conversation's active channel) or a
-    private note (kind `note`: stays inside Continuum)."""
+    private note (kind `note`: stays inside Continuum). `cc` and `bcc`: more recipients of an email."""
     _same_account(account, conversation)
     attachments = list(attachments)
     if kind not in (Kind.MESSAGE, Kind.NOTE):
@@ -477,6 +482,9 @@ def send_message(
             )
         if kind == Kind.MESSAGE and sender_type == SenderType.USER:
             _check_deliverable(account, conversation, channel, body)
+    copies = _copies(channel, cc, bcc)
+    if copies:
+        metadata = {**(metadata or {}), **copies}
     now = timezone.now()
     fields = ["last_activity_at"]
     conversation.last_activity_at = now
@@ -520,6 +528,30 @@ def send_message(
                 exclude=sender_user.pk,
             )  # fmt: skip
     return message
+
+
+COPIES_MAX = 20
+
+
+def _copies(channel: str, cc: Iterable[str], bcc: Iterable[str]) -> dict[str, list[str]]:
+    """An email's Cc and Bcc, each address normalized; refused (naming the field) off email or when not an address."""
+    copies: dict[str, list[str]] = {}
+    for field, given in (("cc", cc), ("bcc", bcc)):
+        addresses = [part for a in given for part in re.split(r"[\s,;]+", str(a)) if part]  # a typed list too
+        if not addresses:
+            continue
+        if channel != Channel.EMAIL:
+            raise ServiceError("Cc and Bcc are for email; choose email to send copies.", field=field)
+        if len(addresses) > COPIES_MAX:
+            raise ServiceError(f"At most {COPIES_MAX} addresses in {field.title()}.", field=field)
+        normalized = []
+        for address in addresses:
+            try:
+                normalized.append(normalize_email(address))
+            except ServiceError as exc:
+                raise ServiceError(exc.message, field=field) from None
+        copies[field] = list(dict.fromkeys(normalized))
+    return copies
 
 
 # The most a reply may hold on each channel: carriers cap an SMS (and Twilio a WhatsApp body) at 1,600

@@ -4,10 +4,12 @@ sending replies through the inbox's SMTP server. Parsing is in adapters/email.py
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 
 from accounts import outbound
 from accounts.errors import ServiceError
+from accounts.models import Membership
 from contacts.addresses import received_email
 from contacts.models import ContactIdentity
 from contacts.services import contact_resolve
@@ -103,6 +105,30 @@ def _email_thread(event: InboundEvent, mail: email.InboundEmail) -> Conversation
     return None
 
 
+def signature(message: Message) -> str:
+    """What goes under an email: the writer's own signature, then the inbox's (with its placeholders filled), after
+    the usual "-- " line; "" when neither is set."""
+    inbox, writer = message.conversation.inbox, message.sender_user
+    own = ""
+    if writer is not None:
+        own = (
+            Membership.objects.filter(account_id=message.account_id, user=writer)
+            .values_list("email_signature", flat=True)
+            .first()
+            or ""
+        )
+    name = writer.display_name if writer is not None else ""
+    values = {
+        "agent_name": name,
+        "agent_first_name": name.split()[0] if name.split() else "",
+        "inbox_name": inbox.name,
+        "business_name": message.account.name,
+    }
+    shared = re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), inbox.email_signature or "")
+    parts = [part.strip() for part in (own, shared) if part and part.strip()]
+    return "\n\n-- \n" + "\n\n".join(parts) if parts else ""
+
+
 SMTP_PERMANENT = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused)
 
 
@@ -139,7 +165,7 @@ def deliver(task, message: Message, fail) -> str:  # type: ignore[no-untyped-def
             endpoint,
             to=identity.value,
             subject=subject,
-            body=message.body,
+            body=message.body + signature(message),
             message_id=message_id,
             in_reply_to=last_in.provider_id if last_in and last_in.provider_id.startswith("<") else "",
             references=list(last_in.metadata.get("references", [])) if last_in else [],
@@ -147,6 +173,8 @@ def deliver(task, message: Message, fail) -> str:  # type: ignore[no-untyped-def
             from_name=f"{account.name} {conversation.inbox.name}",
             attachments=attachments,
             automatic=message.sender_type != SenderType.USER,
+            cc=list(message.metadata.get("cc") or []),
+            bcc=list(message.metadata.get("bcc") or []),
         )
     except SMTP_PERMANENT as exc:
         return str(fail("smtp_refused", f"The mail server refused the email: {exc}"[:500]))
