@@ -49,9 +49,11 @@ class TooLarge(OutboundRefused):
 def _internal_allowed(host: str, port: int | None) -> bool:
     host = host.strip("[]").lower()
     allowed = {entry.lower() for entry in settings.OUTBOUND_ALLOWED_INTERNAL_HOSTS}
-    sandbox = urlsplit(settings.TWILIO_API_BASE_URL or "")
-    if sandbox.hostname:
-        allowed.add(f"{sandbox.hostname.lower()}:{sandbox.port or (443 if sandbox.scheme == 'https' else 80)}")
+    # The provider APIs' base URLs are the operator's (a regional edge, a test double): allowed as configured.
+    for base in (settings.TWILIO_API_BASE_URL, settings.META_GRAPH_BASE_URL):
+        sandbox = urlsplit(base or "")
+        if sandbox.hostname:
+            allowed.add(f"{sandbox.hostname.lower()}:{sandbox.port or (443 if sandbox.scheme == 'https' else 80)}")
     return host in allowed or (port is not None and f"{host}:{port}" in allowed)
 
 

@@ -24,14 +24,20 @@ from contacts.addresses import normalize_email, normalize_phone
 from inbox.models import Inbox
 
 from . import webchat
-from .adapters import email, imap, twilio
+from .adapters import email, imap, meta, twilio
 from .credentials import credentials_encrypt
 from .endpoints import endpoint_urls
 from .models import ChannelEndpoint, EndpointKind, EventStatus, InboundEvent, Provider
 
-SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.VOICE, EndpointKind.EMAIL, EndpointKind.WEBCHAT}
+SUPPORTED = {EndpointKind.SMS, EndpointKind.WHATSAPP, EndpointKind.VOICE, EndpointKind.EMAIL, EndpointKind.WEBCHAT,
+             EndpointKind.MESSENGER, EndpointKind.INSTAGRAM}  # fmt: skip
+META_KINDS = {EndpointKind.MESSENGER, EndpointKind.INSTAGRAM}
 EMAIL_PROVIDERS = {Provider.SENDGRID, Provider.MAILGUN, Provider.POSTMARK, Provider.MIME, Provider.IMAP}
-WANTED_CREDENTIALS = {"twilio": "the Twilio Account SID and auth token", "imap": "the mailbox's login"}
+WANTED_CREDENTIALS = {
+    "twilio": "the Twilio Account SID and auth token",
+    "imap": "the mailbox's login",
+    "meta": "the app secret, page access token and verify token",
+}
 IMAP_FIELDS = ("imap_host", "imap_port", "imap_security", "username", "password")
 SMTP_FIELDS = ("smtp_host", "smtp_port", "smtp_username", "smtp_password", "smtp_tls")
 
@@ -54,6 +60,18 @@ def _twilio_credentials(value: dict[str, str]) -> dict[str, str]:
             )
         kept.update(api_key_sid=value["api_key_sid"], api_key_secret=value["api_key_secret"])
     return kept
+
+
+def _meta_credentials(value: dict[str, str]) -> dict[str, str]:
+    """A page's (or Instagram account's) app secret, page access token and the verify token of the handshake."""
+    missing = [name for name in ("app_secret", "page_access_token", "verify_token") if not value.get(name)]
+    if missing:
+        raise serializers.ValidationError({"credentials": [f"Meta needs {', '.join(missing)}."]})
+    if len(value["verify_token"]) < 16:
+        raise serializers.ValidationError(
+            {"credentials": ["verify_token: choose a random token of at least 16 characters (typed in Meta too)."]}
+        )
+    return {name: str(value[name]) for name in ("app_secret", "page_access_token", "verify_token")}
 
 
 def _imap_credentials(value: dict[str, str]) -> dict[str, str]:
@@ -225,7 +243,11 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
             else:
                 attrs.pop("address", None)
             return attrs
-        if kind == EndpointKind.EMAIL:
+        if kind in META_KINDS:
+            if provider and provider != Provider.META:
+                raise serializers.ValidationError({"provider": [f"{kind} endpoints are connected through meta."]})
+            provider = Provider.META
+        elif kind == EndpointKind.EMAIL:
             if provider not in EMAIL_PROVIDERS:
                 raise serializers.ValidationError(
                     {"provider": [f"An email endpoint's provider is one of: {', '.join(sorted(EMAIL_PROVIDERS))}."]}
@@ -241,15 +263,20 @@ class EndpointSerializer(serializers.ModelSerializer[ChannelEndpoint]):
             wanted = WANTED_CREDENTIALS.get(str(provider), "the webhook secret")
             raise serializers.ValidationError({"credentials": [f"Give {wanted}."]})
         if "credentials" in attrs:
-            attrs["credentials"] = (
-                _twilio_credentials(attrs["credentials"])
-                if provider == Provider.TWILIO
-                else _email_credentials(provider, attrs["credentials"])
-            )
+            if provider == Provider.TWILIO:
+                attrs["credentials"] = _twilio_credentials(attrs["credentials"])
+            elif provider == Provider.META:
+                attrs["credentials"] = _meta_credentials(attrs["credentials"])
+            else:
+                attrs["credentials"] = _email_credentials(provider, attrs["credentials"])
         if "address" in attrs:
             raw = attrs["address"]
             try:
-                if kind == EndpointKind.EMAIL:
+                if kind in META_KINDS:
+                    if not str(raw).strip().isdigit():
+                        raise ServiceError("Give the Facebook Page id (or Instagram account id): digits only.")
+                    attrs["address"] = str(raw).strip()
+                elif kind == EndpointKind.EMAIL:
                     attrs["address"] = normalize_email(raw)
                 else:
                     attrs["address"] = normalize_phone(
@@ -356,6 +383,13 @@ class ChannelEndpointViewSet(
         endpoint = self.get_object()
         if endpoint.kind == EndpointKind.EMAIL:
             return Response({"ok": True, "detail": email.check(endpoint)})
+        if endpoint.provider == Provider.META:
+            try:
+                return Response({"ok": True, "detail": meta.check(endpoint)})
+            except meta.GraphFailed as exc:
+                if exc.retry:
+                    raise ProviderUnavailable(exc.reason) from None
+                raise ServiceError(exc.reason, field="credentials") from None
         try:
             detail = twilio.check(endpoint)
         except TwilioRestException as exc:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from .adapters import email, twilio
+from .adapters import email, meta, twilio
 from .models import ChannelEndpoint, EndpointKind, Provider
 
 
 def endpoint_urls(endpoint: ChannelEndpoint) -> dict[str, tuple[str, str]]:
     """{name: (what it is, the URL or snippet)}."""
+    if endpoint.provider == Provider.META:
+        return {"callback": ("Callback URL (Meta app → Webhooks; with your verify token)", meta.webhook_url(endpoint))}
     if endpoint.kind == EndpointKind.EMAIL and endpoint.provider == Provider.IMAP:
         return {}  # read from the mailbox: nothing to paste anywhere
     if endpoint.kind == EndpointKind.EMAIL:

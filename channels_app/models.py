@@ -18,6 +18,8 @@ class EndpointKind(models.TextChoices):
     VOICE = "voice", "Voice"
     EMAIL = "email", "Email"
     WEBCHAT = "webchat", "Webchat"
+    MESSENGER = "messenger", "Facebook Messenger"
+    INSTAGRAM = "instagram", "Instagram"
 
 
 class Provider(models.TextChoices):
@@ -27,6 +29,7 @@ class Provider(models.TextChoices):
     POSTMARK = "postmark", "Postmark"
     MIME = "mime", "Raw MIME (any mail server)"
     IMAP = "imap", "Your own mailbox (IMAP and SMTP)"
+    META = "meta", "Meta (Messenger and Instagram)"
     WIDGET = "widget", "Continuum webchat widget"
 
 

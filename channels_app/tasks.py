@@ -19,7 +19,7 @@ from accounts.tenant_db import db_retry, tenant_task
 from inbox.models import DeliveryStatus, Message
 from inbox.services import message_set_delivery
 
-from .adapters import email, twilio
+from .adapters import email, meta, twilio
 from .models import EventStatus, InboundEvent
 from .processing import NotYet, handlers
 
@@ -45,7 +45,7 @@ def process_inbound_event(self, event_id: int) -> str:  # type: ignore[no-untype
             InboundEvent.objects.filter(pk=event.pk).update(
                 status=EventStatus.PROCESSED, processed_at=timezone.now(), error=""
             )
-    except (twilio.MalformedPayload, email.MalformedEmail) as exc:
+    except (twilio.MalformedPayload, email.MalformedEmail, meta.MalformedEvent) as exc:
         InboundEvent.objects.filter(pk=event.pk).update(status=EventStatus.FAILED, error=str(exc)[:500])
         return "failed"
     except NotYet as exc:  # e.g. a status callback before its message's sid is stored: try again shortly

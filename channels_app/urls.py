@@ -13,4 +13,5 @@ urlpatterns = [
     path("webchat-files/<str:widget_token>/<int:attachment_id>", webchat_files.file_view, name="webchat-file"),
     path("webhooks/email/<uuid:public_id>/<str:provider>", webhooks.email_webhook, name="email-webhook"),
     path("webhooks/twilio/<uuid:public_id>/<str:kind>", webhooks.twilio_webhook, name="twilio-webhook"),
+    path("webhooks/meta/<uuid:public_id>", webhooks.meta_webhook, name="meta-webhook"),
 ]

@@ -435,6 +435,7 @@ REQUEST_BODY_DEFAULT_LIMIT = 1024 * 1024
 REQUEST_BODY_LIMITS = {
     "/webhooks/email/": EMAIL_MAX_BYTES,
     "/webhooks/twilio/": 256 * 1024,  # Twilio posts form fields only (media comes by URL)
+    "/webhooks/meta/": 1024 * 1024,  # Meta posts JSON event batches (media comes by URL)
     "/webchat/": 64 * 1024,
     "/webchat-files/": WEBCHAT_FILE_MAX_BYTES + 64 * 1024,
     "/api/": ATTACHMENT_MAX_BYTES + 2 * 1024 * 1024,  # a reply with its files
@@ -456,6 +457,9 @@ if PRODUCTION and not ENCRYPTION_KEYS:
 
 # Where the twilio SDK sends API calls: Twilio unless set (tests point it at a fake server on 127.0.0.1).
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+# The Meta Graph API (Messenger and Instagram replies, profile names), and where Meta serves people's files from.
+META_GRAPH_BASE_URL = env.str("META_GRAPH_BASE_URL", default="https://graph.facebook.com/v21.0")
+META_MEDIA_HOSTS = env.list("META_MEDIA_HOSTS", default=[".fbcdn.net", ".fbsbx.com", ".cdninstagram.com"])
 TWILIO_HTTP_TIMEOUT = env.float("TWILIO_HTTP_TIMEOUT", default=10.0)  # seconds, connect and read, every REST call
 
 # Row-level security (accounts.tenant_db, web migration 0001): API requests run as the role continuum_app,

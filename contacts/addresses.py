@@ -13,6 +13,7 @@ from accounts.errors import ServiceError
 from .models import IdentityKind
 
 PHONE_KINDS = frozenset({IdentityKind.PHONE, IdentityKind.WHATSAPP})
+META_KINDS = frozenset({IdentityKind.MESSENGER, IdentityKind.INSTAGRAM})
 WHATSAPP_PREFIX = "whatsapp:"
 
 
@@ -106,6 +107,11 @@ def normalize_address(kind: str, raw: str, *, region: str) -> str:
         return normalize_phone(raw, region=region)
     if kind == IdentityKind.EMAIL:
         return normalize_email(raw)
+    if kind in META_KINDS:
+        value = raw.strip()
+        if not value.isdigit() or len(value) > 64:
+            raise ServiceError(f"A {IdentityKind(kind).label} id is the number Meta gives the person.", field="value")
+        return value
     value = raw.strip()
     if not value or len(value) > 320:
         raise ServiceError("A webchat visitor id must be 1 to 320 characters.", field="value")

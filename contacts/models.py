@@ -46,6 +46,8 @@ class IdentityKind(models.TextChoices):
     EMAIL = "email", "Email"
     WHATSAPP = "whatsapp", "WhatsApp"
     WEBCHAT = "webchat", "Webchat"
+    MESSENGER = "messenger", "Messenger"  # a page-scoped id (PSID)
+    INSTAGRAM = "instagram", "Instagram"  # an Instagram-scoped id (IGSID)
 
 
 class ContactIdentity(models.Model):

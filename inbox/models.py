@@ -22,6 +22,8 @@ class Channel(models.TextChoices):
     VOICE = "voice", "Phone call"
     EMAIL = "email", "Email"
     WEBCHAT = "webchat", "Webchat"
+    MESSENGER = "messenger", "Messenger"
+    INSTAGRAM = "instagram", "Instagram"
     INTERNAL = "internal", "Internal"  # private notes and activity lines: never leave Continuum
 
 

@@ -558,6 +558,7 @@ def _copies(channel: str, cc: Iterable[str], bcc: Iterable[str]) -> dict[str, li
 # characters; a webchat reply is capped like a visitor's message.
 BODY_LIMITS: dict[str, int] = {
     Channel.SMS: 1600, Channel.WHATSAPP: 1600, Channel.WEBCHAT: 5000, Channel.EMAIL: 100_000,
+    Channel.MESSENGER: 2000, Channel.INSTAGRAM: 1000,  # Meta's limits for a text message
 }  # fmt: skip
 # The address a reply on each channel goes to.
 CHANNEL_ADDRESS: dict[str, str] = {
@@ -565,9 +566,12 @@ CHANNEL_ADDRESS: dict[str, str] = {
     Channel.WHATSAPP: "whatsapp",
     Channel.EMAIL: "email",
     Channel.WEBCHAT: "webchat",
+    Channel.MESSENGER: "messenger",
+    Channel.INSTAGRAM: "instagram",
 }
 _ADDRESS_WORDS = {"phone": "phone number", "whatsapp": "WhatsApp number", "email": "email address",
-                  "webchat": "webchat session"}  # fmt: skip
+                  "webchat": "webchat session", "messenger": "Messenger conversation",
+                  "instagram": "Instagram conversation"}  # fmt: skip
 
 
 def _check_deliverable(account: Account, conversation: Conversation, channel: str, body: str) -> None:

@@ -167,7 +167,8 @@ def _channel_options(memory: Recall, conversation: Conversation, suggested: str)
     for value, label in CUSTOMER_CHANNEL_CHOICES:
         if value == "voice":
             continue
-        needs = {"sms": "phone", "whatsapp": "whatsapp", "email": "email"}.get(value)
+        needs = {"sms": "phone", "whatsapp": "whatsapp", "email": "email", "messenger": "messenger",
+                 "instagram": "instagram"}.get(value)  # fmt: skip
         note = ""
         if needs in opted_out and needs not in reachable:
             note = "opted out"

@@ -17,12 +17,13 @@ class NotYet(Exception):
 @functools.cache
 def handlers() -> tuple[dict[str, Callable[[Any], None]], dict[str, Callable[..., str]]]:
     """(INBOUND, OUTBOUND), imported on first use: the provider modules import the inbox's services."""
-    from . import email, twilio, webchat
+    from . import email, meta, twilio, webchat
 
     inbound: dict[str, Callable[[Any], None]] = {
         "messaging": twilio.messaging,
         "status": twilio.status_callback,
         "email": email.inbound_email,
+        "meta": meta.meta_event,
         **twilio.VOICE_HANDLERS,
     }
     outbound: dict[str, Callable[..., str]] = {
@@ -31,5 +32,7 @@ def handlers() -> tuple[dict[str, Callable[[Any], None]], dict[str, Callable[...
         "voice": twilio.deliver_call,
         "email": email.deliver,
         "webchat": webchat.deliver,
+        "messenger": meta.deliver,
+        "instagram": meta.deliver,
     }
     return inbound, outbound

@@ -27,6 +27,14 @@ _ICONS = {
     "voice": "M4 1.5l2.5 3-1.5 1.5a8 8 0 0 0 5 5l1.5-1.5 3 2.5-1.5 2.5C7 14 2 9 1.5 3z",
     "email": "M1.5 3.5h13v9h-13zM1.5 3.5 8 9l6.5-5.5",
     "webchat": "M2 2.5h12v8H9l-3 3v-3H2zM5 6.5h.01M8 6.5h.01M11 6.5h.01",
+    "messenger": (
+        "M8 1.5c-3.6 0-6.5 2.7-6.5 6 0 1.9.9 3.5 2.4 4.6v2.4l2.2-1.2c.6.2 1.2.2 1.9.2 3.6 0 6.5-2.7 6.5-6"
+        "s-2.9-6-6.5-6zM4.5 9.5 7 7l1.5 1.5L11.5 6"
+    ),
+    "instagram": (
+        "M4 1.5h8A2.5 2.5 0 0 1 14.5 4v8a2.5 2.5 0 0 1-2.5 2.5H4A2.5 2.5 0 0 1 1.5 12V4A2.5 2.5 0 0 1 4 1.5z"
+        "M8 5.2a2.8 2.8 0 1 0 0 5.6 2.8 2.8 0 0 0 0-5.6zM11.8 4.2h.01"
+    ),
     "internal": "M3 13.5V3h10v7.5H6z",
 }
 _LABELS = {
@@ -35,6 +43,8 @@ _LABELS = {
     "voice": "Phone call",
     "email": "Email",
     "webchat": "Webchat",
+    "messenger": "Messenger",
+    "instagram": "Instagram",
     "internal": "Internal",
 }
 
