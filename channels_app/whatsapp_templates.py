@@ -19,8 +19,8 @@ from twilio.base.exceptions import TwilioRestException
 
 from accounts.errors import ServiceError
 from accounts.models import Account, User
-from contacts.models import ContactIdentity
-from inbox.models import Conversation, Message
+from contacts.models import Contact, ContactIdentity
+from inbox.models import Conversation, Inbox, Message
 from inbox.selectors import WHATSAPP_WINDOW
 from inbox.services import send_message
 from memory.models import FactStatus
@@ -148,35 +148,71 @@ def source_label(source: str) -> str:
     return SOURCES.get(source, "")
 
 
+def template_fields(template: MessageTemplate, values: dict[str, str]) -> list[dict[str, str]]:
+    """The composer's fields for a template: each variable with its value, its source in words and Twilio's sample."""
+    return [
+        {
+            "name": name,
+            "value": value,
+            "source": source_label(str(template.sources.get(name, ""))),
+            "sample": str(template.samples.get(name, "")),
+        }
+        for name, value in values.items()
+    ]
+
+
 def _first(name: str) -> str:
     return name.split()[0] if name.split() else ""
 
 
 def values_for(template: MessageTemplate, conversation: Conversation, user: User | None) -> dict[str, str]:
     """Each variable's value from its source, for this conversation ("" where memory has nothing)."""
-    contact = conversation.contact
+    return values_for_contact(template, conversation.contact, conversation.inbox, user, number=str(conversation.number))
+
+
+def values_for_contact(
+    template: MessageTemplate, contact: Contact | None, inbox: Inbox, user: User | None, *, number: str = ""
+) -> dict[str, str]:
+    """Each variable's value from its source for this customer in this inbox (no contact yet: only the team's)."""
     facts: dict[str, str] = {}
-    if any(str(s).startswith(FACT_PREFIX) for s in template.sources.values()):
-        for fact in fact_list(account=conversation.account, contact=contact, inbox=conversation.inbox):
+    if contact is not None and any(str(s).startswith(FACT_PREFIX) for s in template.sources.values()):
+        for fact in fact_list(account=inbox.account, contact=contact, inbox=inbox):
             if fact.status == FactStatus.ACTIVE:
                 facts.setdefault(fact.key, fact.value)
     person = (user.display_name if user is not None else "") or ""
+    name = contact.name if contact is not None else ""
     known = {
-        "contact.first_name": _first(contact.name),
-        "contact.name": contact.name,
+        "contact.first_name": _first(name),
+        "contact.name": name,
         "agent.first_name": _first(person),
         "agent.name": person,
-        "inbox.name": conversation.inbox.name,
-        "account.name": conversation.account.name,
-        "conversation.number": str(conversation.number),
+        "inbox.name": inbox.name,
+        "account.name": inbox.account.name,
+        "conversation.number": number,
     }
     values = {}
-    for name in variables_of(template.body):
-        source = str(template.sources.get(name, ""))
-        values[name] = (
+    for variable in variables_of(template.body):
+        source = str(template.sources.get(variable, ""))
+        values[variable] = (
             facts.get(source[len(FACT_PREFIX) :], "") if source.startswith(FACT_PREFIX) else known.get(source, "")
         )
     return values
+
+
+def templates_of(account: Account, inbox_ids: list[int]) -> list[MessageTemplate]:
+    """The approved templates of these inboxes' WhatsApp senders, by inbox and name."""
+    return list(
+        MessageTemplate.objects.filter(
+            account=account,
+            endpoint__inbox_id__in=inbox_ids,
+            endpoint__kind="whatsapp",
+            endpoint__enabled=True,
+            status=TemplateStatus.APPROVED,
+            removed_at__isnull=True,
+        )
+        .select_related("endpoint__inbox")
+        .order_by("endpoint__inbox__name", "name", "language")
+    )
 
 
 def templates_for(conversation: Conversation) -> list[MessageTemplate]:

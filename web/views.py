@@ -302,19 +302,15 @@ def _whatsapp_context(conversation: Conversation, memory: Recall, user: Any) -> 
     ):
         return {}
     closes = whatsapp_templates.window_closes_at(conversation)
-    shown = []
-    for template in templates:
-        values = whatsapp_templates.values_for(template, conversation, user)
-        fields = [
-            {
-                "name": name,
-                "value": value,
-                "source": whatsapp_templates.source_label(str(template.sources.get(name, ""))),
-                "sample": str(template.samples.get(name, "")),
-            }
-            for name, value in values.items()
-        ]
-        shown.append({"template": template, "fields": fields})
+    shown = [
+        {
+            "template": template,
+            "fields": whatsapp_templates.template_fields(
+                template, whatsapp_templates.values_for(template, conversation, user)
+            ),
+        }
+        for template in templates
+    ]
     return {"whatsapp": {"open": closes is not None and closes > timezone.now(), "closes": closes, "templates": shown}}
 
 
@@ -335,7 +331,7 @@ def conversation_view(request: ConsoleRequest, conversation_id: int) -> HttpResp
         **_thread_context(request, conversation),
         **memory,
         "channel_options": _channel_options(memory["memory"], conversation, memory["suggestion"].channel),
-        **_whatsapp_context(conversation, memory["memory"], request.user),
+        **_whatsapp_context(conversation, memory["memory"], request.console.user),
         "customer_phone": next(
             (i.value for i in memory["memory"].contact.identities.all() if i.kind == "phone" and not i.opted_out_at),
             "",
@@ -701,7 +697,19 @@ def conversation_new_view(request: ConsoleRequest) -> HttpResponse:
     if (request.GET.get("contact") or "").isdigit():
         contact = contact_get(account=console.account, contact_id=int(request.GET["contact"]))
     choices = [(inbox, kind) for inbox in inboxes for kind in kinds.get(inbox.pk, [])]
-    return render(request, "web/conversation_new.html", {"choices": choices, "contact": contact})
+    templates = [
+        {
+            "template": template,
+            "fields": whatsapp_templates.template_fields(
+                template,
+                whatsapp_templates.values_for_contact(template, contact, template.endpoint.inbox, console.user),
+            ),
+        }
+        for template in whatsapp_templates.templates_of(console.account, [i.pk for i in inboxes])
+    ]
+    return render(
+        request, "web/conversation_new.html", {"choices": choices, "contact": contact, "templates": templates}
+    )
 
 
 @console_page()

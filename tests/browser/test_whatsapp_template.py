@@ -4,6 +4,7 @@ delivery path (a worker and the sandbox carrier, which fills it as Twilio does) 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -65,3 +66,35 @@ def test_an_agent_sends_a_template_after_the_window_closed(
     picked.get_by_role("button", name="Send template").click()
     picked.get_by_label("{{1}}").evaluate("el => el.reportValidity()")
     assert SandboxMessage.objects.filter(direction="out").count() == 1
+
+
+@pytest.mark.integration
+def test_an_agent_writes_first_on_whatsapp_with_a_template(
+    celery_worker_process: Any, asgi_server: str, browser: Any
+) -> None:
+    tenant = make_tenant("Acme")
+    support = InboxFactory(account=tenant.account, name="Support")
+    InboxMember.objects.create(account=tenant.account, inbox=support, user=tenant.agent)
+    sandbox_enable(account=tenant.account, actor=tenant.admin, inbox=support)
+
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    page.set_default_timeout(20_000)
+    sign_in(page, asgi_server, tenant.agent.email)
+    page.get_by_role("link", name="New conversation").click()
+    page.get_by_role("heading", name="New conversation").wait_for()
+    picked = page.locator("details.wa-template", has_text="order_ready")
+    picked.locator("summary").click()
+    picked.get_by_label("To (the customer's WhatsApp number)").fill("(312) 555-0188")
+    picked.get_by_label("{{1}}").fill("Sam")  # nobody known yet: the agent types it
+    picked.get_by_label("{{2}}").fill("1042")
+    picked.get_by_role("button", name="Send template").click()
+
+    page.wait_for_url(re.compile(r"/conversations/\d+/$"))
+    sent = page.locator("#thread .msg.dir-out", has_text="Hi Sam, your order 1042 is ready")
+    sent.wait_for()
+    sent.locator(".delivery", has_text="Delivered").wait_for()
+    received = wait_until(
+        lambda: SandboxMessage.objects.filter(direction="out", channel="whatsapp", customer="+13125550188").first(),
+        what="the customer's side to receive it",
+    )
+    assert received.body == "Hi Sam, your order 1042 is ready. Reply here with any question."
