@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import logging
+import threading
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from accounts.locks import advisory_session_try_lock
@@ -35,16 +37,27 @@ def _store(endpoint: ChannelEndpoint, data: bytes) -> int | None:
 def mailbox_poll(endpoint: ChannelEndpoint) -> int:
     """Read what arrived since the last poll; returns how many emails were taken. Failures are kept on the cursor
     (shown to admins) and raised as MailboxError."""
+    cursor = _cursor(endpoint)
+    try:
+        with imap.session(endpoint) as connection:
+            return _take(endpoint, cursor, connection)
+    except imap.MailboxError as exc:
+        MailboxCursor.objects.filter(pk=cursor.pk).update(error=str(exc)[:500], polled_at=timezone.now())
+        raise
+
+
+def _cursor(endpoint: ChannelEndpoint) -> MailboxCursor:
     cursor, _ = MailboxCursor.objects.get_or_create(
         endpoint=endpoint,
         defaults={"account_id": endpoint.account_id, "folder": str(endpoint.options.get("folder") or "INBOX")},
     )
-    try:
-        with imap.session(endpoint) as connection:
-            batch = imap.read_new(connection, cursor.folder, uidvalidity=cursor.uidvalidity, last_uid=cursor.last_uid)
-    except imap.MailboxError as exc:
-        MailboxCursor.objects.filter(pk=cursor.pk).update(error=str(exc)[:500], polled_at=timezone.now())
-        raise
+    return cursor
+
+
+def _take(endpoint: ChannelEndpoint, cursor: MailboxCursor, connection: Any) -> int:
+    """Read the new emails on an open connection, store them, move the cursor (the folder stays selected)."""
+    cursor.refresh_from_db()
+    batch = imap.read_new(connection, cursor.folder, uidvalidity=cursor.uidvalidity, last_uid=cursor.last_uid)
     stored = [event_id for fetched in batch.emails if (event_id := _store(endpoint, fetched.data)) is not None]
     if cursor.uidvalidity is None:
         last = batch.uidnext - 1  # connected now: mail from here on
@@ -63,6 +76,61 @@ def mailbox_poll(endpoint: ChannelEndpoint) -> int:
 
         transaction.on_commit(lambda: _enqueue_all(process_inbound_event, stored))
     return len(stored)
+
+
+# --- IDLE: the server tells us at once ---------------------------------------------------------------------
+
+
+def watch(endpoint_id: int, stop: threading.Event, *, idle_seconds: float) -> None:
+    """Hold one mailbox in IDLE and take each email as the server announces it (until `stop`, or the mailbox is
+    disabled or removed). A server without IDLE is left to beat's polling; a failure reconnects with backoff."""
+    backoff = 5.0
+    try:
+        while not stop.is_set():
+            endpoint = ChannelEndpoint.objects.filter(pk=endpoint_id, provider=Provider.IMAP, enabled=True).first()
+            if endpoint is None:
+                return
+            cursor = _cursor(endpoint)
+            try:
+                with imap.session(endpoint) as connection:
+                    if not imap.has_idle(connection):
+                        return
+                    backoff = 5.0
+                    while not stop.is_set():
+                        with advisory_session_try_lock(f"mailbox:{endpoint.pk}") as claimed:
+                            if claimed:  # else beat's poll is reading it right now, and takes what is new
+                                _take(endpoint, cursor, connection)
+                            else:
+                                imap.open_folder(connection, cursor.folder)
+                        imap.idle_wait(connection, idle_seconds, stop)
+            except (imap.MailboxError, OSError) as exc:
+                MailboxCursor.objects.filter(pk=cursor.pk).update(error=str(exc)[:500])
+                logger.warning("mailbox %s: %s; again in %.0f s", endpoint_id, exc, backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 300.0)
+    finally:
+        close_old_connections()
+
+
+def watch_all(stop: threading.Event, *, idle_seconds: float = 300.0, rescan_seconds: float = 60.0) -> None:
+    """One IDLE watcher thread per enabled mailbox, the list re-read every `rescan_seconds` (a new mailbox is
+    watched within a minute; a removed one's thread ends)."""
+    threads: dict[int, threading.Thread] = {}
+    while not stop.is_set():
+        mailboxes = ChannelEndpoint.objects.filter(kind="email", provider=Provider.IMAP, enabled=True)
+        ids = list(mailboxes.values_list("pk", flat=True))
+        close_old_connections()
+        for endpoint_id in ids:
+            if endpoint_id not in threads or not threads[endpoint_id].is_alive():
+                thread = threading.Thread(
+                    target=watch, args=(endpoint_id, stop), kwargs={"idle_seconds": idle_seconds},
+                    name=f"mailbox-{endpoint_id}", daemon=True,
+                )  # fmt: skip
+                thread.start()
+                threads[endpoint_id] = thread
+        stop.wait(rescan_seconds)
+    for thread in threads.values():
+        thread.join(timeout=10)
 
 
 def _enqueue_all(task, event_ids: list[int]) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import imaplib
 import re
+import select
 import ssl
 import time
 from collections.abc import Iterator
@@ -92,10 +93,15 @@ def _status_number(connection: imaplib.IMAP4, name: str) -> int:
         return 0
 
 
+def open_folder(connection: imaplib.IMAP4, folder: str) -> None:
+    """Select the folder read-only (nothing we do there marks mail read or moves it)."""
+    _ok(connection.select(_quote(folder), readonly=True), f"open the folder {folder!r}")
+
+
 def read_new(connection: imaplib.IMAP4, folder: str, *, uidvalidity: int | None, last_uid: int) -> Batch:
     """The emails after `last_uid` in `folder` (read without marking them seen). A first read, or one after the
     server renumbered the folder, starts from now (UIDNEXT) unless `last_uid` is given."""
-    _ok(connection.select(_quote(folder), readonly=True), f"open the folder {folder!r}")
+    open_folder(connection, folder)
     validity = _status_number(connection, "UIDVALIDITY")
     uidnext = _status_number(connection, "UIDNEXT")
     if uidvalidity is None:
@@ -163,3 +169,36 @@ def check(endpoint: ChannelEndpoint) -> str:
         f"Logged in to the mailbox: {folder} holds {count} emails; new ones are read from now on, and replies are "
         f"kept in {sent}.{idle}"
     )
+
+
+IDLE_RENEW = 25 * 60  # RFC 2177: a client re-issues IDLE at least every 29 minutes
+
+
+def idle_wait(connection: imaplib.IMAP4, seconds: float, stop: Any = None) -> bool:
+    """IDLE (RFC 2177) for up to `seconds`, or until `stop` (a threading.Event) is set: True when the server
+    announced new mail (EXISTS). The connection has a folder selected and is usable afterwards."""
+    tag = connection._new_tag().decode()  # type: ignore[attr-defined]
+    connection.send(f"{tag} IDLE\r\n".encode())
+    first = connection.readline()
+    if not first.startswith(b"+"):
+        raise MailboxError(f"The IMAP server refused IDLE: {_text(first).strip()}")
+    sock = connection.socket()
+    deadline = time.monotonic() + min(seconds, IDLE_RENEW)
+    arrived = False
+    try:
+        while not arrived and time.monotonic() < deadline and not (stop is not None and stop.is_set()):
+            pending = getattr(sock, "pending", lambda: 0)()  # TLS may hold a decrypted line already
+            ready = pending or select.select([sock], [], [], min(1.0, max(0.0, deadline - time.monotonic())))[0]
+            if not ready:
+                continue
+            line = connection.readline()
+            if not line:
+                raise MailboxError("The IMAP server closed the connection while idling.")
+            arrived = b"EXISTS" in line.upper() or b"RECENT" in line.upper()
+    finally:
+        connection.send(b"DONE\r\n")
+        while True:  # the server ends IDLE with the tagged OK (untagged lines may come first)
+            line = connection.readline()
+            if not line or line.startswith(tag.encode()):
+                break
+    return arrived

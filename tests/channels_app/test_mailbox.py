@@ -4,7 +4,9 @@ each email processed like any inbound email, and replies kept in the mailbox's S
 
 from __future__ import annotations
 
+import base64
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,12 +14,12 @@ import pytest
 from django.core import mail
 
 from channels_app.credentials import credentials_get
-from channels_app.mailboxes import mailbox_poll, poll_all
+from channels_app.mailboxes import mailbox_poll, poll_all, watch
 from channels_app.models import ChannelEndpoint, InboundEvent, MailboxCursor
 from channels_app.tasks import deliver_message, process_inbound_event
 from inbox.models import Message
 from inbox.services import send_message
-from tests.conftest import Tenant
+from tests.conftest import Tenant, wait_until
 from tests.factories import InboxFactory
 from tests.fakes.dovecot import Dovecot, dovecot_binary
 
@@ -150,3 +152,25 @@ def test_a_wrong_password_or_a_server_inside_is_refused_in_words(
     assert inside.status_code == 400 and "not a public address" in inside.json()["error"]["fields"]["credentials"][0]
     with pytest.raises(Exception, match="not allowed"):
         mailbox_poll(mailbox)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_idle_takes_mail_as_the_server_announces_it(tenant: Tenant, server: Dovecot, mailbox: ChannelEndpoint) -> None:
+    """The watcher holds the mailbox in IDLE for up to an hour here: an email taken sooner was announced by the
+    server, not found by a poll (no poll runs in this test)."""
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(mailbox.pk, stop), kwargs={"idle_seconds": 3600}, daemon=True)
+    watcher.start()
+    try:
+        wait_until(lambda: MailboxCursor.objects.filter(endpoint=mailbox, uidvalidity__isnull=False).exists(),
+                   what="the watcher to connect")  # fmt: skip
+        server.deliver(USER, email(7))
+        event = wait_until(lambda: InboundEvent.objects.filter(endpoint=mailbox).first(), timeout=20,
+                           what="the announced email to be stored")  # fmt: skip
+        assert b"Question number 7" in base64.b64decode(event.payload["mime"])
+        server.deliver(USER, email(8))  # and the next, on the same connection
+        wait_until(lambda: InboundEvent.objects.filter(endpoint=mailbox).count() == 2, timeout=20, what="the next")
+    finally:
+        stop.set()
+        watcher.join(timeout=15)
+    assert not watcher.is_alive()
