@@ -9,29 +9,22 @@ import logging
 import threading
 from typing import Any
 
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import close_old_connections
 from django.utils import timezone
 
 from accounts.locks import advisory_session_try_lock
 
 from .adapters import email, imap
-from .models import ChannelEndpoint, InboundEvent, MailboxCursor, Provider
+from .intake import store_and_enqueue
+from .models import ChannelEndpoint, MailboxCursor, Provider
 
 logger = logging.getLogger(__name__)
 
 
 def _store(endpoint: ChannelEndpoint, data: bytes) -> int | None:
-    """The email as an inbound event (once: the key is its Message-ID and content); its id when new."""
+    """The email as an inbound event, queued (once: the key is its Message-ID and content); its id when new."""
     payload = {"format": "mime", "mime": base64.b64encode(data).decode()}
-    key = email.idempotency_key(payload)
-    try:
-        with transaction.atomic():
-            event = InboundEvent.objects.create(
-                account_id=endpoint.account_id, endpoint=endpoint, kind="email", idempotency_key=key, payload=payload
-            )
-    except IntegrityError:
-        return None  # read before (the server renumbered its UIDs): kept once
-    return event.pk
+    return store_and_enqueue(endpoint, "email", email.idempotency_key(payload), payload)
 
 
 def mailbox_poll(endpoint: ChannelEndpoint) -> int:
@@ -71,10 +64,6 @@ def _take(endpoint: ChannelEndpoint, cursor: MailboxCursor, connection: Any) -> 
         uidvalidity=batch.uidvalidity, last_uid=max(last, 0), polled_at=timezone.now(), error=error,
         taken=cursor.taken + len(stored),
     )  # fmt: skip
-    if stored:
-        from .tasks import process_inbound_event
-
-        transaction.on_commit(lambda: _enqueue_all(process_inbound_event, stored))
     return len(stored)
 
 
@@ -131,14 +120,6 @@ def watch_all(stop: threading.Event, *, idle_seconds: float = 300.0, rescan_seco
         stop.wait(rescan_seconds)
     for thread in threads.values():
         thread.join(timeout=10)
-
-
-def _enqueue_all(task, event_ids: list[int]) -> None:  # type: ignore[no-untyped-def]
-    for event_id in event_ids:
-        try:
-            task.delay(event_id)
-        except Exception:  # the sweeper picks it up
-            logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
 
 
 def poll_all() -> dict[str, int]:

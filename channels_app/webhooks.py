@@ -9,15 +9,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import TooManyFilesSent
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from accounts.text import clean_json, clean_text
-
 from .adapters import email, meta, twilio
 from .credentials import credentials_get
+from .intake import store_and_enqueue
 from .models import ChannelEndpoint, Provider
 from .uploads import CappedUploadHandler
 
@@ -41,12 +39,8 @@ def twilio_webhook(request: HttpRequest, public_id: str, kind: str) -> HttpRespo
     payload: dict[str, str] = {key: str(value) for key, value in request.POST.items()}
     # Record's action request only says the recording ended: the recording callback brings the recording.
     if not (kind == "gather" and "SpeechResult" not in payload):
-        event_id = _store_once(endpoint, kind, twilio.idempotency_key(kind, payload), payload)
-        if event_id is not None:
-            try:
-                _enqueue(event_id)
-            except Exception:  # the broker is down: Twilio still gets its 200, the sweeper enqueues the event later
-                logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
+        # the broker down: Twilio still gets its 200, and the sweeper enqueues the event later
+        store_and_enqueue(endpoint, kind, twilio.idempotency_key(kind, payload), payload)
     if kind == "voice":
         return HttpResponse(twilio.answer(endpoint, endpoint.inbox.name), content_type="text/xml")
     if kind == "gather":
@@ -82,12 +76,7 @@ def email_webhook(request: HttpRequest, public_id: str, provider: str) -> HttpRe
     except TooManyFilesSent:
         limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
         return HttpResponse(f"More than {limit} files in one post.", status=413, content_type="text/plain")
-    event_id = _store_once(endpoint, "email", key, payload)
-    if event_id is not None:
-        try:
-            _enqueue(event_id)
-        except Exception:
-            logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
+    store_and_enqueue(endpoint, "email", key, payload)
     return HttpResponse("OK", content_type="text/plain")
 
 
@@ -113,12 +102,7 @@ def meta_webhook(request: HttpRequest, public_id: str) -> HttpResponse:
     except ValueError:  # signed but unreadable: kept whole for a fixed parser to replay
         posted = {"unreadable": request.body.decode("utf-8", "replace")}
     for key, payload in meta.split_events(posted):
-        event_id = _store_once(endpoint, "meta", key, payload)
-        if event_id is not None:
-            try:
-                _enqueue(event_id)
-            except Exception:
-                logger.exception("could not enqueue inbound event %s; the sweeper will", event_id)
+        store_and_enqueue(endpoint, "meta", key, payload)
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
 
 
@@ -144,31 +128,3 @@ def _twilio_endpoint(public_id: str) -> tuple[ChannelEndpoint, str] | None:
     token = str(credentials_get(endpoint).get("auth_token", ""))
     _endpoints[public_id] = (now + ENDPOINT_CACHE_SECONDS, endpoint, token)
     return endpoint, token
-
-
-_INSERT_ONCE = """
-INSERT INTO channels_app_inboundevent
-    (account_id, endpoint_id, kind, idempotency_key, payload, status, error, attempts, received_at)
-VALUES (%s, %s, %s, %s, %s, 'pending', '', 0, now())
-ON CONFLICT (endpoint_id, idempotency_key) DO NOTHING
-RETURNING id
-"""
-
-
-def _store_once(endpoint: ChannelEndpoint, kind: str, key: str, payload: dict[str, Any]) -> int | None:
-    """Store the event unless it is a retry; its id when new. One statement: a provider's retries, even
-    concurrent ones, meet the unique constraint and change nothing."""
-    with connection.cursor() as cursor:
-        # As received, less what PostgreSQL refuses (a NUL in a signed body must not lose the message).
-        row = (endpoint.account_id, endpoint.pk, kind, clean_text(key), json.dumps(clean_json(payload)))
-        cursor.execute(_INSERT_ONCE, row)
-        row = cursor.fetchone()
-    return int(row[0]) if row else None
-
-
-def _enqueue(event_id: int) -> None:
-    """Publish without the client's own retries: a stalled broker costs the provider at most the socket timeout
-    (CELERY_BROKER_TRANSPORT_OPTIONS), never its webhook timeout; the sweeper enqueues what was not published."""
-    from .tasks import process_inbound_event
-
-    process_inbound_event.apply_async((event_id,), retry=False)

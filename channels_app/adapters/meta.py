@@ -179,13 +179,12 @@ def _failure(response: requests.Response) -> GraphFailed:
     return GraphFailed(False, str(code or response.status_code), f"Meta refused the message: {message}")
 
 
-def send(endpoint: ChannelEndpoint, *, to: str, text: str, kind: dict[str, str]) -> str:
-    """Send a text; returns Meta's message id. Raises GraphFailed (retry or not, with the reason in words)."""
+def _graph(endpoint: ChannelEndpoint, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    """One Graph API call with the page token, through the outbound guard: the JSON answer, or GraphFailed."""
     token = str(credentials_get(endpoint).get("page_access_token", ""))
-    body: dict[str, Any] = {"recipient": {"id": to}, "message": {"text": text}, **kind}
-    url = f"{base_url()}/me/messages"
+    params = {**kwargs.pop("params", {}), "access_token": token}
     try:
-        response = outbound.session().post(url, json=body, params={"access_token": token}, timeout=TIMEOUT)
+        response = outbound.session().request(method, f"{base_url()}/{path}", params=params, timeout=TIMEOUT, **kwargs)
     except outbound.OutboundRefused as exc:
         raise GraphFailed(False, "not_allowed", f"The Graph API address is not allowed: {exc.reason}") from None
     except requests.RequestException as exc:
@@ -193,21 +192,27 @@ def send(endpoint: ChannelEndpoint, *, to: str, text: str, kind: dict[str, str])
     if response.status_code != 200:
         raise _failure(response)
     try:
-        return str(response.json()["message_id"])
-    except (ValueError, KeyError):
-        raise GraphFailed(True, "bad_answer", "Meta's answer had no message id.") from None
+        answer = response.json()
+    except ValueError:
+        raise GraphFailed(True, "bad_answer", "Meta's answer was not JSON.") from None
+    return answer if isinstance(answer, dict) else {}
+
+
+def send(endpoint: ChannelEndpoint, *, to: str, text: str, kind: dict[str, str]) -> str:
+    """Send a text; returns Meta's message id. Raises GraphFailed (retry or not, with the reason in words)."""
+    body: dict[str, Any] = {"recipient": {"id": to}, "message": {"text": text}, **kind}
+    answer = _graph(endpoint, "POST", "me/messages", json=body)
+    if not answer.get("message_id"):
+        raise GraphFailed(True, "bad_answer", "Meta's answer had no message id.")
+    return str(answer["message_id"])
 
 
 def profile_name(endpoint: ChannelEndpoint, person: str) -> str:
     """The person's name as the page may see it ("" when Meta does not say)."""
-    token = str(credentials_get(endpoint).get("page_access_token", ""))
     fields = "name" if endpoint.kind == "instagram" else "first_name,last_name"
     try:
-        response = outbound.session().get(
-            f"{base_url()}/{person}", params={"fields": fields, "access_token": token}, timeout=TIMEOUT
-        )
-        data = response.json() if response.status_code == 200 else {}
-    except (requests.RequestException, outbound.OutboundRefused, ValueError):
+        data = _graph(endpoint, "GET", person, params={"fields": fields})
+    except GraphFailed:
         return ""
     name = data.get("name") or " ".join(p for p in (data.get("first_name"), data.get("last_name")) if p)
     return str(name or "")[:200]
@@ -215,18 +220,7 @@ def profile_name(endpoint: ChannelEndpoint, person: str) -> str:
 
 def check(endpoint: ChannelEndpoint) -> str:
     """Ask the Graph API who the page access token speaks for; raises GraphFailed in words."""
-    token = str(credentials_get(endpoint).get("page_access_token", ""))
-    try:
-        response = outbound.session().get(
-            f"{base_url()}/me", params={"fields": "id,name", "access_token": token}, timeout=TIMEOUT
-        )
-    except outbound.OutboundRefused as exc:
-        raise GraphFailed(False, "not_allowed", f"The Graph API address is not allowed: {exc.reason}") from None
-    except requests.RequestException as exc:
-        raise GraphFailed(True, "unreachable", f"Could not reach Meta ({type(exc).__name__}).") from None
-    if response.status_code != 200:
-        raise _failure(response)
-    data = response.json()
+    data = _graph(endpoint, "GET", "me", params={"fields": "id,name"})
     if str(data.get("id")) != endpoint.address:
         return (
             f"Meta accepted the token, but it speaks for {data.get('name') or data.get('id')} ({data.get('id')}), "
