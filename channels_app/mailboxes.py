@@ -50,7 +50,13 @@ def _cursor(endpoint: ChannelEndpoint) -> MailboxCursor:
 def _take(endpoint: ChannelEndpoint, cursor: MailboxCursor, connection: Any) -> int:
     """Read the new emails on an open connection, store them, move the cursor (the folder stays selected)."""
     cursor.refresh_from_db()
-    batch = imap.read_new(connection, cursor.folder, uidvalidity=cursor.uidvalidity, last_uid=cursor.last_uid)
+    batch = imap.read_new(
+        connection,
+        cursor.folder,
+        uidvalidity=cursor.uidvalidity,
+        last_uid=cursor.last_uid,
+        last_read=cursor.polled_at.date() if cursor.polled_at else None,
+    )
     stored = [event_id for fetched in batch.emails if (event_id := _store(endpoint, fetched.data)) is not None]
     if cursor.uidvalidity is None:
         last = batch.uidnext - 1  # connected now: mail from here on

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from ..credentials import credentials_get
 from ..models import ChannelEndpoint
 
 SECURITY = ("ssl", "starttls", "none")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # IMAP dates, any locale
 BATCH = 50  # emails read per poll; the rest wait for the next one (a new mailbox is read from connection on)
 TIMEOUT = 30
 _LIST_LINE = re.compile(rb'\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>.+)$')
@@ -98,16 +100,24 @@ def open_folder(connection: imaplib.IMAP4, folder: str) -> None:
     _ok(connection.select(_quote(folder), readonly=True), f"open the folder {folder!r}")
 
 
-def read_new(connection: imaplib.IMAP4, folder: str, *, uidvalidity: int | None, last_uid: int) -> Batch:
-    """The emails after `last_uid` in `folder` (read without marking them seen). A first read, or one after the
-    server renumbered the folder, starts from now (UIDNEXT) unless `last_uid` is given."""
+def read_new(
+    connection: imaplib.IMAP4, folder: str, *, uidvalidity: int | None, last_uid: int, last_read: date | None = None
+) -> Batch:
+    """The emails after `last_uid` in `folder` (read without marking them seen). A first read starts from now
+    (UIDNEXT). After the server renumbered the folder (another UIDVALIDITY), the UIDs mean nothing: the mail that
+    arrived since the day before `last_read` is read again (the stored events' keys keep each email once), never
+    the whole history."""
     open_folder(connection, folder)
     validity = _status_number(connection, "UIDVALIDITY")
     uidnext = _status_number(connection, "UIDNEXT")
     if uidvalidity is None:
         return Batch(validity, uidnext, [], [])  # connected just now: what arrives from here on
     since = last_uid if uidvalidity == validity else 0
-    uids = [int(u) for u in _text(_ok(connection.uid("SEARCH", f"UID {since + 1}:*"), "search")[0]).split()]
+    criteria = f"UID {since + 1}:*"
+    if uidvalidity != validity:
+        day = (last_read or date.today()) - timedelta(days=1)
+        criteria = f"SINCE {day.day:02d}-{MONTHS[day.month - 1]}-{day.year}"
+    uids = [int(u) for u in _text(_ok(connection.uid("SEARCH", criteria), "search")[0]).split()]
     uids = sorted(u for u in uids if u > since)[:BATCH]  # "n:*" names the last message even when none is newer
     emails, too_large = [], []
     for uid in uids:

@@ -5,8 +5,10 @@ each email processed like any inbound email, and replies kept in the mailbox's S
 from __future__ import annotations
 
 import base64
+import imaplib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,6 +124,13 @@ def test_a_renumbered_folder_is_read_again_without_doubles(server: Dovecot, mail
     MailboxCursor.objects.filter(endpoint=mailbox).update(uidvalidity=1, last_uid=999)
     server.deliver(USER, email(2))
     assert mailbox_poll(mailbox) == 1  # the new one taken, the one read before not stored again
+    assert InboundEvent.objects.filter(endpoint=mailbox).count() == 2
+    # old history is not imported by a renumbering: only mail since the day before the last read
+    connection = server.client(USER)
+    connection.append("INBOX", None, imaplib.Time2Internaldate(time.time() - 30 * 86400), email(3))
+    connection.logout()
+    MailboxCursor.objects.filter(endpoint=mailbox).update(uidvalidity=2, last_uid=999)
+    assert mailbox_poll(mailbox) == 0
     assert InboundEvent.objects.filter(endpoint=mailbox).count() == 2
 
 
