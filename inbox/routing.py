@@ -38,14 +38,14 @@ def ai_answers(inbox: Inbox, at: datetime) -> bool:
 
 def next_assignee(account: Account, inbox: Inbox) -> User | None:
     """The next online member of the inbox with room for one more open conversation, round robin by user id after
-    the last one given work (the inbox row is locked, so two arrivals never pick by the same cursor)."""
-    inbox = Inbox.objects.select_for_update().get(pk=inbox.pk)
+    the last one given work (the inbox row is locked, so two arrivals never pick by the same cursor). With nobody
+    online the inbox is not locked at all: arrivals in a quiet inbox (nights, a burst) never wait on each other."""
     online = Membership.objects.filter(account=account, availability=Availability.ONLINE).values("user_id")
-    ids = list(
-        InboxMember.objects.filter(account=account, inbox=inbox, user__is_active=True, user_id__in=online)
-        .order_by("user_id")
-        .values_list("user_id", flat=True)
-    )
+    members = InboxMember.objects.filter(account=account, inbox_id=inbox.pk, user__is_active=True, user_id__in=online)
+    ids = list(members.order_by("user_id").values_list("user_id", flat=True))
+    if not ids:
+        return None
+    inbox = Inbox.objects.select_for_update().get(pk=inbox.pk)
     if ids and inbox.assign_capacity:
         loads = dict(
             Conversation.objects.filter(account=account, inbox=inbox, assignee_id__in=ids, merged_into__isnull=True)

@@ -10,8 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.errors import Conflict, ServiceError
@@ -166,11 +165,21 @@ def _same_account(account: Account, obj: Any) -> None:
 # --- Conversations -------------------------------------------------------------------------------------------
 
 
+_NEXT_NUMBER = (
+    "UPDATE inbox_conversationcounter SET last_number = last_number + 1 WHERE account_id = %s RETURNING last_number"
+)
+
+
 def _next_number(account: Account) -> int:
-    """The next conversation number of the account; the counter row's lock serializes concurrent openings."""
+    """The next conversation number of the account, in one round trip; the counter row's lock serializes
+    concurrent openings. The account's first conversation creates the row."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_NUMBER, [account.pk])
+        row = cursor.fetchone()
+    if row is not None:
+        return int(row[0])
     ConversationCounter.objects.get_or_create(account=account)
-    ConversationCounter.objects.filter(account=account).update(last_number=F("last_number") + 1)
-    return int(ConversationCounter.objects.values_list("last_number", flat=True).get(account=account))
+    return _next_number(account)
 
 
 def _conversation_for_inbound(
@@ -402,9 +411,8 @@ def receive_message(
         events.publish(account.pk, inbox.pk, "message.created", _message_payload(
             _activity(account, conversation, handover, None)))  # fmt: skip
     events.publish(account.pk, inbox.pk, "message.created", _message_payload(message))
-    if needs_owner(conversation):
-        auto_assign(account, conversation)  # publishes the assignment itself
-        conversation.refresh_from_db()
+    if needs_owner(conversation) and auto_assign(account, conversation) is not None:
+        conversation.refresh_from_db()  # the assignment publishes itself; the row below shows it too
     events.publish(account.pk, inbox.pk, "conversation.updated", _conversation_payload(conversation))
     _after_commit_signal(message_received, account, message)
     return message

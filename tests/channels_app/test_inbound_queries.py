@@ -1,0 +1,33 @@
+"""The inbound path's database round trips, pinned: each one waits for a CPU under load (docs/performance.md,
+realtime), so a change that adds one shows here."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from channels_app.models import ChannelEndpoint, InboundEvent
+from channels_app.tasks import process_inbound_event
+from tests.channels_app.test_twilio import fixture, post
+from tests.conftest import Tenant
+
+pytestmark = pytest.mark.django_db
+
+
+def _process_one(endpoint: ChannelEndpoint, sid: str, sender: str) -> int:
+    payload = fixture("sms_inbound", **{"SM5f1c7a6d2b8e4a0c9d3e1f2a3b4c5d6e": sid, "+13125550188": sender})
+    assert post(endpoint, "messaging", payload).status_code == 200
+    event = InboundEvent.objects.get(idempotency_key=sid)
+    with CaptureQueriesContext(connection) as queries:
+        assert process_inbound_event.run(event.pk) == "processed"
+    return len(queries)
+
+
+def test_an_inbound_sms_costs_a_fixed_number_of_queries(tenant: Tenant, sms: ChannelEndpoint) -> None:
+    _process_one(sms, "SM" + "0" * 32, "+13125550001")  # the account's first conversation creates its counter
+    new_conversation = _process_one(sms, "SM" + "1" * 32, "+13125550002")
+    same_conversation = _process_one(sms, "SM" + "2" * 32, "+13125550002")
+    # 33 and 25 before the counter took one round trip and a quiet inbox stopped locking for auto-assignment
+    # (savepoints included: the test runs inside a transaction, as the task's atomic block does in production)
+    assert (new_conversation, same_conversation) == (29, 23)
