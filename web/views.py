@@ -169,6 +169,8 @@ def _channel_options(memory: Recall, conversation: Conversation, suggested: str)
             continue
         needs = {"sms": "phone", "whatsapp": "whatsapp", "email": "email", "messenger": "messenger",
                  "instagram": "instagram"}.get(value)  # fmt: skip
+        if value in ("messenger", "instagram") and needs not in reachable and needs not in opted_out:
+            continue  # only someone who wrote there can be answered there: no option for everyone else
         note = ""
         if needs in opted_out and needs not in reachable:
             note = "opted out"
