@@ -161,7 +161,9 @@ class Command(BaseCommand):
                     resolved_at, created_at)
                 SELECT %(account)s,
                        (%(inboxes)s::bigint[])[1 + (g %% cardinality(%(inboxes)s::bigint[]))],
-                       (%(contacts)s::bigint[])[1 + (((g + %(offset)s)::bigint * 7919) %% cardinality(%(contacts)s::bigint[]))],
+                       (%(contacts)s::bigint[])[
+                           1 + (((g + %(offset)s)::bigint * 7919) %% cardinality(%(contacts)s::bigint[]))
+                       ],
                        %(first)s + g,
                        (%(statuses)s::text[])[1 + (g %% cardinality(%(statuses)s::text[]))],
                        CASE WHEN g %% 3 = 0 THEN 'ai' ELSE 'human' END,
