@@ -32,6 +32,7 @@ from accounts.tenant_db import tenant_enter
 from contacts.addresses import normalize_address
 from contacts.models import Contact, ContactIdentity
 from contacts.services import contact_merge, contact_resolve, identity_add
+from inbox.attachments import IncomingFile
 from inbox.models import Channel, Conversation, DeliveryStatus, Message
 from inbox.services import BODY_LIMITS, message_set_delivery, receive_message
 from memory.services import PRE_CHAT, fact_record_ai
@@ -252,14 +253,17 @@ def widget_config(endpoint: ChannelEndpoint) -> dict[str, Any]:
     }
 
 
-def receive(visitor: Visitor, body: str, *, client_id: str = "") -> Message:
-    """A visitor's message into the inbox (on their conversation there)."""
+def receive(
+    visitor: Visitor, body: str, *, client_id: str = "", attachments: list[IncomingFile] | None = None
+) -> Message:
+    """A visitor's message into the inbox (on their conversation there), with a file they attached (checked by
+    the caller: webchat_files.upload_view)."""
     body = (body or "").strip()
-    if not body:
+    if not body and not attachments:
         raise WebchatError(400, "invalid", "Write a message first.", field="body")
     if len(body) > MAX_BODY:
         raise WebchatError(400, "invalid", f"Messages are at most {MAX_BODY} characters.", field="body")
-    if rate_limited(f"msg:{visitor.endpoint.pk}:{visitor.visitor_id}", MESSAGES_PER_MINUTE):
+    if not attachments and rate_limited(f"msg:{visitor.endpoint.pk}:{visitor.visitor_id}", MESSAGES_PER_MINUTE):
         raise WebchatError(429, "rate_limited", "Too many messages; wait a minute and try again.")
     contact = visitor_contact(visitor) or contact_for(visitor)
     return receive_message(
@@ -271,6 +275,7 @@ def receive(visitor: Visitor, body: str, *, client_id: str = "") -> Message:
         provider_endpoint=str(visitor.endpoint.public_id),
         # The widget's own id for the message: a resend after a dropped connection is stored once.
         provider_id=f"{visitor.visitor_id}:{client_id}"[:128] if client_id else "",
+        attachments=attachments or [],
         metadata={"visitor": visitor.visitor_id},
     )
 

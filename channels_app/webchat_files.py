@@ -28,17 +28,15 @@ from contacts.addresses import normalize_email
 from contacts.models import ContactIdentity
 from inbox.attachments import IncomingFile, attachment_check
 from inbox.models import Attachment
-from inbox.services import receive_message
 
 from .models import ChannelEndpoint
 from .webchat import (
-    MAX_BODY,
     Visitor,
     WebchatError,
     authenticated,
-    contact_for,
     message_json,
     rate_limited,
+    receive,
     visible_messages,
     visitor_contact,
     widget_view,
@@ -70,26 +68,16 @@ def upload_view(request: HttpRequest, endpoint: ChannelEndpoint, data: dict[str,
         raise WebchatError(413, "too_large", f"Files are at most {filesizeformat(limit)}.", field="file")
     if rate_limited(f"file:{endpoint.pk}:{visitor.visitor_id}", FILES_PER_MINUTE):
         raise WebchatError(429, "rate_limited", "Too many files; wait a minute and try again.")
-    body = str(request.POST.get("body") or "").strip()
-    if len(body) > MAX_BODY:
-        raise WebchatError(400, "invalid", f"Messages are at most {MAX_BODY} characters.", field="body")
     incoming = IncomingFile((upload.name or "file")[:200], upload.content_type or "", upload, upload.size or 0)
     try:
         attachment_check(incoming)
     except ServiceError as exc:
         raise WebchatError(400, "invalid", exc.message, field="file") from None
-    contact = visitor_contact(visitor) or contact_for(visitor)
-    client_id = str(request.POST.get("client_id") or "")
-    message = receive_message(
-        account=endpoint.account,
-        inbox=endpoint.inbox,
-        contact=contact,
-        channel="webchat",
-        body=body,
-        provider_endpoint=str(endpoint.public_id),
-        provider_id=f"{visitor.visitor_id}:{client_id}"[:128] if client_id else "",
+    message = receive(
+        visitor,
+        str(request.POST.get("body") or ""),
+        client_id=str(request.POST.get("client_id") or ""),
         attachments=[incoming],
-        metadata={"visitor": visitor.visitor_id},
     )
     return {"message": message_json(message)}
 

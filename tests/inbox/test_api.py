@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from channels_app.models import ChannelEndpoint, MessageTemplate
 from inbox.models import Conversation, Inbox, Message
 from inbox.services import inbox_member_add, send_message
 from tests.conftest import RLS, Tenant
@@ -129,6 +130,16 @@ class TestConversations:
         assert agent.post(api(tenant, resend)).status_code == 404
         original = f"/conversations/{theirs.conversation_id}/messages/{theirs.pk}/original"
         assert agent.get(api(tenant, original)).status_code == 404
+        # nor another inbox's WhatsApp templates, nor a template sent into its conversation
+        sender = ChannelEndpoint.objects.create(account=tenant.account, inbox=theirs.inbox, kind="whatsapp",
+                                                address="+15550009999")  # fmt: skip
+        template = MessageTemplate.objects.create(account=tenant.account, endpoint=sender, content_sid="HX" + "7" * 32,
+                                                  name="theirs", body="Hi {{1}}", status="approved")  # fmt: skip
+        assert agent.get(api(tenant, "/whatsapp-templates")).json()["results"] == []
+        assert agent.get(api(tenant, f"/whatsapp-templates/{template.pk}")).status_code == 404
+        sent = agent.post(api(tenant, f"/whatsapp-templates/{template.pk}/send"),
+                          {"conversation": theirs.conversation_id, "variables": {"1": "x"}}, "json")  # fmt: skip
+        assert sent.status_code == 404
         bulk = agent.post(api(tenant, "/conversations/bulk"), {"ids": [theirs.conversation_id], "action": "resolve"},
                           "json")  # fmt: skip
         assert bulk.status_code == 400 and "ids" in bulk.json()["error"]["fields"]
