@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
@@ -185,6 +185,12 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class MessageManager(models.Manager["Message"]):
+    def get_queryset(self) -> models.QuerySet[Message]:
+        # The stored text-search vector is for the search's index lookup only: never carried into Python.
+        return super().get_queryset().defer("search_vector")
+
+
 class Message(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
@@ -216,6 +222,14 @@ class Message(models.Model):
     )
     created_at = models.DateTimeField(default=now)
     updated_at = models.DateTimeField(auto_now=True)
+    # The body's words, computed by PostgreSQL on write and stored: the text index's matches are checked against it
+    # without stemming every candidate's body again (a common word's matches in a 10M-message account took minutes
+    # as an expression index, docs/performance.md).
+    search_vector = models.GeneratedField(
+        expression=SearchVector("body", config=BODY_SEARCH_CONFIG), output_field=SearchVectorField(), db_persist=True
+    )
+
+    objects = MessageManager()
 
     class Meta:
         constraints = [
@@ -229,7 +243,9 @@ class Message(models.Model):
             models.Index(fields=["conversation", "-created_at", "-id"], name="msg_thread"),
             models.Index(fields=["account", "contact", "-created_at", "-id"], name="msg_contact_timeline"),
             models.Index(fields=["account", "contact", "inbox", "-created_at", "-id"], name="msg_contact_inbox"),
-            GinIndex(SearchVector("body", config=BODY_SEARCH_CONFIG), name="msg_body_fts"),
+            # the account's newest messages: where the search looks for a common word first
+            models.Index(fields=["account", "-created_at", "-id"], name="msg_account_recent"),
+            GinIndex(fields=["search_vector"], name="msg_search"),
         ]
 
     def __str__(self) -> str:
