@@ -172,6 +172,12 @@ CELERY_RESULT_BACKEND = None  # tasks write their results to the database; nobod
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery's Django fixup closes the database connection before and after every task unless this is set: each task
+# then opened a new PostgreSQL connection (a server process forked, authenticated) — the largest CPU cost of a
+# short task under load (docs/performance.md, realtime). Kept open across tasks; config.celery_app closes one that
+# is broken or older than CONN_MAX_AGE at each task's end, as Django does at a request's, and this many tasks
+# recycle it anyway.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_TIME_LIMIT = 120
 CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_DEFAULT_QUEUE = "celery"
