@@ -24,7 +24,6 @@ def _lock_address(account: Account, value: str) -> None:
     advisory_xact_lock(f"contact-address:{account.pk}:{value}")
 
 
-@transaction.atomic
 def contact_resolve(
     *, account: Account, kind: str, raw_address: str, name: str | None = None, received: bool = False
 ) -> Contact:
@@ -33,12 +32,20 @@ def contact_resolve(
     Safe under concurrency: two workers resolving the same new number make one contact. A phone number known
     as the other phone-like kind (SMS vs WhatsApp) joins that contact. `name` fills an empty name only:
     what the team typed wins over a provider's profile name. `received`: the address is the sender of mail that
-    arrived, read as RFC 5322 allows (addresses.received_email) rather than as a form accepts it.
+    arrived, read as RFC 5322 allows (addresses.received_email) rather than as a form accepts it. An address that
+    is not one is refused (ServiceError) before anything is written.
     """
     if received and kind == IdentityKind.EMAIL:
         value = received_email(raw_address)[0]
     else:
         value = normalize_address(kind, raw_address, region=account.default_region)
+    return _contact_at(account=account, kind=kind, value=value, name=name)
+
+
+# Nested in the inbound task's transaction without a savepoint (two round trips saved): the address was checked
+# above, and a database error here ends the whole transaction, as every caller lets it.
+@transaction.atomic(savepoint=False)
+def _contact_at(*, account: Account, kind: str, value: str, name: str | None) -> Contact:
     _lock_address(account, value)
     identity = ContactIdentity.objects.select_related("contact").filter(account=account, kind=kind, value=value).first()
     if identity is not None:

@@ -74,7 +74,7 @@ def needs_owner(conversation: Conversation, now: datetime | None = None) -> bool
     )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # nested, no savepoint: an error here ends the whole transaction
 def auto_assign(account: Account, conversation: Conversation) -> User | None:
     """Give an unowned conversation a person handles to the next online member (when the inbox hands out work),
     with an activity line and a notification to them. None when nobody is online with room."""

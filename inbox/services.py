@@ -322,7 +322,6 @@ def _after_commit_signal(signal: Any, account: Account, message: Message) -> Non
     transaction.on_commit(send)
 
 
-@transaction.atomic
 def receive_message(
     *,
     account: Account,
@@ -342,11 +341,49 @@ def receive_message(
     resolved, when it is this contact's conversation in this inbox.
 
     A provider id already stored for this endpoint returns the existing message: provider retries are no-ops.
+    What is refused (another account's inbox, an unknown channel, a file too large or of a refused type) is refused
+    before anything is written, so a caller may catch the ServiceError and go on.
     """
     _same_account(account, inbox)
     _same_account(account, contact)
     if channel not in CUSTOMER_CHANNELS:
         raise ServiceError(f"Unknown channel {channel!r}.", field="channel")
+    files = list(attachments)
+    for incoming in files:
+        attachment_check(incoming)
+    return _receive(
+        account=account,
+        inbox=inbox,
+        contact=contact,
+        channel=channel,
+        body=body,
+        provider_endpoint=provider_endpoint,
+        provider_id=provider_id,
+        attachments=files,
+        metadata=metadata,
+        received_at=received_at,
+        thread=thread,
+    )
+
+
+# Nested in the inbound task's transaction, without a savepoint (SAVEPOINT and RELEASE are two round trips each,
+# tests/channels_app/test_inbound_queries.py): what is refused was refused above, and a database error here ends the
+# whole transaction, as every caller lets it.
+@transaction.atomic(savepoint=False)
+def _receive(
+    *,
+    account: Account,
+    inbox: Inbox,
+    contact: Contact,
+    channel: str,
+    body: str,
+    provider_endpoint: str,
+    provider_id: str,
+    attachments: list[IncomingFile],
+    metadata: dict[str, Any] | None,
+    received_at: datetime | None,
+    thread: Conversation | None,
+) -> Message:
     if contact.merged_into_id is not None:
         contact = Contact.objects.get(account=account, pk=contact.merged_into_id)
     if provider_id:
