@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
+from accounts.realtime import publisher
 from config.asgi import application
 from inbox.models import InboxMember
 from tests.conftest import Tenant, make_tenant
@@ -33,6 +34,8 @@ async def _signed_in(user: Any) -> tuple[Client, bytes]:
 
 
 async def _open(account_id: int, cookie: bytes) -> WebsocketCommunicator:
+    # what the set-up published is sent before the socket opens (publishing does not wait for Redis)
+    assert await sync_to_async(publisher.flush)()
     socket = WebsocketCommunicator(
         application, f"/ws/v1/accounts/{account_id}/", headers=[(b"origin", b"http://localhost"), (b"cookie", cookie)]
     )

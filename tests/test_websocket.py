@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
+from accounts.realtime import publisher
 from config.asgi import application
 from tests.conftest import Tenant, make_tenant
 from web.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED, account_group
@@ -29,6 +30,7 @@ async def _connect(account_id: int, cookie: bytes | None) -> tuple[WebsocketComm
     headers = [(b"origin", b"http://localhost")]
     if cookie:
         headers.append((b"cookie", cookie))
+    assert await sync_to_async(publisher.flush)()  # the set-up's events are sent before this socket opens
     communicator = WebsocketCommunicator(application, f"/ws/v1/accounts/{account_id}/", headers=headers)
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code

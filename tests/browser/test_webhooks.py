@@ -87,4 +87,8 @@ def test_subscribe_in_the_console_and_verify_what_arrives(
     row.get_by_role("button", name="Replay message.created").click()
     wait_until(lambda: len(receiver.requests) > before, timeout=20, what="the replay at the receiver")
     assert json.loads(receiver.requests[-1]["body"])["id"] == body["id"]
-    assert WebhookDelivery.objects.filter(event_id=body["id"], state="succeeded").count() == 2
+    wait_until(  # the receiver answers before the worker records the answer
+        lambda: WebhookDelivery.objects.filter(event_id=body["id"], state="succeeded").count() == 2,
+        timeout=20,
+        what="the replay recorded as succeeded",
+    )

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
+from accounts.realtime import publisher
 from channels_app import webchat
 from channels_app.credentials import credentials_encrypt
 from channels_app.models import ChannelEndpoint
@@ -176,6 +177,7 @@ def test_admins_add_a_widget_and_get_the_script_tag_and_secret_once(tenant: Tena
 async def _socket(
     endpoint: ChannelEndpoint, session: str, origin: str = SITE
 ) -> tuple[WebsocketCommunicator, bool, Any]:
+    assert await sync_to_async(publisher.flush)()  # the set-up's events are sent before this socket opens
     communicator = WebsocketCommunicator(
         application, f"/ws/webchat/{endpoint.address}/?session={session}", headers=[(b"origin", origin.encode())]
     )
