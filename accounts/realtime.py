@@ -5,6 +5,7 @@ sign-out) and re-check it at once."""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -86,6 +87,9 @@ class _Publisher:
 
 
 publisher = _Publisher()
+# A short-lived process (a management command) sends what it published before it exits; a worker killed with
+# os._exit (Celery's prefork children) does not run this, and loses at most what was in flight.
+atexit.register(publisher.flush, 2.0)
 
 
 def send_group(group: str, message: dict[str, Any]) -> None:

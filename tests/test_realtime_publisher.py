@@ -3,6 +3,7 @@ in the order published, and one that fails is logged without stopping the ones a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -28,7 +29,7 @@ def received(channel: str, count: int) -> list[Any]:
     layer = get_channel_layer()
 
     async def read() -> list[Any]:
-        return [(await layer.receive(channel))["n"] for _ in range(count)]
+        return [(await asyncio.wait_for(layer.receive(channel), 10))["n"] for _ in range(count)]
 
     return async_to_sync(read)()
 
@@ -62,3 +63,19 @@ def test_a_failed_send_is_logged_and_the_next_events_still_go(
         assert publisher.flush()
     assert "realtime publish to test.publisher.failure failed" in caplog.text
     assert received(channel, 2) == [1, 2]
+
+
+def test_a_process_that_publishes_and_exits_still_sends() -> None:
+    import os
+    import subprocess
+    import sys
+
+    channel = listening("test.publisher.exit")
+    script = (
+        "import django; django.setup()\n"
+        "from accounts.realtime import send_group\n"
+        "for n in range(5): send_group('test.publisher.exit', {'type': 'test.event', 'n': n})\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=60)
+    assert received(channel, 5) == list(range(5))
