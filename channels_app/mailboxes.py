@@ -49,7 +49,6 @@ def _cursor(endpoint: ChannelEndpoint) -> MailboxCursor:
 
 def _take(endpoint: ChannelEndpoint, cursor: MailboxCursor, connection: Any) -> int:
     """Read the new emails on an open connection, store them, move the cursor (the folder stays selected)."""
-    cursor.refresh_from_db()
     batch = imap.read_new(
         connection,
         cursor.folder,
@@ -76,6 +75,9 @@ def _take(endpoint: ChannelEndpoint, cursor: MailboxCursor, connection: Any) -> 
 # --- IDLE: the server tells us at once ---------------------------------------------------------------------
 
 
+NO_IDLE_RECHECK_SECONDS = 3600.0
+
+
 def watch(endpoint_id: int, stop: threading.Event, *, idle_seconds: float) -> None:
     """Hold one mailbox in IDLE and take each email as the server announces it (until `stop`, or the mailbox is
     disabled or removed). A server without IDLE is left to beat's polling; a failure reconnects with backoff."""
@@ -88,16 +90,21 @@ def watch(endpoint_id: int, stop: threading.Event, *, idle_seconds: float) -> No
             cursor = _cursor(endpoint)
             try:
                 with imap.session(endpoint) as connection:
-                    if not imap.has_idle(connection):
-                        return
-                    backoff = 5.0
-                    while not stop.is_set():
+                    idle = imap.has_idle(connection)
+                    if idle:
+                        backoff = 5.0
+                    while idle and not stop.is_set():
                         with advisory_session_try_lock(f"mailbox:{endpoint.pk}") as claimed:
                             if claimed:  # else beat's poll is reading it right now, and takes what is new
+                                cursor.refresh_from_db()  # the poll may have moved it meanwhile
                                 _take(endpoint, cursor, connection)
                             else:
                                 imap.open_folder(connection, cursor.folder)
                         imap.idle_wait(connection, idle_seconds, stop)
+                if not idle:
+                    # left to beat's poll; the thread stays (one that ended would be started, and log in, again
+                    # at every rescan) and asks the server again in an hour
+                    stop.wait(NO_IDLE_RECHECK_SECONDS)
             except (imap.MailboxError, OSError) as exc:
                 MailboxCursor.objects.filter(pk=cursor.pk).update(error=str(exc)[:500])
                 logger.warning("mailbox %s: %s; again in %.0f s", endpoint_id, exc, backoff)

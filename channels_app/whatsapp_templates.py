@@ -170,15 +170,56 @@ def values_for(template: MessageTemplate, conversation: Conversation, user: User
     return values_for_contact(template, conversation.contact, conversation.inbox, user, number=str(conversation.number))
 
 
-def values_for_contact(
-    template: MessageTemplate, contact: Contact | None, inbox: Inbox, user: User | None, *, number: str = ""
-) -> dict[str, str]:
-    """Each variable's value from its source for this customer in this inbox (no contact yet: only the team's)."""
+def _uses_facts(template: MessageTemplate) -> bool:
+    return any(str(source).startswith(FACT_PREFIX) for source in template.sources.values())
+
+
+def _active_facts(contact: Contact, inbox: Inbox) -> dict[str, str]:
     facts: dict[str, str] = {}
-    if contact is not None and any(str(s).startswith(FACT_PREFIX) for s in template.sources.values()):
-        for fact in fact_list(account=inbox.account, contact=contact, inbox=inbox):
-            if fact.status == FactStatus.ACTIVE:
-                facts.setdefault(fact.key, fact.value)
+    for fact in fact_list(account=inbox.account, contact=contact, inbox=inbox):
+        if fact.status == FactStatus.ACTIVE:
+            facts.setdefault(fact.key, fact.value)
+    return facts
+
+
+def shown_templates(
+    templates: list[MessageTemplate],
+    contact: Contact | None,
+    user: User | None,
+    *,
+    inbox: Inbox | None = None,
+    number: str = "",
+) -> list[dict[str, Any]]:
+    """The composer's list (a conversation's, or New conversation's): each template with its fields, filled for
+    this customer, whose facts are read once per inbox whatever the number of templates. `inbox`: the
+    conversation's (otherwise each template's sender's)."""
+    facts_by_inbox: dict[int, dict[str, str]] = {}
+    shown = []
+    for template in templates:
+        box = inbox or template.endpoint.inbox
+        facts: dict[str, str] = {}
+        if contact is not None and _uses_facts(template):
+            if box.pk not in facts_by_inbox:
+                facts_by_inbox[box.pk] = _active_facts(contact, box)
+            facts = facts_by_inbox[box.pk]
+        values = values_for_contact(template, contact, box, user, number=number, facts=facts)
+        shown.append({"template": template, "fields": template_fields(template, values)})
+    return shown
+
+
+def values_for_contact(
+    template: MessageTemplate,
+    contact: Contact | None,
+    inbox: Inbox,
+    user: User | None,
+    *,
+    number: str = "",
+    facts: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Each variable's value from its source for this customer in this inbox (no contact yet: only the team's).
+    `facts`: the customer's facts in this inbox when the caller already read them (_active_facts)."""
+    if facts is None:
+        facts = _active_facts(contact, inbox) if contact is not None and _uses_facts(template) else {}
     person = (user.display_name if user is not None else "") or ""
     name = contact.name if contact is not None else ""
     known = {

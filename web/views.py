@@ -304,15 +304,9 @@ def _whatsapp_context(conversation: Conversation, memory: Recall, user: Any) -> 
     ):
         return {}
     closes = whatsapp_templates.window_closes_at(conversation)
-    shown = [
-        {
-            "template": template,
-            "fields": whatsapp_templates.template_fields(
-                template, whatsapp_templates.values_for(template, conversation, user)
-            ),
-        }
-        for template in templates
-    ]
+    shown = whatsapp_templates.shown_templates(
+        templates, conversation.contact, user, inbox=conversation.inbox, number=str(conversation.number)
+    )
     return {"whatsapp": {"open": closes is not None and closes > timezone.now(), "closes": closes, "templates": shown}}
 
 
@@ -699,16 +693,9 @@ def conversation_new_view(request: ConsoleRequest) -> HttpResponse:
     if (request.GET.get("contact") or "").isdigit():
         contact = contact_get(account=console.account, contact_id=int(request.GET["contact"]))
     choices = [(inbox, kind) for inbox in inboxes for kind in kinds.get(inbox.pk, [])]
-    templates = [
-        {
-            "template": template,
-            "fields": whatsapp_templates.template_fields(
-                template,
-                whatsapp_templates.values_for_contact(template, contact, template.endpoint.inbox, console.user),
-            ),
-        }
-        for template in whatsapp_templates.templates_of(console.account, [i.pk for i in inboxes])
-    ]
+    templates = whatsapp_templates.shown_templates(
+        whatsapp_templates.templates_of(console.account, [i.pk for i in inboxes]), contact, console.user
+    )
     return render(
         request, "web/conversation_new.html", {"choices": choices, "contact": contact, "templates": templates}
     )

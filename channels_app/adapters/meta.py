@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from ..models import ChannelEndpoint
 STANDARD_WINDOW = timedelta(hours=24)
 HUMAN_AGENT_WINDOW = timedelta(days=7)
 TIMEOUT = 15
+ANSWER_MAX_BYTES = 1_048_576
 # Graph API errors that will not succeed on retry, in words for the agent.
 PERMANENT = {
     (10, 2018278): "Outside Meta's messaging window: the person has not written for more than 24 hours (7 days for "
@@ -164,37 +166,47 @@ def messaging_type(last_inbound: datetime | None, now: datetime, *, by_person: b
     raise GraphFailed(False, "window", PERMANENT[(10, 2018278)])
 
 
-def _failure(response: requests.Response) -> GraphFailed:
-    try:
-        error = response.json().get("error") or {}
-    except ValueError:
+def _failure(status: int, answer: dict[str, Any]) -> GraphFailed:
+    error = answer.get("error") or {}
+    if not isinstance(error, dict):
         error = {}
     code, sub = int(error.get("code") or 0), error.get("error_subcode")
     words = PERMANENT.get((code, sub)) or PERMANENT.get((code, None))
     if words:
         return GraphFailed(False, str(code), words)
-    if code in RETRYABLE_CODES or response.status_code >= 500:
-        return GraphFailed(True, str(code or response.status_code), f"Meta was busy or failing (error {code}).")
-    message = str(error.get("message") or f"HTTP {response.status_code}")[:300]
-    return GraphFailed(False, str(code or response.status_code), f"Meta refused the message: {message}")
+    if code in RETRYABLE_CODES or status >= 500:
+        return GraphFailed(True, str(code or status), f"Meta was busy or failing (error {code}).")
+    message = str(error.get("message") or f"HTTP {status}")[:300]
+    return GraphFailed(False, str(code or status), f"Meta refused the message: {message}")
 
 
 def _graph(endpoint: ChannelEndpoint, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-    """One Graph API call with the page token, through the outbound guard: the JSON answer, or GraphFailed."""
+    """One Graph API call with the page token, through the outbound guard: the JSON answer, or GraphFailed. Graph
+    answers are small: at most ANSWER_MAX_BYTES of one (decoded) is read, whatever the server sends."""
     token = str(credentials_get(endpoint).get("page_access_token", ""))
     params = {**kwargs.pop("params", {}), "access_token": token}
+    content = b""
     try:
-        response = outbound.session().request(method, f"{base_url()}/{path}", params=params, timeout=TIMEOUT, **kwargs)
+        with outbound.session().request(
+            method, f"{base_url()}/{path}", params=params, timeout=TIMEOUT, stream=True, **kwargs
+        ) as response:
+            for chunk in response.iter_content(65536):
+                content += chunk
+                if len(content) > ANSWER_MAX_BYTES:
+                    raise GraphFailed(True, "bad_answer", f"Meta's answer was larger than {ANSWER_MAX_BYTES} bytes.")
+            status = response.status_code
     except outbound.OutboundRefused as exc:
         raise GraphFailed(False, "not_allowed", f"The Graph API address is not allowed: {exc.reason}") from None
     except requests.RequestException as exc:
         raise GraphFailed(True, "unreachable", f"Could not reach Meta ({type(exc).__name__}).") from None
-    if response.status_code != 200:
-        raise _failure(response)
     try:
-        answer = response.json()
+        answer = json.loads(content)
     except ValueError:
-        raise GraphFailed(True, "bad_answer", "Meta's answer was not JSON.") from None
+        answer = None
+    if status != 200:
+        raise _failure(status, answer if isinstance(answer, dict) else {})
+    if answer is None:
+        raise GraphFailed(True, "bad_answer", "Meta's answer was not JSON.")
     return answer if isinstance(answer, dict) else {}
 
 

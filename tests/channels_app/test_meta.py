@@ -168,3 +168,14 @@ def test_send_test_asks_meta_who_the_token_speaks_for(tenant: Tenant, graph: Fak
     endpoint = connect(tenant)
     answer = tenant.client("admin").post(f"/api/v1/accounts/{tenant.account.pk}/channel-endpoints/{endpoint.pk}/test")
     assert answer.status_code == 200 and "Northwind Bikes" in answer.json()["detail"]
+
+
+def test_an_answer_larger_than_the_cap_is_refused_unread(
+    tenant: Tenant, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from channels_app.adapters import meta
+
+    endpoint = connect(tenant)
+    monkeypatch.setattr(meta, "ANSWER_MAX_BYTES", 16)  # the fake's "who am I" answer is longer than this
+    with pytest.raises(meta.GraphFailed, match="larger than 16 bytes"):
+        meta.check(endpoint)
