@@ -25,10 +25,12 @@ logger = logging.getLogger(__name__)
 # webhooks of `integrations`) hears of what happened without the inbox importing it.
 listeners: list[Callable[[int, int, str, dict[str, Any]], None]] = []
 
-# Called after commit with (type, event) before an event goes to the browsers; each returns fields to add (the
-# console registers one that renders the conversation's list row and the message, so a browser swaps them in
-# without fetching). Run once per event in the process that published it, never for the listeners.
-renderers: list[Callable[[str, dict[str, Any]], dict[str, Any]]] = []
+# Called after commit with (type, event, objects) before an event goes to the browsers; each returns fields to add
+# (the console registers one that renders the conversation's list row and the message, so a browser swaps them in
+# without fetching). Run once per event in the process that published it, never for the listeners. `objects` are
+# what the publisher had in hand (the message, its conversation, contact...), never sent: a renderer may use them
+# instead of reading again what was just written.
+renderers: list[Callable[[str, dict[str, Any], dict[str, Any]], dict[str, Any]]] = []
 
 
 def inbox_group(inbox_id: int) -> str:
@@ -52,8 +54,11 @@ def _pending() -> deque[dict[str, Any]]:
     return _unsent.events  # type: ignore[no-any-return]
 
 
-def publish(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) -> None:
-    """Send `type` with `payload` to the inbox's browsers once the current transaction commits."""
+def publish(
+    account_id: int, inbox_id: int, type: str, payload: dict[str, Any], *, objects: dict[str, Any] | None = None
+) -> None:
+    """Send `type` with `payload` to the inbox's browsers once the current transaction commits. `objects`: the
+    model instances the payload describes, as they will be committed, for the renderers (see `renderers`)."""
     event = {"type": type, "account_id": account_id, "inbox_id": inbox_id, **payload}
     pending = _pending()
     if type == "conversation.updated":
@@ -66,17 +71,17 @@ def publish(account_id: int, inbox_id: int, type: str, payload: dict[str, Any]) 
     def after_commit() -> None:
         with contextlib.suppress(ValueError):
             pending.remove(event)
-        _send(account_id, inbox_id, _rendered(type, event))
+        _send(account_id, inbox_id, _rendered(type, event, objects or {}))
         _tell_listeners(account_id, inbox_id, type, payload)
 
     transaction.on_commit(after_commit)
 
 
-def _rendered(type: str, event: dict[str, Any]) -> dict[str, Any]:
+def _rendered(type: str, event: dict[str, Any], objects: dict[str, Any]) -> dict[str, Any]:
     out = event
     for renderer in renderers:
         try:
-            out = {**out, **renderer(type, event)}
+            out = {**out, **renderer(type, event, objects)}
         except Exception:  # the browsers then fetch what changed, as they do without the rendered parts
             logger.exception("event renderer failed for %s", type)
     return out

@@ -447,10 +447,18 @@ def _receive(
     if handover:
         events.publish(account.pk, inbox.pk, "message.created", _message_payload(
             _activity(account, conversation, handover, None)))  # fmt: skip
-    events.publish(account.pk, inbox.pk, "message.created", _message_payload(message))
-    if needs_owner(conversation) and auto_assign(account, conversation) is not None:
+    in_hand = {"conversation": conversation, "contact": contact, "inbox": inbox}  # rendered from, not read again
+    events.publish(
+        account.pk, inbox.pk, "message.created", _message_payload(message),
+        objects={**in_hand, "message": message, "attachments": stored},
+    )  # fmt: skip
+    assignee = auto_assign(account, conversation) if needs_owner(conversation) else None
+    if assignee is not None:
         conversation.refresh_from_db()  # the assignment publishes itself; the row below shows it too
-    events.publish(account.pk, inbox.pk, "conversation.updated", _conversation_payload(conversation))
+    events.publish(
+        account.pk, inbox.pk, "conversation.updated", _conversation_payload(conversation),
+        objects={**in_hand, "assignee": assignee},
+    )  # fmt: skip
     _after_commit_signal(message_received, account, message)
     return message
 

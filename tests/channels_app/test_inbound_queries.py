@@ -3,6 +3,8 @@ realtime), so a change that adds one shows here."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,12 +17,16 @@ from tests.conftest import Tenant
 pytestmark = pytest.mark.django_db
 
 
-def _process_one(endpoint: ChannelEndpoint, sid: str, sender: str) -> int:
+def _process_one(endpoint: ChannelEndpoint, sid: str, sender: str, capture: Any = None) -> int:
     payload = fixture("sms_inbound", **{"SM5f1c7a6d2b8e4a0c9d3e1f2a3b4c5d6e": sid, "+13125550188": sender})
     assert post(endpoint, "messaging", payload).status_code == 200
     event = InboundEvent.objects.get(idempotency_key=sid)
     with CaptureQueriesContext(connection) as queries:
-        assert process_inbound_event.run(event.pk) == "processed"
+        if capture is None:
+            assert process_inbound_event.run(event.pk) == "processed"
+        else:  # and what runs once it commits: the row and message rendered for the consoles, the plugins
+            with capture(execute=True):
+                assert process_inbound_event.run(event.pk) == "processed"
     return len(queries)
 
 
@@ -33,3 +39,14 @@ def test_an_inbound_sms_costs_a_fixed_number_of_queries(tenant: Tenant, sms: Cha
     # transaction (SAVEPOINT and RELEASE each; the test runs inside a transaction, as the task's atomic block does
     # in production, so its own block counts one pair here where production has BEGIN and COMMIT)
     assert (new_conversation, same_conversation) == (23, 17)
+
+
+def test_after_commit_the_consoles_row_and_message_cost_two_small_reads(
+    tenant: Tenant, sms: ChannelEndpoint, django_capture_on_commit_callbacks: Any
+) -> None:
+    _process_one(sms, "SM" + "0" * 32, "+13125550001", django_capture_on_commit_callbacks)  # caches filled
+    with_commit = _process_one(sms, "SM" + "1" * 32, "+13125550002", django_capture_on_commit_callbacks)
+    same = _process_one(sms, "SM" + "2" * 32, "+13125550002", django_capture_on_commit_callbacks)
+    # the task's 23 and 17, then the row's labels and mood: the message and the rest of the row are rendered from
+    # what the task wrote (27 and 21 when both were read again, four queries)
+    assert (with_commit, same) == (25, 19)

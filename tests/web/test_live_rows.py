@@ -135,7 +135,7 @@ def test_a_renderer_that_fails_never_loses_the_event(
     sent: list[dict[str, Any]] = []
     monkeypatch.setattr(events, "_send", lambda account_id, inbox_id, event: sent.append(event))
 
-    def broken(type: str, event: dict[str, Any]) -> dict[str, Any]:
+    def broken(type: str, event: dict[str, Any], objects: dict[str, Any]) -> dict[str, Any]:
         raise RuntimeError("template missing")
 
     monkeypatch.setattr(events, "renderers", [broken, *events.renderers])
@@ -149,3 +149,89 @@ def test_a_renderer_that_fails_never_loses_the_event(
     assert created[0]["row_follows"] is True and "row_html" not in created[0]
     updated = [e for e in sent if e["type"] == "conversation.updated"]
     assert updated[-1]["row_html"].startswith('<li class="row')
+
+
+def test_the_inbound_path_renders_from_what_it_wrote_as_a_fresh_read_would(
+    tenant: Tenant,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    """receive_message passes the objects it wrote to the renderers: the row and the message rendered from them
+    are the markup a fresh read renders, in every state the inbound path leaves (new conversation, next message
+    with labels and a mood, files, handed to an agent online, the AI's), for two small reads (labels, mood)."""
+    from accounts.models import Availability, Membership
+    from inbox.attachments import IncomingFile
+    from inbox.team import conversation_labels_set, label_create
+    from memory.services import sentiment_record
+    from web.live import render_message, render_row
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(events, "_send", lambda account_id, inbox_id, event: sent.append(event))
+    account = tenant.account
+    support = InboxFactory(account=account, name="Support", auto_assign=False)
+    sales = InboxFactory(account=account, name="Sales", auto_assign=True)
+    from inbox.models import InboxMember
+
+    InboxMember.objects.create(account=account, inbox=sales, user=tenant.agent)
+    Membership.objects.filter(account=account, user=tenant.agent).update(availability=Availability.ONLINE)
+
+    def arrive(inbox: Any, address: str, body: str, **kwargs: Any) -> tuple[int, list[str]]:
+        sent.clear()
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            message = inbound(account, inbox, address, body, name="Omar Haddad", **kwargs)
+        with CaptureQueriesContext(connection) as render_queries:
+            for callback in callbacks:
+                callback()
+        rendered = [e for e in sent if e["type"] in ("message.created", "conversation.updated")]
+        for event in rendered:
+            if "row_html" in event:
+                assert event["row_html"] == render_row(account.pk, event["conversation"]["id"]), event["type"]
+            if "message_html" in event:
+                assert event["message_html"] == render_message(account.pk, event["message"]["id"]), event["type"]
+        # (an assignment publishes its own activity line and row between the two)
+        assert [rendered[0]["type"], rendered[-1]["type"]] == ["message.created", "conversation.updated"]
+        assert rendered[0]["message"]["id"] == message.pk and rendered[0]["message_html"] and rendered[-1]["row_html"]
+        # (the webhook listener's subscriptions, read once and then kept in the cache, are not the rendering's)
+        sql = [q["sql"] for q in render_queries.captured_queries if "integrations_" not in q["sql"]]
+        return message.conversation_id, sql
+
+    conversation_id, sql = arrive(support, "+15550100011", "my boiler is broken")
+    # the message from hand; the row: its labels and its mood (a conversation just opened has neither, still read:
+    # a rule may have labelled it in the same transaction)
+    assert len(sql) == 2 and "inbox_conversationlabel" in sql[0] and "memory_sentimentreading" in sql[1]
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    urgent = label_create(account=account, actor=tenant.admin, name="Urgent")
+    conversation_labels_set(account=account, actor=tenant.admin, conversation=conversation, add=[urgent.pk])
+    first = conversation.messages.order_by("id").first()
+    sentiment_record(account=account, message=first, score=-0.8, engine="test")
+    Conversation.objects.filter(pk=conversation_id).update(priority=3)
+    arrive(support, "+15550100011", f"still broken {XSS}")
+    row = sent[-1]["row_html"]
+    assert "Urgent" in row and "mood-negative" in row and "priority-high" in row
+
+    photo = IncomingFile.from_bytes("boiler.txt", b"x" * 10, "text/plain")
+    arrive(support, "+15550100011", "photo attached", attachments=[photo])
+    assert "boiler.txt" in sent[0]["message_html"]
+
+    conversation_id, sql = arrive(sales, "+15550100012", "a quote please")
+    assert Conversation.objects.get(pk=conversation_id).assignee_id == tenant.agent.pk
+    assert tenant.agent.display_name in sent[-1]["row_html"]
+    # the assignee the routing chose is passed on, not read again
+    assigned = Conversation.objects.select_related("contact").get(pk=conversation_id)
+    objects = {"conversation": assigned, "contact": assigned.contact, "inbox": sales, "assignee": tenant.agent}
+    with django_assert_num_queries(2):
+        assert render_row(account.pk, conversation_id, objects) == sent[-1]["row_html"]
+
+    from ai_agent.models import AgentSettings
+
+    AgentSettings.objects.update_or_create(
+        account=account, inbox=support, defaults={"enabled": True, "answer_mode": "always"}
+    )
+    conversation_id, _ = arrive(support, "+15550100013", "are you open on sunday?")
+    assert Conversation.objects.get(pk=conversation_id).handled_by == HandledBy.AI
+    assert "owner-ai" in sent[-1]["row_html"]
