@@ -92,7 +92,11 @@
     const typed = $$("input[id], textarea[id]", el)
       .filter((f) => f.type !== "hidden" && f.type !== "checkbox" && f.type !== "radio" && f.value !== f.defaultValue)
       .map((f) => [f.id, f.value]);
-    return { open, active, atBottom, scrollTop: el.scrollTop, bulkAction, typed };
+    // and what the server said about it: an error shown next to a field stays until the person sends again
+    const errors = $$(".field-error", el)
+      .map((note) => [note.previousElementSibling?.id, note.textContent])
+      .filter(([fieldId]) => fieldId);
+    return { open, active, atBottom, scrollTop: el.scrollTop, bulkAction, typed, errors };
   }
 
   function restoreState(id, keep) {
@@ -105,6 +109,10 @@
     (keep.typed || []).forEach(([fieldId, value]) => {
       const field = document.getElementById(fieldId);
       if (field && el.contains(field)) field.value = value;
+    });
+    (keep.errors || []).forEach(([fieldId, text]) => {
+      const field = document.getElementById(fieldId);
+      if (field && el.contains(field)) placeFieldError(field, text);
     });
     if (keep.active) document.getElementById(keep.active)?.focus();
     if (picks.size) {
@@ -459,6 +467,16 @@
     $$("[aria-invalid]", form).forEach((e) => e.removeAttribute("aria-invalid"));
   }
 
+  function placeFieldError(input, text) {
+    const note = document.createElement("p");
+    note.className = "field-error";
+    note.id = "err-" + Math.random().toString(36).slice(2);
+    note.textContent = text;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", note.id);
+    input.insertAdjacentElement("afterend", note);
+  }
+
   function showErrors(form, error) {
     const fields = error.fields || {};
     let placed = false;
@@ -466,13 +484,7 @@
       const input = form.querySelector(`[name="${name}"], [name^="${name}."], [data-hours="${name}"]`);
       if (!input) return;
       placed = true;
-      const note = document.createElement("p");
-      note.className = "field-error";
-      note.id = "err-" + Math.random().toString(36).slice(2);
-      note.textContent = messages.join(" ");
-      input.setAttribute("aria-invalid", "true");
-      input.setAttribute("aria-describedby", note.id);
-      input.insertAdjacentElement("afterend", note);
+      placeFieldError(input, messages.join(" "));
     });
     announce(error.message || "That did not work", "error");
     if (placed) form.querySelector("[aria-invalid]")?.focus();

@@ -225,6 +225,24 @@ def test_take_over_from_ai_shows_the_handoff_and_a_fact_is_corrected(asgi_server
     fact.get_by_label("Correct Email").fill("not an email")
     fact.get_by_role("button", name="Save").click()
     page.locator(".field-error").first.wait_for()
+    error = page.locator(".field-error").first.inner_text()
+
+    # the panel refreshed live meanwhile (the AI learned the full name): the error and what was typed stay
+    fact_record_ai(
+        account=tenant.account,
+        contact=message.contact,
+        inbox=message.inbox,
+        key="name",
+        value="Omar Q. Haddad",
+        confidence=0.9,
+        engine="local/1",
+        source_message=message,
+        conversation=message.conversation,
+    )
+    page.locator(".fact-value", has_text="Omar Q. Haddad").wait_for()
+    assert page.locator(".field-error").all_inner_texts() == [error]
+    field = fact.get_by_label("Correct Email")
+    assert field.input_value() == "not an email" and field.get_attribute("aria-invalid") == "true"
     context.close()
 
 
