@@ -61,6 +61,8 @@
       const target = document.getElementById(id);
       if (!target) return entry.resolve();
       const keep = keepState(target);
+      // what the person did while the request was out (a value typed, an error shown) counts too
+      target.addEventListener("htmx:beforeSwap", () => Object.assign(keep, keepState(target)), { once: true });
       inflight[id] = htmx
         // The region is the request's source too: without one htmx uses <body> for every call, and a second
         // call while the first is in flight is silently dropped.
@@ -92,9 +94,9 @@
     const typed = $$("input[id], textarea[id]", el)
       .filter((f) => f.type !== "hidden" && f.type !== "checkbox" && f.type !== "radio" && f.value !== f.defaultValue)
       .map((f) => [f.id, f.value]);
-    // and what the server said about it: an error shown next to a field stays until the person sends again
+    // and what the server said about it: an error shown next to a field stays while the refused value is there
     const errors = $$(".field-error", el)
-      .map((note) => [note.previousElementSibling?.id, note.textContent])
+      .map((note) => [note.previousElementSibling?.id, note.textContent, note.previousElementSibling?.value])
       .filter(([fieldId]) => fieldId);
     return { open, active, atBottom, scrollTop: el.scrollTop, bulkAction, typed, errors };
   }
@@ -110,9 +112,11 @@
       const field = document.getElementById(fieldId);
       if (field && el.contains(field)) field.value = value;
     });
-    (keep.errors || []).forEach(([fieldId, text]) => {
+    (keep.errors || []).forEach(([fieldId, text, value]) => {
       const field = document.getElementById(fieldId);
-      if (field && el.contains(field)) placeFieldError(field, text);
+      // not once the value was sent again and kept (the field now shows it as saved), nor for another value
+      const refused = field && field.value === value && field.value !== field.defaultValue;
+      if (refused && el.contains(field)) placeFieldError(field, text);
     });
     if (keep.active) document.getElementById(keep.active)?.focus();
     if (picks.size) {

@@ -243,6 +243,25 @@ def test_take_over_from_ai_shows_the_handoff_and_a_fact_is_corrected(asgi_server
     assert page.locator(".field-error").all_inner_texts() == [error]
     field = fact.get_by_label("Correct Email")
     assert field.input_value() == "not an email" and field.get_attribute("aria-invalid") == "true"
+
+    # sent again with a good value: kept, and the error does not come back with the next live refresh
+    field.fill("omar.haddad@example.com")
+    fact.get_by_role("button", name="Save").click()
+    page.locator(".fact-value", has_text="omar.haddad@example.com").wait_for()
+    fact_record_ai(
+        account=tenant.account,
+        contact=message.contact,
+        inbox=message.inbox,
+        key="name",
+        value="Omar Quincy Haddad",
+        confidence=0.9,
+        engine="local/1",
+        source_message=message,
+        conversation=message.conversation,
+    )
+    page.locator(".fact-value", has_text="Omar Quincy Haddad").wait_for()
+    page.wait_for_timeout(500)
+    assert page.locator(".field-error").count() == 0
     context.close()
 
 
