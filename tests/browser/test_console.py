@@ -227,19 +227,14 @@ def test_take_over_from_ai_shows_the_handoff_and_a_fact_is_corrected(asgi_server
     page.locator(".field-error").first.wait_for()
     error = page.locator(".field-error").first.inner_text()
 
-    # the panel refreshed live meanwhile (the AI learned the full name): the error and what was typed stay
-    fact_record_ai(
-        account=tenant.account,
-        contact=message.contact,
-        inbox=message.inbox,
-        key="name",
-        value="Omar Q. Haddad",
-        confidence=0.9,
-        engine="local/1",
-        source_message=message,
-        conversation=message.conversation,
-    )
-    page.locator(".fact-value", has_text="Omar Q. Haddad").wait_for()
+    def ai_learns_the_name(value: str) -> None:  # a memory.updated: the panel refreshes live
+        fact_record_ai(account=tenant.account, contact=message.contact, inbox=message.inbox, key="name",
+                       value=value, confidence=0.9, engine="local/1", source_message=message,
+                       conversation=message.conversation)  # fmt: skip
+        page.locator(".fact-value", has_text=value).wait_for()
+
+    # the panel refreshed live meanwhile: the error and what was typed stay
+    ai_learns_the_name("Omar Q. Haddad")
     assert page.locator(".field-error").all_inner_texts() == [error]
     field = fact.get_by_label("Correct Email")
     assert field.input_value() == "not an email" and field.get_attribute("aria-invalid") == "true"
@@ -248,18 +243,7 @@ def test_take_over_from_ai_shows_the_handoff_and_a_fact_is_corrected(asgi_server
     field.fill("omar.haddad@example.com")
     fact.get_by_role("button", name="Save").click()
     page.locator(".fact-value", has_text="omar.haddad@example.com").wait_for()
-    fact_record_ai(
-        account=tenant.account,
-        contact=message.contact,
-        inbox=message.inbox,
-        key="name",
-        value="Omar Quincy Haddad",
-        confidence=0.9,
-        engine="local/1",
-        source_message=message,
-        conversation=message.conversation,
-    )
-    page.locator(".fact-value", has_text="Omar Quincy Haddad").wait_for()
+    ai_learns_the_name("Omar Quincy Haddad")
     page.wait_for_timeout(500)
     assert page.locator(".field-error").count() == 0
     context.close()
