@@ -185,13 +185,13 @@ def _graph(endpoint: ChannelEndpoint, method: str, path: str, **kwargs: Any) -> 
     answers are small: at most ANSWER_MAX_BYTES of one (decoded) is read, whatever the server sends."""
     token = str(credentials_get(endpoint).get("page_access_token", ""))
     params = {**kwargs.pop("params", {}), "access_token": token}
-    content = b""
+    content = bytearray()
     try:
         with outbound.session().request(
             method, f"{base_url()}/{path}", params=params, timeout=TIMEOUT, stream=True, **kwargs
         ) as response:
             for chunk in response.iter_content(65536):
-                content += chunk
+                content.extend(chunk)
                 if len(content) > ANSWER_MAX_BYTES:
                     raise GraphFailed(True, "bad_answer", f"Meta's answer was larger than {ANSWER_MAX_BYTES} bytes.")
             status = response.status_code
