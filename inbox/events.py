@@ -42,10 +42,12 @@ def _send(account_id: int, inbox_id: int, event: dict[str, Any]) -> None:
     send_group(inbox_group(inbox_id), {"type": "realtime.event", "event": event})
 
 
-# Events published and not yet sent, in this thread: a conversation.updated marks the message.created of the same
-# conversation before it in its transaction `row_follows` (it carries the row, so the row is rendered once).
+# Events published and not yet sent, in this thread: a conversation.updated marks the message.created and the
+# conversation.updated of the same conversation before it in its transaction `row_follows` (it carries the row as
+# committed, so the row is rendered once per commit: a message that gets its conversation assigned publishes three).
 # Bounded: what a rolled-back transaction leaves here is never sent and falls off the end.
 _unsent = threading.local()
+ROW_CARRIERS = ("message.created", "conversation.updated")
 
 
 def _pending() -> deque[dict[str, Any]]:
@@ -64,7 +66,8 @@ def publish(
     if type == "conversation.updated":
         conversation_id = (payload.get("conversation") or {}).get("id")
         for earlier in pending:
-            if earlier["type"] == "message.created" and earlier.get("conversation_id") == conversation_id:
+            earlier_id = earlier.get("conversation_id") or (earlier.get("conversation") or {}).get("id")
+            if earlier["type"] in ROW_CARRIERS and earlier_id == conversation_id:
                 earlier["row_follows"] = True
     pending.append(event)
 

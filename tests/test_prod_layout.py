@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
+import yaml
 
 from config.prodlocal import ROOT, Layout, nginx_binary
 
@@ -217,3 +218,19 @@ def test_agent_on_one_socket_process_sees_what_another_web_process_ingests_and_a
     access = Path(layout.folder, "nginx-access.log").read_text()
     assert f"GET /ws/v1/accounts/{account}/" in access  # the admin's socket went through nginx
     assert "csrfmiddlewaretoken" not in access and words not in access
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="this kernel schedules without autogroups")
+def test_the_ai_pool_yields_the_cpu_to_the_message_path(layout: Layout) -> None:
+    # Under autogroup scheduling nice only ranks processes inside a session, and each process here has its own: the
+    # AI pool's session carries the compose file's nice (its cpu_shares in containers), the message path's do not.
+    def session_nice(name: str) -> int:
+        proc = next(p for p in layout.processes if p.name == name)
+        assert proc.popen is not None
+        return int(Path(f"/proc/{proc.popen.pid}/autogroup").read_text().split()[-1])
+
+    assert session_nice("worker-ai") == 10
+    assert session_nice("worker-inbound") == session_nice("ws.1") == session_nice("web.1") == 0
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["worker-ai"]["cpu_shares"] < 1024  # below the others' default weight
+    assert compose["services"]["worker-ai"]["command"][:3] == ["nice", "-n", "10"]

@@ -221,6 +221,15 @@ def test_the_inbound_path_renders_from_what_it_wrote_as_a_fresh_read_would(
     conversation_id, sql = arrive(sales, "+15550100012", "a quote please")
     assert Conversation.objects.get(pk=conversation_id).assignee_id == tenant.agent.pk
     assert tenant.agent.display_name in sent[-1]["row_html"]
+    # the assignment publishes its activity line and a conversation.updated of its own; the conversation.updated
+    # behind them carries the row as committed: one row per commit (it was rendered twice, 6 queries)
+    assert [e["type"] for e in sent if "row_html" in e] == ["conversation.updated"]
+    assert [e["type"] for e in sent if e.get("row_follows")] == [
+        "message.created",
+        "message.created",
+        "conversation.updated",
+    ]
+    assert len(sql) == 4  # the activity line and its files (written by the assignment), the row's labels and mood
     # the assignee the routing chose is passed on, not read again
     assigned = Conversation.objects.select_related("contact").get(pk=conversation_id)
     objects = {"conversation": assigned, "contact": assigned.contact, "inbox": sales, "assignee": tenant.agent}
