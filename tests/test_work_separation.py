@@ -28,10 +28,15 @@ def test_inbound_outbound_and_ai_have_their_own_queues_and_pools() -> None:
     assert _queue("channels_app.tasks.deliver_message") == "outbound"
     for task in ("analyze_message", "refresh_note", "run_agent_turn"):
         assert _queue(f"ai_agent.tasks.{task}") == "ai"
-    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    procfile = dict(
+        line.split(": ", 1)
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
     pools = {name: cmd.split("--queues ")[1].split()[0] for name, cmd in procfile.items() if "--queues" in cmd}
     assert _queue("integrations.tasks.deliver_webhook") == "webhooks"  # a slow receiver waits on its own queue
     assert pools == {"inbound": "inbound,celery", "outbound": "outbound,webhooks", "ai": "ai"}
+    assert procfile["ai"].startswith("{ echo 10 > /proc/self/autogroup; }")  # its session yields (make run)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     served = {name: svc["command"][svc["command"].index("--queues") + 1] for name, svc in compose.items()
               if "--queues" in (svc.get("command") or [])}  # fmt: skip
