@@ -44,6 +44,12 @@ class _Row:
     csat_count: int = 0
 
 
+def _owner(conversation: dict[str, Any]) -> int | None:
+    """The assignee as the day ended (its last message's recorded state); the assignee now for a conversation whose
+    messages predate recorded states (no status on them)."""
+    return conversation["owner"] if conversation["owner_status"] else conversation["assignee_id"]
+
+
 def rebuild_day(account: Account, day: date) -> int:
     """Recompute one account's day. Returns how many rollup rows it has now."""
     start, end = _bounds(day)
@@ -54,6 +60,14 @@ def rebuild_day(account: Account, day: date) -> int:
     first_person = Message.objects.filter(
         conversation_id=OuterRef("pk"), sender_type="user", kind="message", direction="out"
     )
+    # whose it was as the day ended: every message records the conversation's state when written (an assignment and
+    # a resolution write an activity line), so a rebuild of a past day gives it to whoever had it then, not to
+    # whoever has it now
+    day_end = Message.objects.filter(conversation_id=OuterRef("pk"), created_at__lt=end).order_by("-created_at", "-id")
+    owner_then = {
+        "owner_status": Subquery(day_end.values("conversation_status")[:1]),
+        "owner": Subquery(day_end.values("conversation_assignee_id")[:1]),
+    }
     # conversations opened this day: their first person's reply, in the inbox's working time
     opened = (
         Conversation.objects.filter(
@@ -64,17 +78,19 @@ def rebuild_day(account: Account, day: date) -> int:
             # who owned it when the customer's first message arrived (each message records the state)
             first_owner=Subquery(first_in.order_by("created_at").values("conversation_handled_by")[:1]),
             first_reply=Subquery(first_person.order_by("created_at").values("created_at")[:1]),
+            **owner_then,
         )
         .values(
-            "pk", "inbox_id", "assignee_id", "active_channel", "created_at", "first_in", "first_owner", "first_reply"
+            "pk", "inbox_id", "assignee_id", "active_channel", "created_at", "first_in", "first_owner", "first_reply",
+            *owner_then,
         )
-    )
+    )  # fmt: skip
     labels = _labels(account, [c["pk"] for c in opened])
     for c in opened:
         inbox = inboxes.get(c["inbox_id"])
         if inbox is None:
             continue
-        row = rows[(c["inbox_id"], c["assignee_id"], c["active_channel"])]
+        row = rows[(c["inbox_id"], _owner(c), c["active_channel"])]
         row.opened += 1
         row.opened_by_ai += c["first_owner"] == "ai"
         if c["first_reply"] is not None:
@@ -85,10 +101,11 @@ def rebuild_day(account: Account, day: date) -> int:
             by_label[(c["inbox_id"], label_id)].opened += 1
     # conversations resolved this day: how long they took (working time), and whether a person was ever involved
     resolved: list[Any] = list(
-        Conversation.objects.filter(account=account, resolved_at__gte=start, resolved_at__lt=end).values(
-            "pk", "inbox_id", "assignee_id", "active_channel", "created_at", "resolved_at", "handled_by"
-        )
-    )
+        Conversation.objects.filter(account=account, resolved_at__gte=start, resolved_at__lt=end)
+        .annotate(**owner_then)
+        .values("pk", "inbox_id", "assignee_id", "active_channel", "created_at", "resolved_at", "handled_by",
+                *owner_then)
+    )  # fmt: skip
     resolved_labels = _labels(account, [r["pk"] for r in resolved])
     handed = set(
         Handoff.objects.filter(account=account, conversation_id__in=[r["pk"] for r in resolved]).values_list(
@@ -99,7 +116,7 @@ def rebuild_day(account: Account, day: date) -> int:
         inbox = inboxes.get(r["inbox_id"])
         if inbox is None:
             continue
-        row = rows[(r["inbox_id"], r["assignee_id"], r["active_channel"])]
+        row = rows[(r["inbox_id"], _owner(r), r["active_channel"])]
         row.resolved += 1
         row.resolved_by_ai += r["handled_by"] == "ai" and r["pk"] not in handed
         done = r["resolved_at"] or r["created_at"]
@@ -112,10 +129,17 @@ def rebuild_day(account: Account, day: date) -> int:
         rows[(h["from_inbox_id"], h["to_user_id"], h["conversation__active_channel"])].handoffs += 1
     for reading in (
         SentimentReading.objects.filter(account=account, created_at__gte=start, created_at__lt=end)
-        .values("inbox_id", "conversation__assignee_id", "message__channel")
+        .values("inbox_id", "message__conversation_status", "message__conversation_assignee_id",
+                "conversation__assignee_id", "message__channel")
         .annotate(total=Sum("score"), n=Count("id"))
-    ):
-        row = rows[(reading["inbox_id"], reading["conversation__assignee_id"], reading["message__channel"])]
+    ):  # fmt: skip
+        # whose it was when the customer wrote (the message's recorded state)
+        owner = (
+            reading["message__conversation_assignee_id"]
+            if reading["message__conversation_status"]
+            else reading["conversation__assignee_id"]
+        )
+        row = rows[(reading["inbox_id"], owner, reading["message__channel"])]
         row.sentiment_sum += reading["total"] or 0.0
         row.sentiment_count += reading["n"] or 0
     for s in CsatSurvey.objects.filter(account=account, rated_at__gte=start, rated_at__lt=end).values(

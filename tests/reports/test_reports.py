@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from inbox.hours import open_seconds
-from inbox.models import Conversation, ConversationLabel, CsatSurvey, Label
+from inbox.models import Conversation, ConversationLabel, CsatSurvey, Label, Message
 from inbox.services import conversation_set_status, inbox_member_add, send_message
 from memory.services import handoff_record, sentiment_record
 from reports.rollup import rebuild_day, rebuild_recent
@@ -121,3 +121,38 @@ def test_the_reports_page_draws_its_charts_with_flat_queries(tenant: Tenant, day
     for n in range(10):
         rebuild_day(tenant.account, (timezone.now() - timedelta(days=n + 1)).astimezone(UTC).date())
     assert count() == small
+
+
+def test_a_rebuilt_day_gives_each_conversation_to_whoever_had_it_that_day(tenant: Tenant) -> None:
+    """Opened and resolved count for the assignee as the day ended, a mood reading for the assignee when the customer
+    wrote: a day rebuilt later (beat rebuilds yesterday; `reports_rebuild` any range) is not moved to whoever owns
+    the conversation by then."""
+    from django.db.models import Sum
+
+    from inbox.services import conversation_assign
+    from reports.models import ReportDay
+
+    account, today = tenant.account, timezone.now().astimezone(UTC).date()
+    support = InboxFactory(account=account, name="Support", auto_assign=False)
+    inbox_member_add(account=account, actor=None, inbox=support, user=tenant.agent)
+    first = inbound(account, support, "+13125550111", "The heater is off")
+    conversation = first.conversation
+    conversation_assign(account=account, actor=tenant.admin, conversation=conversation, assignee=tenant.agent)
+    second = inbound(account, support, "+13125550111", "Still off, and it is cold")
+    sentiment_record(account=account, message=second, score=-0.6, engine="local/1")
+    conversation_set_status(account=account, actor=tenant.agent, conversation=conversation, status="resolved")
+    # the next morning it goes to someone else
+    conversation.refresh_from_db()
+    conversation_assign(account=account, actor=tenant.admin, conversation=conversation, assignee=tenant.admin)
+    reassigned = conversation.messages.order_by("-id").first()
+    assert reassigned is not None and reassigned.conversation_assignee_id == tenant.admin.pk
+    Message.objects.filter(pk=reassigned.pk).update(created_at=timezone.now() + timedelta(days=1))
+    rebuild_day(account, today)
+
+    def counts(user: Any) -> dict[str, Any]:
+        return ReportDay.objects.filter(account=account, day=today, agent=user).aggregate(
+            opened=Sum("opened"), resolved=Sum("resolved"), readings=Sum("sentiment_count")
+        )
+
+    assert counts(tenant.agent) == {"opened": 1, "resolved": 1, "readings": 1}
+    assert counts(tenant.admin) == {"opened": None, "resolved": None, "readings": None}
