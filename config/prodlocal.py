@@ -40,7 +40,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 APP_ROLE = "continuum_web"
 # Services of the compose file that run our image, in the order they start; the proxy is nginx.
-APP_SERVICES = ("web", "ws", "worker-inbound", "worker-outbound", "worker-ai", "beat", "mail")
+APP_SERVICES = ("web", "ws", "worker-inbound", "worker-outbound", "worker-webhooks", "worker-ai", "beat", "mail")
 _INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
 

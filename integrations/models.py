@@ -54,6 +54,8 @@ class WebhookDelivery(models.Model):
     state = models.CharField(max_length=12, choices=DeliveryState.choices, default=DeliveryState.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # while an attempt is under way (set and cleared in short transactions; the request holds none open)
+    leased_until = models.DateTimeField(null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.TextField(blank=True)  # the first 2 KB of the last answer
     error = models.CharField(max_length=300, blank=True)

@@ -42,6 +42,8 @@ RETRY_DELAYS = (60, 5 * 60, 30 * 60, 2 * 3600, 6 * 3600, 12 * 3600)
 TIMEOUT = (5.0, 10.0)  # connect, read (seconds)
 RESPONSE_KEPT = 2000  # characters of an answer kept for the console
 MAX_SUBSCRIPTIONS = 20  # per account
+# an attempt's lease: longer than deliver_webhook may run (its hard time limit is 60 s)
+LEASE = timedelta(seconds=90)
 SWEEP_AFTER = timedelta(minutes=2)  # a delivery whose task was lost is picked up by the beat sweeper
 USER_AGENT = "Continuum-Webhooks/1"
 EVENTS = [value for value, _label in WebhookEvent.choices]
@@ -267,13 +269,19 @@ def replay(*, account: Account, actor: User | None, delivery: WebhookDelivery) -
 
 
 def deliver(delivery_id: int, *, now: datetime | None = None) -> str | None:
-    """One attempt at one delivery (the row is locked meanwhile, so two workers never send it twice at once).
-    Returns the delivery's state afterwards, or None when there was nothing to do."""
+    """One attempt at one delivery. Returns the delivery's state afterwards, or None when there was nothing to do
+    (sent already, or another worker's attempt holds its lease).
+
+    The request is made outside any transaction: the delivery is leased (`leased_until`, longer than an attempt
+    may last) in a short one, sent, and its answer recorded in another. A receiver that takes its time holds no
+    row lock and no open transaction; two workers never send it at once; a worker that dies mid-attempt leaves a
+    lease that runs out, and the sweeper sends the delivery again."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
             .select_related("subscription")
             .filter(pk=delivery_id, state__in=[DeliveryState.PENDING, DeliveryState.RETRYING])
+            .exclude(leased_until__gt=timezone.now())
             .first()
         )
         if delivery is None:
@@ -281,12 +289,17 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> str | None:
         subscription = delivery.subscription
         if not subscription.enabled:
             delivery.state, delivery.error = DeliveryState.FAILED, "The subscription is turned off."
-            delivery.finished_at = timezone.now()
-            delivery.save(update_fields=["state", "error", "finished_at"])
+            delivery.finished_at, delivery.leased_until = timezone.now(), None
+            delivery.save(update_fields=["state", "error", "finished_at", "leased_until"])
             return delivery.state
-        ok = _attempt(delivery, subscription)
+        delivery.leased_until = timezone.now() + LEASE
+        # the sweeper looks again once the lease has run out (a worker that died mid-attempt)
+        delivery.next_attempt_at = delivery.leased_until
+        delivery.save(update_fields=["leased_until", "next_attempt_at"])
+    ok = _attempt(delivery, subscription)
+    with transaction.atomic():
         _record(delivery, subscription, ok, now or timezone.now())
-        return delivery.state
+    return delivery.state
 
 
 def _attempt(delivery: WebhookDelivery, subscription: WebhookSubscription) -> bool:
@@ -342,6 +355,7 @@ def _record(delivery: WebhookDelivery, subscription: WebhookSubscription, ok: bo
         WebhookSubscription.objects.filter(pk=subscription.pk).update(
             consecutive_failures=F("consecutive_failures") + 1
         )
+    delivery.leased_until = None
     delivery.save()
     subscription.refresh_from_db(fields=["consecutive_failures", "last_success_at"])
     if not ok and subscription.enabled and subscription.consecutive_failures >= disable_after():

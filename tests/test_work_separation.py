@@ -35,12 +35,17 @@ def test_inbound_outbound_and_ai_have_their_own_queues_and_pools() -> None:
     )
     pools = {name: cmd.split("--queues ")[1].split()[0] for name, cmd in procfile.items() if "--queues" in cmd}
     assert _queue("integrations.tasks.deliver_webhook") == "webhooks"  # a slow receiver waits on its own queue
-    assert pools == {"inbound": "inbound,celery", "outbound": "outbound,webhooks", "ai": "ai"}
+    assert pools == {"inbound": "inbound,celery", "outbound": "outbound", "webhooks": "webhooks", "ai": "ai"}
     assert procfile["ai"].startswith("{ echo 10 > /proc/self/autogroup; }")  # its session yields (make run)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     served = {name: svc["command"][svc["command"].index("--queues") + 1] for name, svc in compose.items()
               if "--queues" in (svc.get("command") or [])}  # fmt: skip
-    assert served == {"worker-inbound": "inbound,celery", "worker-outbound": "outbound,webhooks", "worker-ai": "ai"}
+    assert served == {
+        "worker-inbound": "inbound,celery",
+        "worker-outbound": "outbound",
+        "worker-webhooks": "webhooks",
+        "worker-ai": "ai",
+    }
     assert set(settings.WORKER_QUEUES) == {"inbound", "outbound", "ai", "webhooks", "celery"}
 
 

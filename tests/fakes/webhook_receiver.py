@@ -4,6 +4,7 @@ status (200 unless told otherwise)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,6 +14,8 @@ class Receiver:
         self.requests: list[dict[str, Any]] = []
         self.statuses: list[int] = []  # answers to give, in order; 200 once they run out
         self.redirect_to = ""
+        self.during: Callable[[], None] | None = None  # called while a request is being answered
+        self.errors: list[BaseException] = []  # what `during` raised
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,6 +26,11 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                if receiver.during is not None:
+                    try:
+                        receiver.during()
+                    except BaseException as exc:
+                        receiver.errors.append(exc)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
                 if 300 <= status < 400:

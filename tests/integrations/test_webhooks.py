@@ -224,3 +224,45 @@ def test_a_fan_out_run_twice_makes_its_deliveries_once_and_a_sweep_hands_each_ou
     later = timezone.now() + timedelta(minutes=3)
     assert webhooks.claim_due(later) == first
     assert webhooks.claim_due(later) == []  # claimed: not queued again while its task waits
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_receiver_holds_no_lock_and_no_transaction(tenant: Tenant, receiver: Receiver) -> None:
+    """While the receiver answers, the delivery's row is not locked and the sending connection has no transaction
+    open (a receiver taking its time used to hold both for up to the timeout); a second worker handed the same
+    delivery meanwhile sends nothing; a lease left by a worker that died mid-attempt runs out and it is sent."""
+    from django.db import connection, connections
+
+    subscribe(tenant, receiver.url, ["conversation.updated"])
+    (delivery_id,) = webhooks.fanout(tenant.account.pk, "conversation.updated", {"conversation": {"id": 1}})
+    sender_pid = connection.cursor().connection.info.backend_pid
+    seen: dict[str, Any] = {}
+
+    def meanwhile() -> None:
+        try:
+            with connections["default"].cursor() as cursor:  # this thread's own connection
+                cursor.execute(
+                    "SELECT id FROM integrations_webhookdelivery WHERE id = %s FOR UPDATE NOWAIT", [delivery_id]
+                )
+                seen["row"] = cursor.fetchone()
+                cursor.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", [sender_pid])
+                seen["sender"] = cursor.fetchone()[0]
+            seen["second"] = webhooks.deliver(delivery_id)
+        finally:
+            connections.close_all()
+
+    receiver.during = meanwhile
+    assert webhooks.deliver(delivery_id) == "succeeded"
+    assert receiver.errors == []
+    assert seen == {"row": (delivery_id,), "sender": "idle", "second": None}  # idle: not "idle in transaction"
+    assert len(receiver.requests) == 1 and WebhookDelivery.objects.get(pk=delivery_id).leased_until is None
+
+    # a worker died during its attempt: the delivery stays leased until the lease runs out, then it is sent
+    receiver.during = None
+    (orphan,) = webhooks.fanout(tenant.account.pk, "conversation.updated", {"conversation": {"id": 2}})
+    leased = timezone.now() + webhooks.LEASE
+    WebhookDelivery.objects.filter(pk=orphan).update(leased_until=leased, next_attempt_at=leased)
+    assert webhooks.deliver(orphan) is None and webhooks.due_deliveries() == []
+    assert webhooks.due_deliveries(leased + timedelta(seconds=1)) == [orphan]
+    WebhookDelivery.objects.filter(pk=orphan).update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert webhooks.deliver(orphan) == "succeeded" and len(receiver.requests) == 2
