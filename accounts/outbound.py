@@ -13,12 +13,15 @@ chose). Tenant input never widens it.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import ipaddress
 import smtplib
 import socket
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -31,6 +34,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 SMTP_PORTS = frozenset({25, 465, 587, 2525})
+FETCH_SECONDS = 45.0  # a download, whole: the 25 MB attachment cap at about 570 KB/s
 
 
 class OutboundRefused(Exception):
@@ -70,8 +74,66 @@ def address_refusal(address: str) -> str | None:
     return None
 
 
+class DeadlinePassed(OutboundRefused):
+    """The exchange took longer than its `within` allowed; its connections were cut."""
+
+
+@dataclass
+class _Watch:
+    """The connections opened inside one `within`, and whether its time ran out."""
+
+    seconds: float
+    what: str
+    sockets: list[socket.socket] = field(default_factory=list)
+    cut: threading.Event = field(default_factory=threading.Event)
+
+    def passed(self) -> DeadlinePassed:
+        return DeadlinePassed(f"{self.what} took longer than {self.seconds:g} s; the connection was cut.")
+
+    def cut_all(self) -> None:
+        self.cut.set()
+        for sock in list(self.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once, in the thread waiting on it
+
+
+# The innermost `within` of this thread (every guarded connection passes check_peer, which registers it there).
+_WATCH: ContextVar[_Watch | None] = ContextVar("outbound_watch", default=None)
+
+
+@contextlib.contextmanager
+def within(seconds: float, what: str) -> Iterator[None]:
+    """Every connection opened inside is cut once `seconds` have passed since it began, and none is opened after,
+    whatever the server does: a socket's timeout bounds each read, so a server answering a byte at a time under it
+    would hold a worker for as long as it likes. Raises DeadlinePassed, naming `what`, when it cut them, also when
+    what was read looks whole (a cut reads as the end of an answer)."""
+    watch = _Watch(seconds, what)
+    token = _WATCH.set(watch)
+    timer = threading.Timer(seconds, watch.cut_all)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except Exception as exc:
+        if watch.cut.is_set() and not isinstance(exc, DeadlinePassed):
+            raise watch.passed() from exc
+        raise
+    finally:
+        timer.cancel()
+        _WATCH.reset(token)
+    if watch.cut.is_set():  # a cut can look like an answer that ended early: none is taken
+        raise watch.passed()
+
+
 def check_peer(sock: socket.socket, host: str, port: int | None) -> None:
-    """Close and refuse a connected socket whose peer is not public (unless the operator allowed the host)."""
+    """Close and refuse a connected socket whose peer is not public (unless the operator allowed the host); a
+    socket kept is watched by the current `within`."""
+    watch = _WATCH.get()
+    if watch is not None:
+        if watch.cut.is_set():  # a retry after the time ran out
+            sock.close()
+            raise watch.passed()
+        watch.sockets.append(sock)
     if _internal_allowed(host, port):
         return
     peer = sock.getpeername()[0]
@@ -180,44 +242,47 @@ def fetch(
     auth: tuple[str, str] | None = None,
     max_bytes: int,
     timeout: tuple[float, float] = (5.0, 30.0),
+    total: float = FETCH_SECONDS,
     max_redirects: int = 3,
 ) -> Fetched:
     """GET a URL whose host is in `hosts` (None: any public host), sending `auth` only to those hosts, following
     at most `max_redirects` redirects (each re-checked; credentials dropped off the provider's hosts) and reading
-    at most `max_bytes` of the *decoded* body (a gzip bomb stops at the cap, not after it expanded)."""
+    at most `max_bytes` of the *decoded* body (a gzip bomb stops at the cap, not after it expanded), all within
+    `total` seconds (DeadlinePassed)."""
     check_url(url, hosts=hosts)
     http = session()
     try:
-        for _ in range(max_redirects + 1):
-            send_auth = auth if hosts is not None and host_matches(urlsplit(url).hostname or "", hosts) else None
-            try:
-                response = http.get(url, auth=send_auth, timeout=timeout, stream=True, allow_redirects=False)
-            except requests.exceptions.ConnectionError as exc:
-                refusal = _refusal_in(exc)
-                if refusal is not None:
-                    raise refusal from None
-                raise
-            if response.is_redirect:
-                location = urljoin(url, response.headers.get("Location", ""))
-                response.close()
-                check_url(location)  # anywhere public; the credentials stay with the provider's hosts
-                url = location
-                continue
-            response.raise_for_status()
-            declared = response.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                response.close()
-                size_text, limit_text = filesizeformat(int(declared)), filesizeformat(max_bytes)
-                raise TooLarge(f"The file is {size_text}; at most {limit_text} is kept.")
-            chunks, size = [], 0
-            for chunk in response.iter_content(chunk_size=64 * 1024):
-                size += len(chunk)
-                if size > max_bytes:
+        with within(total, "Downloading the file"):
+            for _ in range(max_redirects + 1):
+                send_auth = auth if hosts is not None and host_matches(urlsplit(url).hostname or "", hosts) else None
+                try:
+                    response = http.get(url, auth=send_auth, timeout=timeout, stream=True, allow_redirects=False)
+                except requests.exceptions.ConnectionError as exc:
+                    refusal = _refusal_in(exc)
+                    if refusal is not None:
+                        raise refusal from None
+                    raise
+                if response.is_redirect:
+                    location = urljoin(url, response.headers.get("Location", ""))
                     response.close()
-                    raise TooLarge(f"The file is larger than {filesizeformat(max_bytes)}; it was not kept.")
-                chunks.append(chunk)
-            return Fetched(b"".join(chunks), response.headers.get("Content-Type", ""), url)
-        raise OutboundRefused(f"More than {max_redirects} redirects.")
+                    check_url(location)  # anywhere public; the credentials stay with the provider's hosts
+                    url = location
+                    continue
+                response.raise_for_status()
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > max_bytes:
+                    response.close()
+                    size_text, limit_text = filesizeformat(int(declared)), filesizeformat(max_bytes)
+                    raise TooLarge(f"The file is {size_text}; at most {limit_text} is kept.")
+                chunks, size = [], 0
+                for chunk in response.iter_content(chunk_size=64 * 1024):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        response.close()
+                        raise TooLarge(f"The file is larger than {filesizeformat(max_bytes)}; it was not kept.")
+                    chunks.append(chunk)
+                return Fetched(b"".join(chunks), response.headers.get("Content-Type", ""), url)
+            raise OutboundRefused(f"More than {max_redirects} redirects.")
     finally:
         http.close()
 
@@ -262,7 +327,10 @@ def httpx_client(timeout: float) -> Any:
     transport = httpx2.HTTPTransport(trust_env=False)
     # The transport builds its own pool; the same pool with a checking network backend replaces it.
     ssl_context = transport._pool._ssl_context
-    transport._pool = httpcore2.ConnectionPool(ssl_context=ssl_context, network_backend=GuardedBackend())
+    # No connection is kept between calls: each call's connections are opened inside its `within`, which cuts them.
+    transport._pool = httpcore2.ConnectionPool(
+        ssl_context=ssl_context, network_backend=GuardedBackend(), max_keepalive_connections=0
+    )
     return httpx2.Client(transport=transport, timeout=timeout, follow_redirects=False, trust_env=False)
 
 

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 # Waits before the 2nd, 3rd, ... attempt: about a day in all, then the delivery has failed for good.
 RETRY_DELAYS = (60, 5 * 60, 30 * 60, 2 * 3600, 6 * 3600, 12 * 3600)
 TIMEOUT = (5.0, 10.0)  # connect, read (seconds)
+ATTEMPT_SECONDS = 15.0  # the whole attempt, however the receiver trickles its answer
 RESPONSE_KEPT = 2000  # characters of an answer kept for the console
 MAX_SUBSCRIPTIONS = 20  # per account
 # an attempt's lease: longer than deliver_webhook may run (its hard time limit is 60 s)
@@ -317,7 +318,7 @@ def _attempt(delivery: WebhookDelivery, subscription: WebhookSubscription) -> bo
     delivery.attempts += 1
     delivery.response_status, delivery.response_body, delivery.error = None, "", ""
     try:
-        with outbound.session() as http:
+        with outbound.session() as http, outbound.within(ATTEMPT_SECONDS, "The receiver's answer"):
             response = http.post(
                 subscription.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False, stream=True
             )

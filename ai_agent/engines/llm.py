@@ -92,8 +92,16 @@ LLM_KIND_HINTS = {
 }
 
 
-class InvalidOutput(Exception):
+class ModelFailed(Exception):
+    """The call gave nothing usable; the engine falls back to the local one."""
+
+
+class InvalidOutput(ModelFailed):
     """The model answered, but not with what the schema asks for."""
+
+
+class TooSlow(ModelFailed):
+    """No answer within the call's whole deadline (retries included), however the server trickled it."""
 
 
 class LLMEngine:
@@ -101,6 +109,7 @@ class LLMEngine:
         self.account = account
         self.model = model
         self.name = f"llm/{model}"
+        self.deadline = timeout * 2  # one call, its retries included (outbound.within)
         self.fallback = LocalEngine()
         # Conversation content goes to this address: its connections go through the outbound guard.
         self.client = openai.OpenAI(
@@ -115,15 +124,19 @@ class LLMEngine:
         """One structured call; records its usage; raises on any failure."""
         usage = AiUsage(account=self.account, engine=self.name, purpose=purpose, ok=False)
         try:
-            response = self.client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {"name": purpose, "schema": schema, "strict": True},
-                },
-                temperature=0,
-            )
+            try:
+                with outbound.within(self.deadline, "The model's answer"):
+                    response = self.client.chat.completions.create(
+                        model=self.model,
+                        messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                        response_format={
+                            "type": "json_schema",
+                            "json_schema": {"name": purpose, "schema": schema, "strict": True},
+                        },
+                        temperature=0,
+                    )
+            except outbound.DeadlinePassed as exc:
+                raise TooSlow(exc.reason) from exc
             if response.usage is not None:
                 usage.prompt_tokens = response.usage.prompt_tokens or 0
                 usage.completion_tokens = response.usage.completion_tokens or 0
@@ -135,7 +148,7 @@ class LLMEngine:
                 raise InvalidOutput(f"the model's answer does not match the schema: {str(exc)[:200]}") from exc
             usage.ok = True
             return dict(data)
-        except (openai.APIError, InvalidOutput) as exc:
+        except (openai.APIError, ModelFailed) as exc:
             usage.error = f"{type(exc).__name__}: {exc}"[:500]
             logger.warning(
                 "LLM %s failed for account %s (%s); using the local engine",
@@ -164,7 +177,7 @@ class LLMEngine:
         )
         try:
             data = self._complete(purpose="analyze", system=system, user=text, schema=analysis_schema(keys))
-        except (openai.APIError, InvalidOutput):
+        except (openai.APIError, ModelFailed):
             return self.fallback.analyze(text, definitions=definitions, region=region)
         return Analysis(
             sentiment=float(data["sentiment"]),
@@ -183,7 +196,7 @@ class LLMEngine:
         user = self._context(memory)
         try:
             data = self._complete(purpose="note", system=system, user=user, schema=NOTE_SCHEMA)
-        except (openai.APIError, InvalidOutput):
+        except (openai.APIError, ModelFailed):
             return self.fallback.compose_note(memory)
         return NoteDraft(
             data["need"], data["status"], data["next_step"], list(data["open_questions"]), engine=self.name
@@ -215,7 +228,7 @@ class LLMEngine:
         user = f"{self._context(memory)}\n\nWhy it is handed off: {reason}"
         try:
             data = self._complete(purpose="handoff", system=system, user=user, schema=HANDOFF_SCHEMA)
-        except (openai.APIError, InvalidOutput):
+        except (openai.APIError, ModelFailed):
             return self.fallback.compose_handoff(memory, reason=reason)
         return HandoffDraft(summary=data["summary"], next_step=data["next_step"], engine=self.name)
 
@@ -239,6 +252,6 @@ class LLMEngine:
         )
         try:
             data = self._complete(purpose="reply", system=system, user=self._context(turn.memory), schema=REPLY_SCHEMA)
-        except (openai.APIError, InvalidOutput):
+        except (openai.APIError, ModelFailed):
             return decision
         return Decision(decision.action, text=data["text"].strip(), reason=decision.reason, key=decision.key)

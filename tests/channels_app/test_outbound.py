@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -276,3 +277,99 @@ def test_internal_addresses_are_refused(address: str) -> None:
 @pytest.mark.parametrize("address", ["8.8.8.8", "54.172.60.0", "2607:f8b0:4004:800::200e"])
 def test_public_addresses_pass(address: str) -> None:
     assert outbound.address_refusal(address) is None
+
+
+# --- Time: a server that answers a byte at a time ------------------------------------------------------------
+
+
+class Trickler:
+    """A TCP server on 127.0.0.1 that starts an HTTP answer and then sends one byte of a header every 0.2 s, for as
+    long as the client stays: each read is quick, so a read timeout never ends it. `gone` counts the clients that
+    hung up."""
+
+    def __init__(self) -> None:
+        import socketserver
+
+        self.gone = 0
+        trickler = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.recv(65536)
+                try:
+                    self.request.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                    for _ in range(600):
+                        time.sleep(0.2)
+                        self.request.sendall(b"a")
+                except OSError:
+                    trickler.gone += 1
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.hostport = f"127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"http://{self.hostport}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def trickler(settings: Any) -> Iterator[Trickler]:
+    server = Trickler()
+    settings.OUTBOUND_ALLOWED_INTERNAL_HOSTS = [server.hostport]  # it stands for a public host
+    yield server
+    server.close()
+
+
+def _until(test: Any, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while not test() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(test())
+
+
+def test_a_download_that_trickles_is_cut_at_its_deadline(trickler: Trickler) -> None:
+    with pytest.raises(outbound.DeadlinePassed, match=r"Downloading the file took longer than 1 s"):
+        outbound.fetch(f"{trickler.url}/media/1", hosts=None, max_bytes=1000, total=1.0)
+    assert _until(lambda: trickler.gone == 1)  # the connection was closed, not left to the server
+
+
+@pytest.mark.django_db
+def test_a_webhook_receiver_that_trickles_is_cut_and_retried(
+    tenant: Tenant, trickler: Trickler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrations import webhooks
+    from integrations.models import WebhookDelivery
+
+    monkeypatch.setattr(webhooks, "ATTEMPT_SECONDS", 1.0)
+    hook = {"url": f"{trickler.url}/hook", "events": ["csat.created"]}
+    created = tenant.client("admin").post(f"/api/v1/accounts/{tenant.account.pk}/webhooks/", hook, "json")
+    assert created.status_code == 201, created.content
+    delivery = webhooks.send_test(subscription=webhooks.WebhookSubscription.objects.get(pk=created.json()["id"]))
+    assert webhooks.deliver(delivery.pk) == "failed"  # a ping is not retried; other events are
+    delivery = WebhookDelivery.objects.get(pk=delivery.pk)
+    assert delivery.error == "The receiver's answer took longer than 1 s; the connection was cut."
+    assert delivery.leased_until is None and _until(lambda: trickler.gone == 1)
+
+
+@pytest.mark.django_db
+def test_a_model_that_trickles_is_cut_and_the_local_engine_answers(tenant: Tenant, trickler: Trickler) -> None:
+    from memory.models import SentimentReading
+
+    AccountAiSettings.objects.create(
+        account=tenant.account,
+        engine="llm",
+        llm_base_url=f"{trickler.url}/v1",
+        llm_model="m",
+        llm_api_key_encrypted=encrypt("sk-x"),
+        llm_timeout_seconds=1,  # the call's whole deadline is twice that, retries included
+    )
+    inbox = InboxFactory(account=tenant.account)
+    message = inbound(tenant.account, inbox, "+13125550111", "This is taking forever, I am annoyed")
+    analyze_message.run(tenant.account.pk, message.pk)
+    usage = AiUsage.objects.get(purpose="analyze")
+    assert not usage.ok and usage.error.startswith("TooSlow: The model's answer took longer than 2 s")
+    assert SentimentReading.objects.get(message=message).engine.startswith("local")
+    assert _until(lambda: trickler.gone >= 1)
