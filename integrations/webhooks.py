@@ -293,10 +293,18 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> str | None:
             delivery.finished_at, delivery.leased_until = timezone.now(), None
             delivery.save(update_fields=["state", "error", "finished_at", "leased_until"])
             return delivery.state
+        if delivery.attempts >= (1 if delivery.event == "ping" else len(RETRY_DELAYS) + 1):
+            # every attempt was started, and the last never came back (its worker stopped): not one more
+            delivery.state, delivery.finished_at, delivery.next_attempt_at = DeliveryState.FAILED, timezone.now(), None
+            delivery.error, delivery.leased_until = "The last attempt never finished (its worker stopped).", None
+            delivery.save(update_fields=["state", "error", "finished_at", "next_attempt_at", "leased_until"])
+            return delivery.state
         delivery.leased_until = timezone.now() + LEASE
-        # the sweeper looks again once the lease has run out (a worker that died mid-attempt)
+        # the sweeper looks again once the lease has run out (a worker that died mid-attempt); the attempt is
+        # counted now, so attempts that never finish still come to an end (above)
         delivery.next_attempt_at = delivery.leased_until
-        delivery.save(update_fields=["leased_until", "next_attempt_at"])
+        delivery.attempts += 1
+        delivery.save(update_fields=["leased_until", "next_attempt_at", "attempts"])
     ok = _attempt(delivery, subscription)
     with transaction.atomic():
         _record(delivery, subscription, ok, now or timezone.now())
@@ -315,7 +323,6 @@ def _attempt(delivery: WebhookDelivery, subscription: WebhookSubscription) -> bo
         "Continuum-Signature": sign(secret_of(subscription), timestamp, body),
     }
     started = time.monotonic()
-    delivery.attempts += 1
     delivery.response_status, delivery.response_body, delivery.error = None, "", ""
     try:
         with outbound.session() as http, outbound.within(ATTEMPT_SECONDS, "The receiver's answer"):

@@ -27,7 +27,23 @@ from tests.conftest import Tenant
 from tests.factories import InboxFactory, inbound
 
 
-class Recorder:
+class _Served:
+    """A server of this module on 127.0.0.1, served from a thread: `url`, `hostport`, `close()`."""
+
+    server: Any
+
+    def _serve(self, server: Any) -> None:
+        self.server = server
+        self.hostport = f"127.0.0.1:{server.server_address[1]}"
+        self.url = f"http://{self.hostport}"
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Recorder(_Served):
     """An HTTP server on 127.0.0.1 standing for something inside the network (or a hostile media host): it
     records every request with its Authorization header and answers as told."""
 
@@ -52,14 +68,7 @@ class Recorder:
 
             do_POST = do_GET
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.hostport = f"127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"http://{self.hostport}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
 
 @pytest.fixture
@@ -282,7 +291,7 @@ def test_public_addresses_pass(address: str) -> None:
 # --- Time: a server that answers a byte at a time ------------------------------------------------------------
 
 
-class Trickler:
+class Trickler(_Served):
     """A TCP server on 127.0.0.1 that starts an HTTP answer and then sends one byte of a header every 0.2 s, for as
     long as the client stays: each read is quick, so a read timeout never ends it. `gone` counts the clients that
     hung up."""
@@ -304,15 +313,9 @@ class Trickler:
                 except OSError:
                     trickler.gone += 1
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.hostport = f"127.0.0.1:{self.server.server_address[1]}"
-        self.url = f"http://{self.hostport}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._serve(server)
 
 
 @pytest.fixture

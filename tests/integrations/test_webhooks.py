@@ -266,3 +266,11 @@ def test_a_slow_receiver_holds_no_lock_and_no_transaction(tenant: Tenant, receiv
     assert webhooks.due_deliveries(leased + timedelta(seconds=1)) == [orphan]
     WebhookDelivery.objects.filter(pk=orphan).update(leased_until=timezone.now() - timedelta(seconds=1))
     assert webhooks.deliver(orphan) == "succeeded" and len(receiver.requests) == 2
+
+    # a delivery whose every attempt was started and whose last never came back is not tried again
+    (stuck,) = webhooks.fanout(tenant.account.pk, "conversation.updated", {"conversation": {"id": 3}})
+    WebhookDelivery.objects.filter(pk=stuck).update(
+        state="retrying", attempts=len(webhooks.RETRY_DELAYS) + 1, leased_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert webhooks.deliver(stuck) == "failed" and len(receiver.requests) == 2
+    assert WebhookDelivery.objects.get(pk=stuck).error == "The last attempt never finished (its worker stopped)."
