@@ -8,7 +8,8 @@ gunicorn, uvicorn, a Celery pool per queue, beat, as docker-compose.yml runs the
 2. Realtime: signed Twilio SMS webhooks posted through nginx at 20 and 100 messages/s (open loop, `--seconds`
    each, from `--customers` customers), with an agent's console open in headless Chromium: posted -> the
    message's text in the agent's DOM, and posted -> the event on a second agent socket (Python). Targets: DOM p95
-   < 100 ms at 20/s and < 250 ms at 100/s.
+   < 100 ms at 20/s and < 250 ms at 100/s. Then posted -> the message's mood read by the AI pool (which runs below
+   the message path for the CPU), waiting at most `--ai-wait` seconds before the next rate.
 3. Burst: `--burst` messages from half as many customers posted as fast as 16 connections go, with the inbound and
    ai pools at 1, 2 and 4 processes each: until every message is stored, until each has its sentiment, until each
    conversation's note is newer than its last message; the webhook's p99 during the burst.
@@ -280,7 +281,48 @@ def drain(seconds: float) -> None:
     time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
 
-def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int, floor_samples: int) -> None:
+class AnalysisWatch:
+    """When each message's mood reading is written by the AI pool (which runs below the message path for the CPU),
+    as seen by polling the new readings every 0.1 s from a thread of its own (Playwright's loop runs in the main one,
+    where Django refuses queries): a reading's own `created_at` is its message's time, not when it was written."""
+
+    def __init__(self, account: int) -> None:
+        self.account = account
+        self.seen: dict[str, float] = {}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        from memory.models import SentimentReading
+
+        newer = SentimentReading.objects.filter(account_id=self.account).order_by("-id").values_list("id")[:1]
+        last = next(iter(newer), (0,))[0]
+        while not self.stopped.wait(0.1):
+            for pk, body in SentimentReading.objects.filter(account_id=self.account, id__gt=last).values_list(
+                "id", "message__body"
+            ):
+                last = max(last, pk)
+                found = PROBE.search(body)
+                if found:
+                    self.seen.setdefault(found[1], time.time())
+        connection.close()  # this thread's
+
+    def lags(self, posted: dict[str, tuple[float, float, int]], wait: float) -> list[float]:
+        """Webhook -> reading seen, ms, for the posted messages read within `wait` seconds from now."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not all(probe in self.seen for probe in posted):
+            time.sleep(0.2)
+        self.stopped.set()
+        self.thread.join()
+        return [(self.seen[probe] - posted[probe][0]) * 1000 for probe in posted if probe in self.seen]
+
+
+def realtime(
+    layout: Layout, facts: dict[str, Any], seconds: int, customers: int, floor_samples: int, ai_wait: float
+) -> None:
     from playwright.sync_api import sync_playwright
 
     from config.chromium import CHROMIUM, CHROMIUM_ARGS
@@ -301,7 +343,7 @@ def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int
     pool = [f"+1312556{n:04d}" for n in range(customers)]
     poster.run(40, len(pool), pool, "warm-up")  # every customer's conversation exists; the processes are warm
     drain(seconds=8)  # the warm-up's inbound queue empties (and the AI's has a head start)
-    results: dict[int, tuple[dict[str, tuple[float, float, int]], dict[str, float], dict[str, float]]] = {}
+    results: dict[int, tuple[dict[str, tuple[float, float, int]], dict[str, float], dict[str, float], list[float]]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -327,6 +369,7 @@ def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int
             busy_before, started = busy(), time.monotonic()
             socket.arrivals.clear()
             fetches.clear()
+            watch = AnalysisWatch(facts["account"]) if ai_wait else None
             posted = poster.run(rate, rate * seconds, pool, f"{rate}/s")
             deadline = time.monotonic() + max(15, len(posted) / 20)  # what a backlog needs to drain
             while time.monotonic() < deadline:
@@ -336,8 +379,10 @@ def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int
                 time.sleep(0.25)
             seen = page.evaluate("() => window.__seen")
             list_fetches = sum("/list" in url for url in fetches)
-            results[rate] = (posted, dict(socket.arrivals), {k: v / 1000 for k, v in seen.items()})
             share = (busy() - busy_before) / (time.monotonic() - started)
+            # the analysis of this rate's messages, before the next rate starts (0: not waited for)
+            lag = watch.lags(posted, ai_wait) if watch is not None else []
+            results[rate] = (posted, dict(socket.arrivals), {k: v / 1000 for k, v in seen.items()}, lag)
             print(
                 f"({rate}/s: {len(posted)} posted, {list_fetches} list fetches by the page while it ran; "
                 f"its main thread busy {share:.0%} of the time)"
@@ -357,7 +402,7 @@ def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int
     )
     print(f"{'ms':<58} {'p50':>7} {'p95':>7} {'max':>7} {'p95/floor':>8}")
     print(row(f"floor: enqueue -> worker -> group_send -> socket ({len(floor)})", floor))
-    for rate, (posted, arrivals, seen) in results.items():
+    for rate, (posted, arrivals, seen, lag) in results.items():
         http = [(done - start) * 1000 for start, done, _ in posted.values()]
         errors = sum(1 for *_, code in posted.values() if code != 200)
         to_socket = [(arrivals[p] - posted[p][0]) * 1000 for p in posted if p in arrivals]
@@ -365,6 +410,8 @@ def realtime(layout: Layout, facts: dict[str, Any], seconds: int, customers: int
         print(row(f"{rate}/s: webhook HTTP round trip through nginx ({errors} not 200)", http))
         print(row(f"{rate}/s: webhook -> message.created on an agent socket", to_socket, len(posted), floor_p95))
         print(row(f"{rate}/s: webhook -> text in the agent's DOM (Chromium)", to_dom, len(posted), floor_p95))
+        if lag:
+            print(row(f"{rate}/s: webhook -> mood read by the AI pool (0.1 s polls)", lag, len(posted)))
 
 
 def burst(args: argparse.Namespace, database_url: str, redis_url: str, folder: Path, port: int) -> None:
@@ -455,6 +502,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--floor-samples", type=int, default=100)
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--ai-wait", type=float, default=90, help="seconds to wait for each rate's analysis (0: not)")
     parser.add_argument("--only", choices=["realtime", "burst"], help="one part (and the floor with realtime)")
     args = parser.parse_args()
 
@@ -470,7 +518,7 @@ def main() -> None:
     if args.only != "burst":
         with layout.running():
             facts = fixtures()
-            realtime(layout, facts, args.seconds, args.customers, args.floor_samples)
+            realtime(layout, facts, args.seconds, args.customers, args.floor_samples, args.ai_wait)
     if args.only != "realtime":
         with contextlib.suppress(PermissionError):  # the burst's server processes at the usual priority again
             os.setpriority(os.PRIO_PROCESS, 0, 0)

@@ -33,8 +33,8 @@ START, END = "<!-- make bench: start -->", "<!-- make bench: end -->"
 # (name, script, quick arguments, full arguments, tools it needs)
 SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     ("engine", "engine_bench.py", [], [], []),
-    ("webhook ingest", "webhook_bench.py", ["--seconds", "2"], [], ["wrk"]),
-    ("api", "api_bench.py", ["--seconds", "2"], [], ["wrk"]),
+    ("webhook ingest", "webhook_bench.py", ["--seconds", "1"], [], ["wrk"]),
+    ("api", "api_bench.py", ["--seconds", "1"], [], ["wrk"]),
     ("pipeline", "pipeline_bench.py", ["--seconds", "2"], [], []),
     ("memory recall", "memory_bench.py", [], [], []),
     ("inbox reads", "inbox_bench.py", ["--conversations", "2000", "--samples", "40"], [], []),
@@ -44,14 +44,14 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     (
         "data growth and raw limits",
         "growth_bench.py",
-        ["--steps", "1000,2000", "--samples", "5", "--raw", "500"],
+        ["--steps", "500,1000", "--samples", "5", "--raw", "500"],
         [],
         [],
     ),
     (
         "realtime and burst (production layout)",
         "realtime_bench.py",
-        ["--only", "realtime", "--seconds", "1", "--customers", "20", "--floor-samples", "5"],
+        ["--only", "realtime", "--seconds", "1", "--customers", "20", "--floor-samples", "5", "--ai-wait", "3"],
         [],
         ["nginx"],
     ),
