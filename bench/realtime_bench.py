@@ -301,7 +301,9 @@ class AnalysisWatch:
         newer = SentimentReading.objects.filter(account_id=self.account).order_by("-id").values_list("id")[:1]
         last = next(iter(newer), (0,))[0]
         while not self.stopped.wait(0.1):
-            for pk, body in SentimentReading.objects.filter(account_id=self.account, id__gt=last).values_list(
+            # ids are taken before commit: a reading with a lower id than one seen may commit after it, so the last
+            # 100 ids are read again
+            for pk, body in SentimentReading.objects.filter(account_id=self.account, id__gt=last - 100).values_list(
                 "id", "message__body"
             ):
                 last = max(last, pk)
