@@ -35,12 +35,12 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     ("engine", "engine_bench.py", [], [], []),
     ("webhook ingest", "webhook_bench.py", ["--seconds", "1"], [], ["wrk"]),
     ("api", "api_bench.py", ["--seconds", "1"], [], ["wrk"]),
-    ("pipeline", "pipeline_bench.py", ["--seconds", "2"], [], []),
+    ("pipeline", "pipeline_bench.py", ["--seconds", "1"], [], []),
     ("memory recall", "memory_bench.py", [], [], []),
-    ("inbox reads", "inbox_bench.py", ["--conversations", "2000", "--samples", "40"], [], []),
-    ("reports", "reports_bench.py", ["--conversations", "2000", "--samples", "40"], [], []),
+    ("inbox reads", "inbox_bench.py", ["--conversations", "1000", "--samples", "30"], [], []),
+    ("reports", "reports_bench.py", ["--conversations", "1000", "--samples", "30"], [], []),
     # the quick run leaves webhook -> DOM one at a time to the full run: the realtime bench measures it under load
-    ("console", "console_bench.py", ["--samples", "10", "--skip-latency"], [], []),
+    ("console", "console_bench.py", ["--samples", "6", "--skip-latency"], [], []),
     (
         "data growth and raw limits",
         "growth_bench.py",
@@ -51,7 +51,7 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     (
         "realtime and burst (production layout)",
         "realtime_bench.py",
-        ["--only", "realtime", "--seconds", "1", "--customers", "20", "--floor-samples", "5", "--ai-wait", "3"],
+        ["--only", "realtime", "--seconds", "1", "--customers", "20", "--floor-samples", "5", "--ai-wait", "1"],
         [],
         ["nginx"],
     ),
