@@ -40,11 +40,11 @@ SUITE: list[tuple[str, str, list[str], list[str], list[str]]] = [
     ("inbox reads", "inbox_bench.py", ["--conversations", "1000", "--samples", "30"], [], []),
     ("reports", "reports_bench.py", ["--conversations", "1000", "--samples", "30"], [], []),
     # the quick run leaves webhook -> DOM one at a time to the full run: the realtime bench measures it under load
-    ("console", "console_bench.py", ["--samples", "6", "--skip-latency"], [], []),
+    ("console", "console_bench.py", ["--samples", "4", "--skip-latency"], [], []),
     (
         "data growth and raw limits",
         "growth_bench.py",
-        ["--steps", "500,1000", "--samples", "5", "--raw", "500"],
+        ["--steps", "200,500", "--samples", "5", "--raw", "300"],
         [],
         [],
     ),
