@@ -44,10 +44,10 @@ class _Row:
     csat_count: int = 0
 
 
-def _owner(conversation: dict[str, Any]) -> int | None:
-    """The assignee as the day ended (its last message's recorded state); the assignee now for a conversation whose
-    messages predate recorded states (no status on them)."""
-    return conversation["owner"] if conversation["owner_status"] else conversation["assignee_id"]
+def _owner(recorded_status: str | None, recorded: int | None, now: int | None) -> int | None:
+    """The assignee a message recorded with the conversation's state; the assignee now for a message written before
+    states were recorded (no status on it)."""
+    return recorded if recorded_status else now
 
 
 def rebuild_day(account: Account, day: date) -> int:
@@ -60,9 +60,9 @@ def rebuild_day(account: Account, day: date) -> int:
     first_person = Message.objects.filter(
         conversation_id=OuterRef("pk"), sender_type="user", kind="message", direction="out"
     )
-    # whose it was as the day ended: every message records the conversation's state when written (an assignment and
-    # a resolution write an activity line), so a rebuild of a past day gives it to whoever had it then, not to
-    # whoever has it now
+    # whose it was as the day ended (its last message's recorded state): every message records the conversation's
+    # state when written (an assignment and a resolution write an activity line), so a rebuild of a past day gives it
+    # to whoever had it then, not to whoever has it now
     day_end = Message.objects.filter(conversation_id=OuterRef("pk"), created_at__lt=end).order_by("-created_at", "-id")
     owner_then = {
         "owner_status": Subquery(day_end.values("conversation_status")[:1]),
@@ -90,7 +90,7 @@ def rebuild_day(account: Account, day: date) -> int:
         inbox = inboxes.get(c["inbox_id"])
         if inbox is None:
             continue
-        row = rows[(c["inbox_id"], _owner(c), c["active_channel"])]
+        row = rows[(c["inbox_id"], _owner(c["owner_status"], c["owner"], c["assignee_id"]), c["active_channel"])]
         row.opened += 1
         row.opened_by_ai += c["first_owner"] == "ai"
         if c["first_reply"] is not None:
@@ -116,7 +116,7 @@ def rebuild_day(account: Account, day: date) -> int:
         inbox = inboxes.get(r["inbox_id"])
         if inbox is None:
             continue
-        row = rows[(r["inbox_id"], _owner(r), r["active_channel"])]
+        row = rows[(r["inbox_id"], _owner(r["owner_status"], r["owner"], r["assignee_id"]), r["active_channel"])]
         row.resolved += 1
         row.resolved_by_ai += r["handled_by"] == "ai" and r["pk"] not in handed
         done = r["resolved_at"] or r["created_at"]
@@ -134,10 +134,10 @@ def rebuild_day(account: Account, day: date) -> int:
         .annotate(total=Sum("score"), n=Count("id"))
     ):  # fmt: skip
         # whose it was when the customer wrote (the message's recorded state)
-        owner = (
-            reading["message__conversation_assignee_id"]
-            if reading["message__conversation_status"]
-            else reading["conversation__assignee_id"]
+        owner = _owner(
+            reading["message__conversation_status"],
+            reading["message__conversation_assignee_id"],
+            reading["conversation__assignee_id"],
         )
         row = rows[(reading["inbox_id"], owner, reading["message__channel"])]
         row.sentiment_sum += reading["total"] or 0.0

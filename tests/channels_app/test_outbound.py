@@ -169,6 +169,18 @@ class outbound_sandbox:
 # --- The LLM --------------------------------------------------------------------------------------------------
 
 
+def _llm(tenant: Tenant, base_url: str, *, timeout: int) -> None:
+    """The account's AI through an LLM at `base_url` (saved directly, as if it had been saved earlier)."""
+    AccountAiSettings.objects.create(
+        account=tenant.account,
+        engine="llm",
+        llm_base_url=base_url,
+        llm_model="m",
+        llm_api_key_encrypted=encrypt("sk-x"),
+        llm_timeout_seconds=timeout,
+    )
+
+
 @pytest.mark.django_db
 def test_an_internal_llm_address_is_refused_with_the_field_named(tenant: Tenant, inside: Recorder) -> None:
     url = f"/api/v1/accounts/{tenant.account.pk}/ai-settings"
@@ -182,14 +194,7 @@ def test_an_internal_llm_address_is_refused_with_the_field_named(tenant: Tenant,
 
 @pytest.mark.django_db
 def test_an_internal_llm_address_saved_earlier_receives_no_conversation(tenant: Tenant, inside: Recorder) -> None:
-    AccountAiSettings.objects.create(
-        account=tenant.account,
-        engine="llm",
-        llm_base_url=f"{inside.url}/v1",
-        llm_model="m",
-        llm_api_key_encrypted=encrypt("sk-x"),
-        llm_timeout_seconds=5,
-    )
+    _llm(tenant, f"{inside.url}/v1", timeout=5)
     inbox = InboxFactory(account=tenant.account)
     message = inbound(tenant.account, inbox, "+13125550111", "My account number is 12345, please help")
     analyze_message.run(tenant.account.pk, message.pk)
@@ -361,14 +366,7 @@ def test_a_webhook_receiver_that_trickles_is_cut_and_retried(
 def test_a_model_that_trickles_is_cut_and_the_local_engine_answers(tenant: Tenant, trickler: Trickler) -> None:
     from memory.models import SentimentReading
 
-    AccountAiSettings.objects.create(
-        account=tenant.account,
-        engine="llm",
-        llm_base_url=f"{trickler.url}/v1",
-        llm_model="m",
-        llm_api_key_encrypted=encrypt("sk-x"),
-        llm_timeout_seconds=1,  # the call's whole deadline is twice that, retries included
-    )
+    _llm(tenant, f"{trickler.url}/v1", timeout=1)  # the call's whole deadline is twice that, retries included
     inbox = InboxFactory(account=tenant.account)
     message = inbound(tenant.account, inbox, "+13125550111", "This is taking forever, I am annoyed")
     analyze_message.run(tenant.account.pk, message.pk)
