@@ -11,7 +11,7 @@ from datetime import timedelta
 import requests
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from accounts.locks import advisory_session_try_lock
@@ -48,7 +48,10 @@ def process_inbound_event(self, event_id: int) -> str:  # type: ignore[no-untype
     except (twilio.MalformedPayload, email.MalformedEmail, meta.MalformedEvent) as exc:
         InboundEvent.objects.filter(pk=event.pk).update(status=EventStatus.FAILED, error=str(exc)[:500])
         return "failed"
-    except NotYet as exc:  # e.g. a status callback before its message's sid is stored: try again shortly
+    except (NotYet, IntegrityError) as exc:
+        # NotYet: e.g. a status callback before its message's sid is stored. IntegrityError: a row this event writes
+        # was written meanwhile by another worker (a copy of the message that came another way): the next try
+        # finds it. Either way, try again shortly.
         if self.request.retries >= self.max_retries:
             InboundEvent.objects.filter(pk=event.pk).update(status=EventStatus.FAILED, error=str(exc)[:500])
             return "failed"

@@ -148,7 +148,7 @@ REDIS_URL = _redis_url_for_process(env.str("REDIS_URL", default="redis://127.0.0
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.cache.ReusingRedisCache",  # one client per pool (config/cache.py)
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "continuum",
         "TIMEOUT": 300,

@@ -46,8 +46,15 @@ def contact_resolve(
 # above, and a database error here ends the whole transaction, as every caller lets it.
 @transaction.atomic(savepoint=False)
 def _contact_at(*, account: Account, kind: str, value: str, name: str | None) -> Contact:
-    _lock_address(account, value)
-    identity = ContactIdentity.objects.select_related("contact").filter(account=account, kind=kind, value=value).first()
+    def known() -> ContactIdentity | None:
+        return ContactIdentity.objects.select_related("contact").filter(account=account, kind=kind, value=value).first()
+
+    # A known address needs no lock (identities are unique per account, kind and value; the lock only keeps two
+    # workers from creating one new address twice): a returning customer's message saves that round trip.
+    identity = known()
+    if identity is None:
+        _lock_address(account, value)
+        identity = known()  # created by a worker that held the lock while this one looked
     if identity is not None:
         contact = identity.contact
     else:

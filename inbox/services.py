@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.errors import Conflict, ServiceError
@@ -386,15 +386,16 @@ def _receive(
 ) -> Message:
     if contact.merged_into_id is not None:
         contact = Contact.objects.get(account=account, pk=contact.merged_into_id)
+    at = received_at or timezone.now()
+    # One conversation per contact and inbox at a time, even when two messages arrive at once; and one message per
+    # provider id: a provider's retry of this message (same sender, so same lock) looks after the first committed.
+    advisory_xact_lock(f"inbound:{inbox.pk}:{contact.pk}")
     if provider_id:
         existing = Message.objects.filter(
             account=account, provider_endpoint=provider_endpoint, provider_id=provider_id
         ).first()
         if existing is not None:
             return existing
-    at = received_at or timezone.now()
-    # One conversation per contact and inbox at a time, even when two messages arrive at once.
-    advisory_xact_lock(f"inbound:{inbox.pk}:{contact.pk}")
     if channel in (Channel.SMS, Channel.WHATSAPP) and not attachments:
         survey = digit_answer(contact.pk, inbox.pk, body, at)
         if survey is not None:  # "5 thanks!" answers the survey: kept on its conversation, which stays resolved
@@ -420,26 +421,25 @@ def _receive(
     conversation.last_activity_at = max(conversation.last_activity_at, at)
     conversation.last_inbound_at = at
     conversation.snoozed_until = None
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                account=account,
-                conversation=conversation,
-                contact=contact,
-                inbox_id=conversation.inbox_id,
-                direction=Direction.IN,
-                kind=Kind.MESSAGE,
-                channel=channel,
-                sender_type=SenderType.CONTACT,
-                body=body,
-                provider_endpoint=provider_endpoint,
-                provider_id=provider_id,
-                metadata=metadata or {},
-                created_at=at,
-                **_state(conversation),
-            )
-    except IntegrityError:  # the same provider message stored concurrently by another worker
-        return Message.objects.get(account=account, provider_endpoint=provider_endpoint, provider_id=provider_id)
+    # No savepoint (two round trips): the lock above makes a concurrent copy of this provider message wait and then
+    # find this one; a copy that came another way (another sender) ends the transaction on the unique constraint,
+    # and the inbound task tries the event again, finding it stored.
+    message = Message.objects.create(
+        account=account,
+        conversation=conversation,
+        contact=contact,
+        inbox_id=conversation.inbox_id,
+        direction=Direction.IN,
+        kind=Kind.MESSAGE,
+        channel=channel,
+        sender_type=SenderType.CONTACT,
+        body=body,
+        provider_endpoint=provider_endpoint,
+        provider_id=provider_id,
+        metadata=metadata or {},
+        created_at=at,
+        **_state(conversation),
+    )
     stored = _store_attachments(account, message, attachments)
     conversation.last_message_preview = _preview(body, stored)
     conversation.save()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
@@ -138,6 +138,62 @@ def test_five_concurrent_posts_of_one_sid_make_one_message(endpoint: ChannelEndp
     assert codes == [200] * 5
     assert InboundEvent.objects.count() == 1
     run_pending()
+    assert Message.objects.count() == 1
+
+
+def _copies(endpoint: ChannelEndpoint, senders: tuple[str, str]) -> list[InboundEvent]:
+    """Two events carrying one Twilio message (as a copy stored another way would), from these senders."""
+    from channels_app.intake import store_once
+
+    ids = [
+        store_once(endpoint, "messaging", f"copy-{n}", fixture("sms_inbound", **{"+13125550188": sender}))
+        for n, sender in enumerate(senders)
+    ]
+    return list(InboundEvent.objects.filter(pk__in=ids).order_by("pk"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_copies_of_one_message_processed_at_once_make_one_message(endpoint: ChannelEndpoint) -> None:
+    events, barrier, outcomes = _copies(endpoint, ("+13125550188", "+13125550188")), threading.Barrier(2), []
+
+    def work(event: InboundEvent) -> None:
+        barrier.wait(timeout=10)
+        outcomes.append(process_inbound_event.run(event.pk))
+        connection.close()
+
+    threads = [threading.Thread(target=work, args=(event,)) for event in events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes == ["processed", "processed"]
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_copy_stored_meanwhile_under_another_sender_is_found_on_the_next_try(endpoint: ChannelEndpoint) -> None:
+    """The per-sender lock cannot order copies from two senders: the second insert meets the unique constraint, and
+    the task tries again (instead of failing the event) and finds the message."""
+    from channels_app.processing import handlers
+
+    first, second = _copies(endpoint, ("+13125550188", "+13125550199"))
+    inserted, done = threading.Event(), threading.Event()
+
+    def hold_the_first_uncommitted() -> None:
+        with transaction.atomic():
+            handlers()[0]["messaging"](InboundEvent.objects.select_related("endpoint", "account").get(pk=first.pk))
+            inserted.set()
+            done.wait(timeout=2)  # the second task's insert waits on this row's unique key meanwhile
+        connection.close()
+
+    holder = threading.Thread(target=hold_the_first_uncommitted)
+    holder.start()
+    assert inserted.wait(timeout=10)
+    threading.Timer(0.5, done.set).start()
+    process_inbound_event.apply((second.pk,))
+    holder.join(timeout=10)
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == ("processed", 2)
     assert Message.objects.count() == 1
 
 
