@@ -26,25 +26,14 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import percentile, production_settings  # noqa: E402
+from common import database_from_template, percentile, production_settings  # noqa: E402
 
 DB = "continuum_growth_bench"
-
-
-def growth_database(owner_url: str) -> str:
-    import psycopg
-
-    parts = urlsplit(owner_url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB}"')
-    return urlunsplit(parts._replace(path=f"/{DB}"))
 
 
 def raw_limits(database_url: str, redis_url: str, count: int) -> None:
@@ -169,7 +158,7 @@ def main() -> None:
     parser.add_argument("--raw", type=int, default=3000, help="INSERTs and PINGs for the raw limits")
     args = parser.parse_args()
 
-    database_url = growth_database(os.environ["DATABASE_URL"])
+    database_url = database_from_template(os.environ["DATABASE_URL"], DB, replace=False)  # its data kept
     os.environ["DATABASE_URL"] = database_url
     production_settings()
     import django

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import percentile, sign_in  # noqa: E402
+from common import database_from_template, percentile, sign_in  # noqa: E402
 
 from config.prodlocal import Layout  # noqa: E402
 
@@ -484,20 +484,6 @@ def burst_once(layout: Layout, facts: dict[str, Any], count: int, processes: int
             "noted": noted or float("nan"), "p99": percentile(http, 99)}  # fmt: skip
 
 
-def fresh_database(owner_url: str) -> str:
-    """A database of its own, made anew each run: the other benchmarks' data (a million messages, their beat
-    sweeps) would share the two cores with what is measured here."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    parts = urlsplit(owner_url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "continuum_realtime_bench" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "continuum_realtime_bench"')
-    return urlunsplit(parts._replace(path="/continuum_realtime_bench"))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -508,7 +494,10 @@ def main() -> None:
     parser.add_argument("--only", choices=["realtime", "burst"], help="one part (and the floor with realtime)")
     args = parser.parse_args()
 
-    database_url, redis_url = fresh_database(os.environ["DATABASE_URL"]), os.environ["REDIS_URL"]
+    # A database of its own, made anew each run: the other benchmarks' data (a million messages, their beat sweeps)
+    # would share the two cores with what is measured here.
+    database_url = database_from_template(os.environ["DATABASE_URL"], "continuum_realtime_bench", replace=True)
+    redis_url = os.environ["REDIS_URL"]
     os.environ["DATABASE_URL"] = database_url  # this process's fixtures, as the owner
     folder = Path(os.environ.get("CONTINUUM_VAR_DIR", ROOT / "var")) / "prod-local-bench"
     layout = Layout(database_url, redis_url, folder)
