@@ -268,6 +268,53 @@ class ClientsYield:
         self.stopped.set()
 
 
+class CpuLedger:
+    """CPU seconds (user + system, from /proc) used so far by each part of the machine: each of the layout's
+    services with its children, PostgreSQL's server and backends, Redis, the browser (Chromium's processes) and
+    this process (the clients posting and reading). Two readings around a rate give each part's CPU per message;
+    what the parts add up to, against the cores, says whether the rate fits on this machine at all."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.services = {proc.name: proc.popen.pid for proc in layout.processes if proc.popen is not None}
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def read(self) -> dict[str, float]:
+        stats: dict[int, tuple[int, float, str]] = {}  # pid -> (parent, cpu seconds, command line)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                    command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / self.tick, command)
+        part_of: dict[int, str] = {}
+        for name, root in self.services.items():
+            frontier = [root]
+            while frontier:
+                pid = frontier.pop()
+                part_of[pid] = name
+                frontier.extend(child for child, (parent, *_) in stats.items() if parent == pid)
+        totals: dict[str, float] = {}
+        for pid, (_parent, cpu, command) in stats.items():
+            if pid in part_of:
+                name = part_of[pid]
+            elif command.startswith("postgres") or "/bin/postgres" in command:
+                name = "postgresql"
+            elif "redis-server" in command:
+                name = "redis"
+            elif "chrom" in command.split(" ", 1)[0]:
+                name = "browser (Chromium)"
+            elif pid == os.getpid():
+                name = "clients (this process)"
+            else:
+                continue
+            totals[name] = totals.get(name, 0.0) + cpu
+        return totals
+
+    @staticmethod
+    def per_message(before: dict[str, float], after: dict[str, float], messages: int) -> dict[str, float]:
+        return {name: (after[name] - before.get(name, 0.0)) * 1000 / messages for name in after}
+
+
 def drain(seconds: float) -> None:
     """Wait until the inbound queue is empty, at most `seconds`, then a moment more for the task in hand."""
     from config.celery_app import app
@@ -346,6 +393,7 @@ def realtime(
     poster.run(40, len(pool), pool, "warm-up")  # every customer's conversation exists; the processes are warm
     drain(seconds=8)  # the warm-up's inbound queue empties (and the AI's has a head start)
     results: dict[int, tuple[dict[str, tuple[float, float, int]], dict[str, float], dict[str, float], list[float]]] = {}
+    cpu: dict[int, dict[str, float]] = {}  # rate -> part -> CPU ms per message, from posting until all were seen
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -367,8 +415,9 @@ def realtime(
             metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
             return float(metrics["TaskDuration"])
 
+        ledger = CpuLedger(layout)
         for rate in (20, 100):
-            busy_before, started = busy(), time.monotonic()
+            busy_before, started, cpu_before = busy(), time.monotonic(), ledger.read()
             socket.arrivals.clear()
             fetches.clear()
             watch = AnalysisWatch(facts["account"]) if ai_wait else None
@@ -382,6 +431,7 @@ def realtime(
             seen = page.evaluate("() => window.__seen")
             list_fetches = sum("/list" in url for url in fetches)
             share = (busy() - busy_before) / (time.monotonic() - started)
+            cpu[rate] = CpuLedger.per_message(cpu_before, ledger.read(), len(posted))
             # the analysis of this rate's messages, before the next rate starts (0: not waited for)
             lag = watch.lags(posted, ai_wait) if watch is not None else []
             results[rate] = (posted, dict(socket.arrivals), {k: v / 1000 for k, v in seen.items()}, lag)
@@ -414,6 +464,27 @@ def realtime(
         print(row(f"{rate}/s: webhook -> text in the agent's DOM (Chromium)", to_dom, len(posted), floor_p95))
         if lag:
             print(row(f"{rate}/s: webhook -> mood read by the AI pool (0.1 s polls)", lag, len(posted)))
+    print_cpu(cpu)
+
+
+def print_cpu(cpu: dict[int, dict[str, float]]) -> None:
+    """Each part's CPU per message while a rate ran (until every message was on the page; the AI pool's share is
+    what it did meanwhile, not all of its work), and what the message's path alone needs at that rate."""
+    if not cpu:
+        return
+    rates = sorted(cpu)
+    parts = sorted({part for table in cpu.values() for part in table}, key=lambda p: -cpu[rates[-1]].get(p, 0.0))
+    print(f"\nCPU per message while each rate ran, ms ({os.cpu_count()} cores: {os.cpu_count()} s of CPU a second)")
+    print(f"{'part':<34}" + "".join(f"{f'{rate}/s':>10}" for rate in rates))
+    for part in parts:
+        print(f"{part:<34}" + "".join(f"{cpu[rate].get(part, 0.0):>10.1f}" for rate in rates))
+    clients = ("browser (Chromium)", "clients (this process)", "worker-ai")
+    for rate in rates:
+        path = sum(v for part, v in cpu[rate].items() if part not in clients)
+        print(
+            f"{rate}/s: the message's path (all but the AI pool and the clients) {path:.1f} ms a message = "
+            f"{path * rate / 1000:.2f} cores at this rate"
+        )
 
 
 def burst(args: argparse.Namespace, database_url: str, redis_url: str, folder: Path, port: int) -> None:
