@@ -278,7 +278,8 @@ class CpuLedger:
         self.services = {proc.name: proc.popen.pid for proc in layout.processes if proc.popen is not None}
         self.tick = os.sysconf("SC_CLK_TCK")
 
-    def read(self) -> dict[str, float]:
+    def read(self) -> dict[int, tuple[str, float]]:
+        """pid -> (part, CPU seconds so far) for every process that belongs to a part."""
         stats: dict[int, tuple[int, float, str]] = {}  # pid -> (parent, cpu seconds, command line)
         for entry in os.listdir("/proc"):
             if entry.isdigit():
@@ -293,26 +294,31 @@ class CpuLedger:
                 pid = frontier.pop()
                 part_of[pid] = name
                 frontier.extend(child for child, (parent, *_) in stats.items() if parent == pid)
-        totals: dict[str, float] = {}
+        found: dict[int, tuple[str, float]] = {}
         for pid, (_parent, cpu, command) in stats.items():
             if pid in part_of:
-                name = part_of[pid]
+                found[pid] = (part_of[pid], cpu)
             elif command.startswith("postgres") or "/bin/postgres" in command:
-                name = "postgresql"
+                found[pid] = ("postgresql", cpu)
             elif "redis-server" in command:
-                name = "redis"
+                found[pid] = ("redis", cpu)
             elif "chrom" in command.split(" ", 1)[0]:
-                name = "browser (Chromium)"
+                found[pid] = ("browser (Chromium)", cpu)
             elif pid == os.getpid():
-                name = "clients (this process)"
-            else:
-                continue
-            totals[name] = totals.get(name, 0.0) + cpu
-        return totals
+                found[pid] = ("clients (this process)", cpu)
+        return found
 
     @staticmethod
-    def per_message(before: dict[str, float], after: dict[str, float], messages: int) -> dict[str, float]:
-        return {name: (after[name] - before.get(name, 0.0)) * 1000 / messages for name in after}
+    def per_message(
+        before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], messages: int
+    ) -> dict[str, float]:
+        """Each part's CPU ms per message between two readings: a process started meanwhile counts whole; one that
+        ended meanwhile is not counted (its last stretch is lost, never subtracted)."""
+        used: dict[str, float] = {}
+        for pid, (part, cpu) in after.items():
+            earlier = before[pid][1] if pid in before and before[pid][1] <= cpu else 0.0  # else a reused pid
+            used[part] = used.get(part, 0.0) + cpu - earlier
+        return {part: seconds * 1000 / messages for part, seconds in used.items()}
 
 
 def drain(seconds: float) -> None:

@@ -155,6 +155,39 @@ def test_messages_are_swapped_in_without_fetching_the_list_or_the_thread(asgi_se
     assert not [url for url in fetched if list_path in url or thread_path in url], fetched
 
 
+def test_rows_that_arrive_while_the_list_is_fetched_are_put_in_place_without_fetching_again(
+    asgi_server: str, browser: Any
+) -> None:
+    """An event that makes the page fetch the list (a fact may rename a contact), then messages while that fetch
+    is pending: their rows are placed once it lands. Fetching again for each kept a busy inbox's list fetching."""
+    from django.urls import reverse
+
+    from inbox import events
+
+    tenant = make_tenant("Acme")
+    support = InboxFactory(account=tenant.account, name="Support")
+    InboxMember.objects.create(account=tenant.account, inbox=support, user=tenant.agent)
+    first = inbound(tenant.account, support, "+13125550101", "First customer here", name="Ana Older")
+    list_path = reverse("web:conversation-list", kwargs={"account_id": tenant.account.pk})
+
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.set_default_timeout(20_000)
+    sign_in(page, asgi_server, tenant.agent.email)
+    wait_live(page)
+    page.wait_for_timeout(300)  # the hello's catch-up fetches land first
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    events.publish(tenant.account.pk, support.pk, "memory.updated", {"kind": "fact", "contact_id": first.contact_id})
+    for n in range(3):  # within the fetch's 400 ms wait
+        inbound(tenant.account, support, f"+1312555020{n}", f"Customer {n} writes", name=f"Customer {n}")
+    rows = page.locator("#conversation-list li.row")
+    for n in range(3):
+        rows.locator(".preview", has_text=f"Customer {n} writes").wait_for()
+    page.wait_for_timeout(1500)  # a second fetch would have been made by now
+    assert rows.count() == 4
+    assert len([url for url in fetched if list_path in url]) == 1, fetched
+
+
 def _story(tenant: Tenant) -> tuple[Any, Any]:
     support = InboxFactory(account=tenant.account, name="Support")
     InboxMember.objects.create(account=tenant.account, inbox=support, user=tenant.agent)
