@@ -24,22 +24,24 @@ def _lock_address(account: Account, value: str) -> None:
     advisory_xact_lock(f"contact-address:{account.pk}:{value}")
 
 
-def contact_resolve(
-    *, account: Account, kind: str, raw_address: str, name: str | None = None, received: bool = False
-) -> Contact:
+def contact_resolve(*, account: Account, kind: str, raw_address: str, name: str | None = None) -> Contact:
     """The contact reached at this address, created if there is none.
 
     Safe under concurrency: two workers resolving the same new number make one contact. A phone number known
     as the other phone-like kind (SMS vs WhatsApp) joins that contact. `name` fills an empty name only:
-    what the team typed wins over a provider's profile name. `received`: the address is the sender of mail that
-    arrived, read as RFC 5322 allows (addresses.received_email) rather than as a form accepts it. An address that
-    is not one is refused (ServiceError) before anything is written.
+    what the team typed wins over a provider's profile name. An address that is not one is refused (ServiceError)
+    before anything is written.
     """
-    if received and kind == IdentityKind.EMAIL:
-        value = received_email(raw_address)[0]
-    else:
-        value = normalize_address(kind, raw_address, region=account.default_region)
+    value = normalize_address(kind, raw_address, region=account.default_region)
     return _contact_at(account=account, kind=kind, value=value, name=name)
+
+
+def contact_for_mail(*, account: Account, raw_address: str, name: str | None = None) -> tuple[Contact, str]:
+    """The contact who sent an email that arrived, with the address read as RFC 5322 allows (addresses.received_email)
+    rather than as a form accepts it, and the note to keep with the message when the address is valid for email but
+    unusual ("" otherwise). Not an address at all: ServiceError, before anything is written."""
+    value, note = received_email(raw_address)
+    return _contact_at(account=account, kind=IdentityKind.EMAIL, value=value, name=name), note
 
 
 # Nested in the inbound task's transaction without a savepoint (two round trips saved): the address was checked

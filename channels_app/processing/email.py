@@ -10,9 +10,8 @@ import smtplib
 from accounts import outbound
 from accounts.errors import ServiceError
 from accounts.models import Membership
-from contacts.addresses import received_email
 from contacts.models import ContactIdentity
-from contacts.services import contact_resolve
+from contacts.services import contact_for_mail
 from inbox.attachments import IncomingFile, attachment_check
 from inbox.models import Conversation, DeliveryStatus, Message, SenderType
 from inbox.services import message_set_delivery, receive_message
@@ -31,9 +30,8 @@ def inbound_email(event: InboundEvent) -> None:
     endpoint = event.endpoint
     mail = email.parse(event.payload)
     try:
-        _address, sender_note = received_email(mail.sender)
-        contact = contact_resolve(
-            account=event.account, kind="email", raw_address=mail.sender, name=mail.sender_name or None, received=True
+        contact, sender_note = contact_for_mail(
+            account=event.account, raw_address=mail.sender, name=mail.sender_name or None
         )
     except ServiceError as exc:
         raise email.MalformedEmail(f"From {mail.sender!r} is not an address we can use: {exc.message}") from None

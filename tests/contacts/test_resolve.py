@@ -9,7 +9,7 @@ from django.db import connection
 
 from accounts.errors import ServiceError
 from contacts.models import Contact, ContactIdentity
-from contacts.services import contact_resolve
+from contacts.services import contact_for_mail, contact_resolve
 from tests.conftest import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +57,20 @@ def test_bad_addresses_are_refused_with_the_reason(tenant: Tenant, kind: str, ra
         contact_resolve(account=tenant.account, kind=kind, raw_address=raw)
     assert error.value.message.startswith(message)
     assert Contact.objects.count() == 0
+
+
+def test_mail_senders_are_read_as_email_allows_with_a_note_when_unusual(tenant: Tenant) -> None:
+    """One reading of the sender gives both the identity and the note kept with the message."""
+    plain, note = contact_for_mail(account=tenant.account, raw_address="Ana@Example.COM", name="Ana")
+    assert note == "" and plain.identities.get().value == "Ana@example.com"
+    again, _ = contact_for_mail(account=tenant.account, raw_address="ana@example.com")
+    assert again.pk != plain.pk  # the local part is the sender's own, as contact_resolve reads it
+    quoted, note = contact_for_mail(account=tenant.account, raw_address='"Big Bug bb"@bug.example.com')
+    assert quoted.identities.get().value == '"Big Bug bb"@bug.example.com'
+    assert note.startswith("The sender's address is valid for email but unusual:")
+    with pytest.raises(ServiceError):
+        contact_for_mail(account=tenant.account, raw_address="not an address")
+    assert contact_resolve(account=tenant.account, kind="email", raw_address="ana@EXAMPLE.com").pk == again.pk
 
 
 def test_accounts_do_not_share_contacts(tenant: Tenant, other_tenant: Tenant) -> None:
