@@ -26,6 +26,7 @@ import os
 import queue
 import re
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -179,19 +180,23 @@ def row(name: str, values: list[float], total: int | None = None, floor: float |
     return f"{name:<58} {p50:>7.1f} {p95:>7.1f} {max(values):>7.1f}{ratio}{missing}"
 
 
-def floor_run(layout: Layout, socket: Socket, inbox_id: int, samples: int) -> list[float]:
-    """enqueue -> a worker of its own -> group_send -> the agent's socket: no app code on the way."""
-    import subprocess
-
-    from config.celery_app import app
-
-    worker = subprocess.Popen(  # noqa: S603 - a fixed command line
+def probe_worker(layout: Layout) -> subprocess.Popen[bytes]:
+    """The floor's own Celery worker (queue `probe`, the probe task only), started beside the layout's processes
+    rather than after them: its start-up is not waited for twice."""
+    return subprocess.Popen(  # noqa: S603 - a fixed command line
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "probe", "-I", "realtime_probe",
          "--concurrency", "2", "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
          "--hostname", f"probe-{os.getpid()}@%h"],
         cwd=ROOT, env={**layout.app_env, "PYTHONPATH": str(ROOT / "bench")},
-        stdout=open(layout.folder / "logs" / "probe.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
+        stdout=open(layout.folder / "logs" / "probe.log", "wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+def floor_run(worker: subprocess.Popen[bytes], socket: Socket, inbox_id: int, samples: int) -> list[float]:
+    """enqueue -> a worker of its own -> group_send -> the agent's socket: no app code on the way. The worker is
+    told to stop after (its caller waits for it at the end)."""
+    from config.celery_app import app
+
     try:
         deadline = time.monotonic() + 60
         while not app.control.ping(destination=[f"probe-{os.getpid()}@{os.uname().nodename}"], timeout=0.5):
@@ -210,7 +215,6 @@ def floor_run(layout: Layout, socket: Socket, inbox_id: int, samples: int) -> li
         return times
     finally:
         worker.terminate()
-        worker.wait(timeout=30)
 
 
 class ClientsYield:
@@ -376,7 +380,13 @@ class AnalysisWatch:
 
 
 def realtime(
-    layout: Layout, facts: dict[str, Any], seconds: int, customers: int, floor_samples: int, ai_wait: float
+    layout: Layout,
+    probe: subprocess.Popen[bytes],
+    facts: dict[str, Any],
+    seconds: int,
+    customers: int,
+    floor_samples: int,
+    ai_wait: float,
 ) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -389,7 +399,7 @@ def realtime(
     session = sign_in(requests.Session(), base, facts["email"], PASSWORD)
     cookie = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     socket = Socket(f"{base.replace('http', 'ws')}/ws/v1/accounts/{facts['account']}/", base, cookie)
-    floor = floor_run(layout, socket, facts["inbox"], floor_samples)
+    floor = floor_run(probe, socket, facts["inbox"], floor_samples)
     # The clients (this process's posting threads and socket reader, and the browser started below) would run on
     # other machines: here they share the two cores with the server, so they yield to it (nice 10, as the AI pool),
     # and stay there (ClientsYield: Chromium raises its threads' priority).
@@ -584,9 +594,14 @@ def main() -> None:
 
     purge_queues()
     if args.only != "burst":
-        with layout.running():
-            facts = fixtures()
-            realtime(layout, facts, args.seconds, args.customers, args.floor_samples, args.ai_wait)
+        probe = probe_worker(layout)
+        try:
+            with layout.running():
+                facts = fixtures()
+                realtime(layout, probe, facts, args.seconds, args.customers, args.floor_samples, args.ai_wait)
+        finally:
+            probe.terminate()
+            probe.wait(timeout=30)
     if args.only != "realtime":
         with contextlib.suppress(PermissionError):  # the burst's server processes at the usual priority again
             os.setpriority(os.PRIO_PROCESS, 0, 0)

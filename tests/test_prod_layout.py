@@ -234,3 +234,24 @@ def test_the_ai_pool_yields_the_cpu_to_the_message_path(layout: Layout) -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     assert compose["services"]["worker-ai"]["cpu_shares"] < 1024  # below the others' default weight
     assert compose["services"]["worker-ai"]["command"][:3] == ["nice", "-n", "10"]
+
+
+def test_a_process_that_ignores_the_stop_signal_is_ended_after_the_grace(tmp_path: Path) -> None:
+    """A Celery pool's warm shutdown can wait forever on a task it received as it began: after compose's grace the
+    layout sends SIGQUIT (Celery's cold shutdown), then SIGKILL; it never waits on one process without end."""
+    import signal
+
+    from config.prodlocal import Process
+
+    layout = Layout("postgresql:///unused", "redis://127.0.0.1:1/0", tmp_path)
+    layout.STOP_GRACE = 0.5
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
+    )
+    popen = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE, start_new_session=True)
+    assert popen.stdout is not None and popen.stdout.readline() == b"up\n"
+    layout.processes = [Process("stubborn", [], {}, popen=popen)]
+    started = time.monotonic()
+    layout.stop()
+    assert popen.returncode == -signal.SIGQUIT
+    assert time.monotonic() - started < 5
