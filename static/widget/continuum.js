@@ -136,11 +136,17 @@
     });
     if (/^image\/(png|jpeg|gif|webp)$/.test(file.content_type || "")) {
       fetchFile(file).then(function (blob) {
+        // the picture above its name: a tiny or transparent image (a 1x1 tracking pixel) never leaves an empty bubble
         var image = document.createElement("img");
-        image.alt = file.filename;
+        var caption = document.createElement("span");
+        image.alt = "";
         image.src = URL.createObjectURL(blob);
+        image.addEventListener("error", function () { image.remove(); });  // not an image after all: the name stays
+        caption.className = "caption";
+        caption.textContent = file.filename;
         link.textContent = "";
         link.appendChild(image);
+        link.appendChild(caption);
       }, function () { /* the name stays */ });
     }
     return link;

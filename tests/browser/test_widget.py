@@ -122,8 +122,11 @@ def test_a_visitor_sends_a_picture_and_asks_for_the_chat_by_email(
     page.get_by_label("Send a file").set_input_files(
         files=[{"name": "chain.png", "mimeType": "image/png", "buffer": PNG}]
     )
-    picture = page.locator(".msg.in[data-id] img[alt='chain.png']")
-    picture.wait_for()  # sent, stored, fetched back with the session and shown
+    bubble = page.locator(".msg.in[data-id] .file", has=page.locator("img"))
+    bubble.wait_for()  # sent, stored, fetched back with the session and shown
+    # a 1x1 picture: its name under it says what the bubble holds (it was an empty-looking bubble)
+    assert bubble.locator(".caption").inner_text() == "chain.png" and bubble.locator(".caption").is_visible()
+    assert bubble.get_attribute("aria-label") == "Download chain.png"
     message = wait_until(
         lambda: Message.objects.filter(inbox=inbox, channel="webchat", attachments__isnull=False).first(),
         what="the file's message",

@@ -244,3 +244,19 @@ def test_the_inbound_path_renders_from_what_it_wrote_as_a_fresh_read_would(
     conversation_id, _ = arrive(support, "+15550100013", "are you open on sunday?")
     assert Conversation.objects.get(pk=conversation_id).handled_by == HandledBy.AI
     assert "owner-ai" in sent[-1]["row_html"]
+
+
+def test_a_picture_is_shown_with_its_name_so_a_tiny_one_never_looks_empty(tenant: Tenant) -> None:
+    from inbox.attachments import IncomingFile
+    from web.live import render_message
+
+    pixel = bytes.fromhex(  # a 1x1 PNG: a tracking pixel, a blank screenshot
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2e3b2a50000000049454e44ae426082"
+    )
+    inbox = InboxFactory(account=tenant.account)
+    picture = IncomingFile.from_bytes("pixel.png", pixel, "image/png")
+    message = inbound(tenant.account, inbox, "+15550100013", "", attachments=[picture])
+    html = render_message(tenant.account.pk, message.pk)
+    assert 'class="attachment-image"' in html and 'alt=""' in html  # the caption names it, once
+    assert '<span class="caption">pixel.png <span class="muted">(' in html
