@@ -106,6 +106,18 @@ def test_sms_appears_live_reply_is_delivered_and_status_updates(
     other_page.locator("#conversation-list", has_text="We can be there at 3pm").wait_for()
 
 
+def _console_watching_fetches(browser: Any, asgi_server: str, tenant: Tenant) -> tuple[Any, list[str]]:
+    """The agent's console, live, and the URLs it fetches from now on."""
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.set_default_timeout(20_000)
+    sign_in(page, asgi_server, tenant.agent.email)
+    wait_live(page)
+    page.wait_for_timeout(300)  # the hello's catch-up fetches land first
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    return page, fetched
+
+
 def test_messages_are_swapped_in_without_fetching_the_list_or_the_thread(asgi_server: str, browser: Any) -> None:
     """An event carries its row and its message rendered (web/live.py): the console puts them in place (the row to
     the top, unread unless open here; the message at the end of the open thread) and fetches neither."""
@@ -120,13 +132,7 @@ def test_messages_are_swapped_in_without_fetching_the_list_or_the_thread(asgi_se
     list_path = reverse("web:conversation-list", kwargs={"account_id": account})
     thread_path = reverse("web:thread", kwargs={"account_id": account, "conversation_id": first.pk})
 
-    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    page.set_default_timeout(20_000)
-    sign_in(page, asgi_server, tenant.agent.email)
-    wait_live(page)
-    page.wait_for_timeout(300)  # the hello's catch-up fetches land first
-    fetched: list[str] = []
-    page.on("request", lambda request: fetched.append(request.url))
+    page, fetched = _console_watching_fetches(browser, asgi_server, tenant)
     rows = page.locator("#conversation-list li.row")
     assert rows.first.locator(".contact-name").inner_text() == "Ben Newer"
 
@@ -170,13 +176,7 @@ def test_rows_that_arrive_while_the_list_is_fetched_are_put_in_place_without_fet
     first = inbound(tenant.account, support, "+13125550101", "First customer here", name="Ana Older")
     list_path = reverse("web:conversation-list", kwargs={"account_id": tenant.account.pk})
 
-    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-    page.set_default_timeout(20_000)
-    sign_in(page, asgi_server, tenant.agent.email)
-    wait_live(page)
-    page.wait_for_timeout(300)  # the hello's catch-up fetches land first
-    fetched: list[str] = []
-    page.on("request", lambda request: fetched.append(request.url))
+    page, fetched = _console_watching_fetches(browser, asgi_server, tenant)
     events.publish(tenant.account.pk, support.pk, "memory.updated", {"kind": "fact", "contact_id": first.contact_id})
     for n in range(3):  # within the fetch's 400 ms wait
         inbound(tenant.account, support, f"+1312555020{n}", f"Customer {n} writes", name=f"Customer {n}")
