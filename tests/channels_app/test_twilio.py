@@ -183,13 +183,13 @@ def test_a_copy_stored_meanwhile_under_another_sender_is_found_on_the_next_try(e
         with transaction.atomic():
             handlers()[0]["messaging"](InboundEvent.objects.select_related("endpoint", "account").get(pk=first.pk))
             inserted.set()
-            done.wait(timeout=2)  # the second task's insert waits on this row's unique key meanwhile
+            done.wait(timeout=3)  # the second task's insert waits on this row's unique key meanwhile
         connection.close()
 
     holder = threading.Thread(target=hold_the_first_uncommitted)
     holder.start()
     assert inserted.wait(timeout=10)
-    threading.Timer(0.5, done.set).start()
+    threading.Timer(1.0, done.set).start()  # the second task reads before this commits, then waits on its rows
     process_inbound_event.apply((second.pk,))
     holder.join(timeout=10)
     second.refresh_from_db()
