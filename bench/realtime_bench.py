@@ -217,6 +217,30 @@ def floor_run(worker: subprocess.Popen[bytes], socket: Socket, inbox_id: int, sa
         worker.terminate()
 
 
+def processes() -> dict[int, tuple[int, float, str]]:
+    """Every process now: pid -> (parent pid, CPU seconds used so far, command line), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[int, float, str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+                command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, command)
+    return found
+
+
+def tree(root: int, table: dict[int, tuple[int, float, str]], leave_out: set[int] | None = None) -> set[int]:
+    """`root` and every process under it, except the trees under `leave_out`."""
+    found, frontier, leave_out = {root}, [root], leave_out or set()
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, (ppid, *_) in table.items() if ppid == parent and pid not in found | leave_out]
+        found.update(children)
+        frontier.extend(children)
+    return found
+
+
 class ClientsYield:
     """Keeps this process and every process it started apart from the server's (the browser, its driver) at `nice
     10`, thread by thread and session by session, twice a second. The clients stand for machines of their own and
@@ -235,18 +259,7 @@ class ClientsYield:
         threading.Thread(target=self._run, daemon=True).start()
 
     def _descendants(self) -> set[int]:
-        parents: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        found, frontier = {os.getpid()}, [os.getpid()]
-        while frontier:
-            parent = frontier.pop()
-            children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in found | self.server]
-            found.update(children)
-            frontier.extend(children)
-        return found
+        return tree(os.getpid(), processes(), leave_out=self.server)
 
     def _run(self) -> None:
         while not self.stopped.wait(0.5):
@@ -280,26 +293,13 @@ class CpuLedger:
 
     def __init__(self, layout: Layout) -> None:
         self.services = {proc.name: proc.popen.pid for proc in layout.processes if proc.popen is not None}
-        self.tick = os.sysconf("SC_CLK_TCK")
 
     def read(self) -> dict[int, tuple[str, float]]:
         """pid -> (part, CPU seconds so far) for every process that belongs to a part."""
-        stats: dict[int, tuple[int, float, str]] = {}  # pid -> (parent, cpu seconds, command line)
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                    command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                    stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / self.tick, command)
-        part_of: dict[int, str] = {}
-        for name, root in self.services.items():
-            frontier = [root]
-            while frontier:
-                pid = frontier.pop()
-                part_of[pid] = name
-                frontier.extend(child for child, (parent, *_) in stats.items() if parent == pid)
+        table = processes()
+        part_of = {pid: name for name, root in self.services.items() for pid in tree(root, table)}
         found: dict[int, tuple[str, float]] = {}
-        for pid, (_parent, cpu, command) in stats.items():
+        for pid, (_parent, cpu, command) in table.items():
             if pid in part_of:
                 found[pid] = (part_of[pid], cpu)
             elif command.startswith("postgres") or "/bin/postgres" in command:

@@ -293,7 +293,7 @@ def deliver(delivery_id: int, *, now: datetime | None = None) -> str | None:
             delivery.finished_at, delivery.leased_until = timezone.now(), None
             delivery.save(update_fields=["state", "error", "finished_at", "leased_until"])
             return delivery.state
-        if delivery.attempts >= (1 if delivery.event == "ping" else len(RETRY_DELAYS) + 1):
+        if delivery.attempts >= _attempts_allowed(delivery):
             # every attempt was started, and the last never came back (its worker stopped): not one more
             delivery.state, delivery.finished_at, delivery.next_attempt_at = DeliveryState.FAILED, timezone.now(), None
             delivery.error, delivery.leased_until = "The last attempt never finished (its worker stopped).", None
@@ -348,13 +348,17 @@ def _attempt(delivery: WebhookDelivery, subscription: WebhookSubscription) -> bo
     return ok
 
 
+def _attempts_allowed(delivery: WebhookDelivery) -> int:
+    """A ping is tried once (the admin is watching); an event once, then again after each of RETRY_DELAYS."""
+    return 1 if delivery.event == "ping" else len(RETRY_DELAYS) + 1
+
+
 def _record(delivery: WebhookDelivery, subscription: WebhookSubscription, ok: bool, now: datetime) -> None:
     if ok:
         delivery.state, delivery.finished_at, delivery.next_attempt_at = DeliveryState.SUCCEEDED, now, None
         WebhookSubscription.objects.filter(pk=subscription.pk).update(consecutive_failures=0, last_success_at=now)
     else:
-        retries_left = delivery.attempts <= len(RETRY_DELAYS) and delivery.event != "ping"
-        if retries_left:
+        if delivery.attempts < _attempts_allowed(delivery):
             delivery.state = DeliveryState.RETRYING
             delivery.next_attempt_at = now + timedelta(seconds=RETRY_DELAYS[delivery.attempts - 1])
         else:
